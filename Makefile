@@ -1,0 +1,36 @@
+# dcreg_ros: every target creates or reuses the pinned virtual environment in .venv first.
+#   make demo    run the main job on built-in data
+#   make test    run the whole test suite
+#   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+REQ_HASH := $(shell cat requirements/*.txt setup.py scripts/setup_venv.sh 2>/dev/null | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(REQ_HASH)-$(if $(ROS_DISTRO),system-ros,pip-ros)
+
+.PHONY: all venv test demo bench clean help
+
+all: test
+
+help:
+	@sed -n '1,5p' Makefile
+
+$(STAMP):
+	@bash scripts/setup_venv.sh "$(PYTHON)" "$(VENV)"
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) -m dcreg_ros.demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/pairwise.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
+	find . -name '__pycache__' -prune -exec rm -rf {} +

@@ -1,0 +1,20 @@
+"""Rewrite one marked section of benchmarks/RESULTS.md, leaving the hand-written text alone."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    stamp = f"_Generated {datetime.date.today().isoformat()} by benchmarks; do not edit by hand._\n\n"
+    block = f"{begin}\n{stamp}{body.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + f"\n\n{block}\n"
+    path.write_text(text)

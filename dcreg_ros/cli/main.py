@@ -1,0 +1,67 @@
+"""The ``dcreg`` command line: one entry point, one sub-command per job.
+
+Every sub-command turns expected failures (missing files, bad formats, invalid parameters) into
+a one-line ``dcreg: error: ...`` message and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from .._version import __version__
+from ..core.config_io import ConfigError
+from ..core.pointcloud import InputError
+
+from .errors import CliError
+
+EXIT_ERROR = 1
+
+
+def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]]:
+    from . import analyze, register
+
+    commands = {
+        "register": ("register two point clouds and report degeneracy per axis", register.add_arguments),
+        "analyze-hessian": ("degeneracy analysis and mitigated step of a 6x6 Hessian", analyze.add_arguments),
+    }
+    try:
+        from . import odometry_commands
+    except ImportError:  # pragma: no cover - optional until the odometry tools are installed
+        return commands
+    commands.update(odometry_commands.COMMANDS)
+    return commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dcreg",
+        description="Degeneracy-aware LiDAR registration (DCReg). State order everywhere: roll, pitch, yaw, x, y, z.",
+    )
+    parser.add_argument("--version", action="version", version=f"dcreg_ros {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (help_text, add) in _commands().items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, InputError, ConfigError) as exc:
+        print(f"dcreg: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("dcreg: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `dcreg ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Validation and cropping of raw point arrays (the first thing every entry point does)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+MIN_POINTS = 10
+
+
+@njit(cache=True)
+def _finite_rows(xyz: np.ndarray) -> np.ndarray:
+    n = xyz.shape[0]
+    keep = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        keep[i] = np.isfinite(xyz[i, 0]) and np.isfinite(xyz[i, 1]) and np.isfinite(xyz[i, 2])
+    return keep
+
+
+class InputError(ValueError):
+    """Input data that cannot be registered (with a one-line reason for the user)."""
+
+
+def sanitize_points(points: np.ndarray, name: str = "cloud", min_points: int = MIN_POINTS) -> np.ndarray:
+    """Return a C-contiguous float64 (N, 3) copy without NaN/Inf rows.
+
+    Accepts (N, >=3) arrays (extra columns such as intensity are dropped) and organised
+    (H, W, >=3) clouds. Raises :class:`InputError` when fewer than ``min_points`` valid points remain.
+    """
+    try:
+        arr = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected a numeric (N, 3) array") from None
+    if arr.ndim == 3 and arr.shape[2] >= 3:
+        arr = arr.reshape(-1, arr.shape[2])
+    if arr.ndim != 2 or arr.shape[1] < 3:
+        raise InputError(f"{name}: expected an (N, 3) array of x, y, z in metres, got shape {arr.shape}")
+    xyz = np.ascontiguousarray(arr[:, :3])
+    finite = _finite_rows(xyz)
+    if not finite.all():
+        xyz = xyz[finite]
+    if len(xyz) < min_points:
+        dropped = int((~finite).sum())
+        extra = f" ({dropped} NaN/Inf rows dropped)" if dropped else ""
+        raise InputError(f"{name}: {len(xyz)} valid points{extra}, need at least {min_points}")
+    return np.ascontiguousarray(xyz)
+
+
+def crop_range(points: np.ndarray, min_range: float, max_range: float, name: str = "cloud", min_points: int = MIN_POINTS) -> np.ndarray:
+    """Keep points whose distance to the origin is within [min_range, max_range] (0 = no limit)."""
+    if min_range <= 0.0 and max_range <= 0.0:
+        return points
+    r2 = np.einsum("ij,ij->i", points, points)
+    keep = np.ones(len(points), dtype=bool)
+    if min_range > 0.0:
+        keep &= r2 >= min_range * min_range
+    if max_range > 0.0:
+        keep &= r2 <= max_range * max_range
+    out = points[keep]
+    if len(out) < min_points:
+        raise InputError(f"{name}: {len(out)} points left within range [{min_range}, {max_range or 'inf'}] m, need at least {min_points}")
+    return out

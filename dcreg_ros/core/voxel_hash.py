@@ -1,0 +1,176 @@
+"""Integer voxel keys and an open-addressing hash table, the building blocks of every
+voxel structure in the package (downsampling, the voxel map, the simulator's ray grid).
+
+A voxel (ix, iy, iz) is packed into one non-negative int64: each index is offset by 2^20 and
+stored in 21 bits, so a key covers +-2^20 voxels per axis (+-52 km at 5 cm voxels). Indices are
+clamped to that range: far-away points collapse into border voxels instead of overflowing.
+Neighbouring keys differ by +-1, +-2^21 and +-2^42, so neighbour lookups need no unpacking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+EMPTY = np.int64(-1)
+_OFFSET = 1 << 20
+_MAX_INDEX = (1 << 20) - 2
+_SHIFT_X = np.int64(1 << 42)
+_SHIFT_Y = np.int64(1 << 21)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, inline="always")
+def voxel_index(coordinate: float, inv_size: float) -> np.int64:
+    """Voxel index along one axis, clamped to the packable range."""
+    i = np.floor(coordinate * inv_size)
+    if i > _MAX_INDEX:
+        i = _MAX_INDEX
+    elif i < -_MAX_INDEX:
+        i = -_MAX_INDEX
+    return np.int64(i)
+
+
+@njit(cache=True, inline="always")
+def pack_key(ix: np.int64, iy: np.int64, iz: np.int64) -> np.int64:
+    """Pack three voxel indices into one non-negative int64 key."""
+    return (ix + _OFFSET) * _SHIFT_X + (iy + _OFFSET) * _SHIFT_Y + (iz + _OFFSET)
+
+
+@njit(cache=True, inline="always")
+def point_key(x: float, y: float, z: float, inv_size: float) -> np.int64:
+    """Key of the voxel that contains (x, y, z)."""
+    return pack_key(voxel_index(x, inv_size), voxel_index(y, inv_size), voxel_index(z, inv_size))
+
+
+@njit(cache=True, inline="always")
+def neighbour_key(key: np.int64, dx: int, dy: int, dz: int) -> np.int64:
+    """Key of the voxel offset by (dx, dy, dz) from ``key``."""
+    return key + dx * _SHIFT_X + dy * _SHIFT_Y + dz
+
+
+@njit(cache=True, inline="always")
+def slot_of(key: np.int64, mask: np.int64) -> np.int64:
+    """Home slot of a key in a power-of-two table.
+
+    Multiplicative hashing followed by folding the high half into the low bits: keys of
+    x-neighbours differ only above bit 42, so the low product bits alone would collide.
+    """
+    h = np.uint64(key) * _GOLDEN
+    h ^= h >> np.uint64(32)
+    return np.int64(h & np.uint64(0x7FFFFFFFFFFFFFFF)) & mask
+
+
+@njit(cache=True)
+def table_find(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64) -> np.int64:
+    """Value stored for ``key`` or -1 when absent (linear probing)."""
+    mask = np.int64(table_keys.shape[0] - 1)
+    s = slot_of(key, mask)
+    while True:
+        k = table_keys[s]
+        if k == key:
+            return table_values[s]
+        if k == EMPTY:
+            return np.int64(-1)
+        s = (s + 1) & mask
+
+
+@njit(cache=True)
+def table_insert(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64, value: np.int64) -> np.int64:
+    """Insert ``key`` with ``value`` unless present; return the value now stored for ``key``.
+
+    The caller keeps the load factor below one half, so the probe always terminates.
+    """
+    mask = np.int64(table_keys.shape[0] - 1)
+    s = slot_of(key, mask)
+    while True:
+        k = table_keys[s]
+        if k == key:
+            return table_values[s]
+        if k == EMPTY:
+            table_keys[s] = key
+            table_values[s] = value
+            return value
+        s = (s + 1) & mask
+
+
+def table_size_for(num_entries: int) -> int:
+    """Power-of-two table size with a load factor of at most 1/2."""
+    size = 16
+    while size < 2 * max(num_entries, 1):
+        size *= 2
+    return size
+
+
+@njit(cache=True)
+def _insert_key(table: np.ndarray, key: np.int64) -> bool:
+    """Insert into a keys-only set; True when the key was new."""
+    mask = np.int64(table.shape[0] - 1)
+    s = slot_of(key, mask)
+    while True:
+        k = table[s]
+        if k == key:
+            return False
+        if k == EMPTY:
+            table[s] = key
+            return True
+        s = (s + 1) & mask
+
+
+@njit(cache=True)
+def voxel_downsample_indices(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """Indices of the first point falling in each voxel, in input order.
+
+    Keeping a real measurement (not a centroid) preserves per-point attributes such as the
+    timestamp and intensity of the kept point. The keys-only set starts small (it stays in
+    cache) and doubles when half full.
+    """
+    n = points.shape[0]
+    size = 1024
+    table = np.full(size, EMPTY, dtype=np.int64)
+    kept = np.empty(n, dtype=np.int64)
+    keys = np.empty(n, dtype=np.int64)
+    m = 0
+    inv = 1.0 / voxel_size
+    for i in range(n):
+        key = point_key(points[i, 0], points[i, 1], points[i, 2], inv)
+        if _insert_key(table, key):
+            kept[m] = i
+            keys[m] = key
+            m += 1
+            if 2 * m > size:  # grow and rehash the kept keys
+                size *= 4
+                table = np.full(size, EMPTY, dtype=np.int64)
+                for j in range(m):
+                    _insert_key(table, keys[j])
+    return kept[:m]
+
+
+@njit(cache=True)
+def voxel_occupancy(points: np.ndarray, voxel_size: float) -> tuple[int, int]:
+    """(number of occupied voxels, largest number of points in one voxel)."""
+    n = points.shape[0]
+    size = 16
+    while size < 2 * max(n, 1):
+        size *= 2
+    table_keys = np.full(size, EMPTY, dtype=np.int64)
+    table_values = np.empty(size, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    m = 0
+    inv = 1.0 / voxel_size
+    best = 0
+    for i in range(n):
+        key = point_key(points[i, 0], points[i, 1], points[i, 2], inv)
+        v = table_insert(table_keys, table_values, key, np.int64(m))
+        if v == m:
+            m += 1
+        counts[v] += 1
+        best = max(best, counts[v])
+    return m, best
+
+
+def voxel_downsample(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """One point per voxel of edge ``voxel_size`` (m); ``voxel_size <= 0`` returns the input."""
+    if voxel_size <= 0.0 or len(points) == 0:
+        return points
+    return points[voxel_downsample_indices(points, float(voxel_size))]

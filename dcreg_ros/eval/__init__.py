@@ -1,0 +1,1 @@
+"""Evaluation: trajectory metrics, plots, peer methods for comparisons and benchmarks."""

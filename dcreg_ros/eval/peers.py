@@ -1,0 +1,78 @@
+"""Peer registration methods (Open3D, small_gicp, KISS-ICP) behind one small interface, for
+benchmarks and `dcreg compare`. Each is imported only when used, with a clear message if absent."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+import numpy as np
+
+PairMethod = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class PeerUnavailable(RuntimeError):
+    """A peer library is not installed or cannot be imported here."""
+
+
+def _import(module: str, package: str):
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - open3d raises OSError for a missing libusb, etc.
+        raise PeerUnavailable(f"{package} is not usable here ({exc.__class__.__name__}: {exc}); install it with pip install {package}") from None
+
+
+def open3d_point_to_plane(voxel: float = 0.25, max_distance: float = 1.0, normal_neighbors: int = 10) -> PairMethod:
+    """Open3D point-to-plane ICP: downsample both clouds, target normals (hybrid KNN), ICP."""
+    o3d = _import("open3d", "open3d-cpu")
+    reg = o3d.pipelines.registration
+
+    def run(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(source)).voxel_down_sample(voxel)
+        tgt = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(target)).voxel_down_sample(voxel)
+        tgt.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=max_distance, max_nn=normal_neighbors))
+        result = reg.registration_icp(src, tgt, max_distance, np.eye(4), reg.TransformationEstimationPointToPlane(),
+                                      reg.ICPConvergenceCriteria(max_iteration=30))
+        return np.asarray(result.transformation)
+
+    return run
+
+
+def small_gicp_align(registration_type: str, voxel: float = 0.25, max_distance: float = 1.0, threads: int = 1) -> PairMethod:
+    """small_gicp's one-call pipeline (downsampling, covariances/normals, KD-tree, registration)."""
+    sg = _import("small_gicp", "small-gicp")
+
+    def run(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        result = sg.align(target, source, registration_type=registration_type, downsampling_resolution=voxel,
+                          max_correspondence_distance=max_distance, num_threads=threads)
+        return np.asarray(result.T_target_source)
+
+    return run
+
+
+def kiss_icp_config(max_range: float = 100.0, deskew: bool = False, voxel_size: float | None = None):
+    """KISS-ICP's default configuration for a sensor range, as its own loader builds it
+    (voxel size = max_range / 100 unless given)."""
+    _import("kiss_icp", "kiss-icp")
+    from kiss_icp.config import KISSConfig
+
+    cfg = KISSConfig()
+    cfg.data.max_range = max_range
+    cfg.data.min_range = 0.0
+    cfg.data.deskew = deskew
+    cfg.mapping.voxel_size = voxel_size or max_range / 100.0
+    return cfg
+
+
+def kiss_icp_pair(max_range: float = 100.0) -> PairMethod:
+    """KISS-ICP as a two-frame odometry: register the target, then the source (its pose is T_target_source)."""
+    cfg = kiss_icp_config(max_range)
+    from kiss_icp.kiss_icp import KissICP
+
+    def run(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        odom = KissICP(cfg)
+        odom.register_frame(target, np.zeros(len(target)))
+        odom.register_frame(source, np.zeros(len(source)))
+        return np.asarray(odom.last_pose)
+
+    return run

@@ -1,0 +1,1 @@
+"""Input/output: point cloud files, rosbags, PointCloud2 <-> numpy, trajectories."""

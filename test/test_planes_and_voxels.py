@@ -1,0 +1,114 @@
+"""Plane fitting, voxel hashing, downsampling and the voxel map's neighbour queries against
+brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial import cKDTree
+
+from dcreg_ros.core.planes import least_squares_plane, pca_plane, symmetric_eigenvalues_3x3
+from dcreg_ros.core.voxel_hash import voxel_downsample, voxel_downsample_indices
+from dcreg_ros.core.voxel_map import PLANAR, PlaneParameters, VoxelMap, knn_points, nearest_point
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 100_000))
+def test_closed_form_eigenvalues_match_numpy(seed):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(3, 3)) * rng.uniform(1e-3, 1e3)
+    S = A @ A.T
+    np.testing.assert_allclose(symmetric_eigenvalues_3x3(S), np.linalg.eigvalsh(S), rtol=1e-7, atol=1e-9 * np.abs(S).max())
+
+
+def test_pca_plane_recovers_normal_and_rejects_lines():
+    rng = np.random.default_rng(1)
+    n_true = np.array([0.3, -0.2, 0.93])
+    n_true /= np.linalg.norm(n_true)
+    u = np.cross(n_true, [1, 0, 0])
+    u /= np.linalg.norm(u)
+    v = np.cross(n_true, u)
+    pts = rng.uniform(-1, 1, (30, 1)) * u + rng.uniform(-1, 1, (30, 1)) * v + 5.0 + rng.normal(0, 1e-3, (30, 1)) * n_true
+    n, ok = pca_plane(pts, 0.2, 0.05)
+    assert ok and abs(n @ n_true) > 0.9999
+    line = np.outer(np.linspace(0, 1, 20), u) + rng.normal(0, 1e-4, (20, 3))
+    assert not pca_plane(line, 0.2, 0.05)[1]
+    thick = pts + rng.normal(0, 0.3, (30, 1)) * n_true
+    assert not pca_plane(thick, 0.2, 0.0)[1]
+
+
+def test_reference_least_squares_plane_and_rank_deficient_case():
+    pts = np.array([[1.0, 0, 2], [0, 1, 2], [1, 1, 2], [2, 0.5, 2], [0.3, 0.7, 2]])  # z = 2
+    n, d, ok = least_squares_plane(pts, 0.2)
+    assert ok
+    np.testing.assert_allclose(np.abs(n), [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(pts @ n + d, 0.0, atol=1e-12)
+    # plane through the origin: x c = -1 has no exact solution; the basic LS solution (c_z = 0)
+    # is a vertical plane, as in the reference implementation
+    floor = np.array([[1.0, 0.1, 0], [1.2, 0.3, 0], [1.4, 0.5, 0], [1.6, 0.7, 0], [1.8, 0.9, 0]])
+    n, d, ok = least_squares_plane(floor, 0.2)
+    assert ok and abs(n[2]) < 1e-12
+
+
+def test_downsample_keeps_one_point_per_voxel_in_input_order():
+    rng = np.random.default_rng(2)
+    pts = rng.uniform(-10, 10, (5000, 3))
+    idx = voxel_downsample_indices(pts, 1.0)
+    keys = np.floor(pts / 1.0).astype(int)
+    assert len(idx) == len({tuple(k) for k in keys})
+    assert np.all(np.diff(idx) > 0)
+    assert len({tuple(k) for k in keys[idx]}) == len(idx)
+    assert voxel_downsample(pts, 0.0) is pts
+
+
+@pytest.mark.parametrize("voxel", [0.5, 1.0, 2.0])
+def test_nearest_and_knn_match_brute_force(voxel):
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(-5, 5, (4000, 3))
+    vmap = VoxelMap.from_points(pts, voxel, 0)  # exact: keep every point
+    assert len(vmap) == len(pts)
+    stored = vmap.points
+    tree = cKDTree(pts)
+    queries = rng.uniform(-6, 6, (300, 3))
+    idx = np.empty(5, dtype=np.int64)
+    d2 = np.empty(5)
+    for q in queries:
+        d, j = tree.query(q, distance_upper_bound=voxel)
+        got = nearest_point(q[0], q[1], q[2], vmap.inv_size, vmap.voxel_size, vmap.table_keys, vmap.table_values,
+                            vmap.cell_counts, stored, vmap.max_points_per_voxel, voxel * voxel)
+        if np.isfinite(d):
+            assert got >= 0 and np.linalg.norm(stored[got] - q) == pytest.approx(d, abs=1e-12)
+        else:
+            assert got == -1
+        dk, _ = tree.query(q, 5, distance_upper_bound=voxel)
+        found = knn_points(q[0], q[1], q[2], 5, vmap.inv_size, vmap.voxel_size, vmap.table_keys, vmap.table_values,
+                           vmap.cell_counts, stored, vmap.max_points_per_voxel, voxel * voxel, idx, d2)
+        expected = dk[np.isfinite(dk)]
+        assert found == len(expected)
+        np.testing.assert_allclose(np.sqrt(d2[:found]), expected, atol=1e-12)
+
+
+def test_map_growth_cap_removal_and_lazy_normals():
+    rng = np.random.default_rng(4)
+    vmap = VoxelMap(1.0, max_points_per_voxel=5, initial_cells=16, plane=PlaneParameters(neighbors=10, radius=1.0))
+    floor = np.column_stack([rng.uniform(-20, 20, 20000), rng.uniform(-20, 20, 20000), rng.normal(0, 0.002, 20000)])
+    slots = vmap.insert(floor)
+    assert vmap.num_cells > 16 and len(vmap) == len(slots) <= 5 * vmap.num_cells
+    assert np.all(vmap.cell_counts[: vmap.num_cells] <= 5)
+    computed = vmap.ensure_normals(slots[:100])
+    assert computed == 100 and vmap.ensure_normals(slots[:100]) == 0  # cached
+    planar = vmap.plane_state[slots[:100]] == PLANAR
+    assert planar.mean() > 0.9
+    assert np.all(np.abs(vmap.normals[slots[:100]][planar, 2]) > 0.99)
+    vmap.remove_far(np.zeros(3), 5.0)
+    kept = vmap.point_cloud()
+    assert len(kept) > 0 and np.all(np.linalg.norm(kept, axis=1) < 5.0 + 2.0 * np.sqrt(3))
+    # the rebuilt table still finds every kept point
+    for p in kept[::50]:
+        j = nearest_point(p[0], p[1], p[2], vmap.inv_size, vmap.voxel_size, vmap.table_keys, vmap.table_values,
+                          vmap.cell_counts, vmap.points, vmap.max_points_per_voxel, 1e-6)
+        assert j >= 0
+    with pytest.raises(ValueError):
+        VoxelMap(0.0)
