@@ -11,6 +11,7 @@ from ._version import __version__
 from .core.config import RegistrationConfig
 from .core.config_io import ConfigError
 from .core.degeneracy import AXIS_NAMES, DegeneracyReport, analyze_hessian
+from .core.odometry import FrameRecord, Odometry, OdometryConfig
 from .core.pointcloud import InputError
 from .core.registration import RegistrationResult, register
 from .core.solvers import STRATEGIES
@@ -19,7 +20,10 @@ __all__ = [
     "AXIS_NAMES",
     "ConfigError",
     "DegeneracyReport",
+    "FrameRecord",
     "InputError",
+    "Odometry",
+    "OdometryConfig",
     "RegistrationConfig",
     "RegistrationResult",
     "STRATEGIES",

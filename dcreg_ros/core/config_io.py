@@ -195,3 +195,26 @@ def dump_yaml(cfg: Any) -> str:
     import yaml
 
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def annotated_yaml(cfg: Any, root: str, header: str = "") -> str:
+    """YAML of every parameter under ``root`` with its description as a comment (the shipped
+    config files are generated with this and tested against the defaults)."""
+    import yaml
+
+    lines = [f"# {line}" for line in header.splitlines()] + [f"{root}:"]
+
+    def emit(node: Any, indent: int) -> None:
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            pad = "  " * indent
+            if dataclasses.is_dataclass(value):
+                lines.append(f"{pad}{f.name}:  # {f.metadata.get('doc', '')}")
+                emit(value, indent + 1)
+            else:
+                text = yaml.safe_dump(list(value) if isinstance(value, tuple) else value, default_flow_style=True).strip()
+                text = text.removesuffix("...").strip()
+                lines.append(f"{pad}{f.name}: {text}  # {f.metadata.get('doc', '')}")
+
+    emit(cfg, 1)
+    return "\n".join(lines) + "\n"

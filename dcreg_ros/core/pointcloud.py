@@ -22,11 +22,16 @@ class InputError(ValueError):
 
 
 def sanitize_points(points: np.ndarray, name: str = "cloud", min_points: int = MIN_POINTS) -> np.ndarray:
-    """Return a C-contiguous float64 (N, 3) copy without NaN/Inf rows.
+    """Return a C-contiguous float64 (N, 3) array without NaN/Inf rows.
 
     Accepts (N, >=3) arrays (extra columns such as intensity are dropped) and organised
     (H, W, >=3) clouds. Raises :class:`InputError` when fewer than ``min_points`` valid points remain.
     """
+    return finite_points(points, name, min_points)[0]
+
+
+def finite_points(points: np.ndarray, name: str = "cloud", min_points: int = MIN_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`sanitize_points`, also returning the boolean mask of kept input rows."""
     try:
         arr = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError):
@@ -43,7 +48,7 @@ def sanitize_points(points: np.ndarray, name: str = "cloud", min_points: int = M
         dropped = int((~finite).sum())
         extra = f" ({dropped} NaN/Inf rows dropped)" if dropped else ""
         raise InputError(f"{name}: {len(xyz)} valid points{extra}, need at least {min_points}")
-    return np.ascontiguousarray(xyz)
+    return np.ascontiguousarray(xyz), finite
 
 
 def crop_range(points: np.ndarray, min_range: float, max_range: float, name: str = "cloud", min_points: int = MIN_POINTS) -> np.ndarray:

@@ -76,3 +76,25 @@ def kiss_icp_pair(max_range: float = 100.0) -> PairMethod:
         return np.asarray(odom.last_pose)
 
     return run
+
+
+def kiss_icp_odometry(scans, max_range: float = 100.0, deskew: bool = True):
+    """Run KISS-ICP over scans (dcreg_ros.io.scan.Scan); returns (stamps, poses (N,4,4), ms per frame)."""
+    import time
+
+    cfg = kiss_icp_config(max_range, deskew=deskew)
+    from kiss_icp.kiss_icp import KissICP
+
+    odom = KissICP(cfg)
+    stamps, poses, ms = [], [], []
+    for scan in scans:
+        times = scan.times if (scan.times is not None and deskew) else np.zeros(len(scan.points))
+        pts = scan.points[np.isfinite(scan.points).all(axis=1)]
+        if scan.times is not None and deskew:
+            times = times[np.isfinite(scan.points).all(axis=1)]
+        t0 = time.perf_counter()
+        odom.register_frame(pts, times)
+        ms.append((time.perf_counter() - t0) * 1e3)
+        stamps.append(scan.stamp)
+        poses.append(np.array(odom.last_pose))
+    return np.array(stamps), np.array(poses).reshape(-1, 4, 4), np.array(ms)

@@ -1,0 +1,54 @@
+"""Motion compensation of a spinning-LiDAR scan under a constant-velocity model.
+
+Each point p_i is measured at a normalised time s_i in [0, 1] over the scan; with the motion
+of the last frame interval ``delta`` (T_prev^-1 T_curr, 4x4), the sensor pose at s_i relative
+to the scan start is Exp(s_i log(delta)). Points are moved into the sensor frame at the scan
+start (s = 0), which is the frame whose pose the odometry estimates (the header stamp).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .geometry import so3_exp, so3_log
+
+
+def normalize_times(times: np.ndarray) -> np.ndarray | None:
+    """Per-point times in any unit -> fractions of the scan in [0, 1]; None if they carry no spread."""
+    t = np.asarray(times, dtype=np.float64)
+    finite = np.isfinite(t)
+    if not finite.any():
+        return None
+    lo, hi = t[finite].min(), t[finite].max()
+    if not hi > lo:
+        return None
+    s = (t - lo) / (hi - lo)
+    s[~finite] = 0.0
+    return s
+
+
+@njit(cache=True, parallel=True)
+def _deskew_kernel(points, fractions, omega, v):
+    n = points.shape[0]
+    out = np.empty_like(points)
+    for i in prange(n):
+        s = fractions[i]
+        R = so3_exp(omega * s)
+        t = v * s
+        p = points[i]
+        out[i, 0] = R[0, 0] * p[0] + R[0, 1] * p[1] + R[0, 2] * p[2] + t[0]
+        out[i, 1] = R[1, 0] * p[0] + R[1, 1] * p[1] + R[1, 2] * p[2] + t[1]
+        out[i, 2] = R[2, 0] * p[0] + R[2, 1] * p[1] + R[2, 2] * p[2] + t[2]
+    return out
+
+
+def deskew(points: np.ndarray, fractions: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Move (N, 3) points measured at scan fractions (N,) into the scan-start frame.
+
+    Rotation and translation are interpolated linearly in (omega, v) with
+    t(s) = s * t_delta, which is exact for constant velocity up to second order.
+    """
+    omega = so3_log(np.ascontiguousarray(delta[:3, :3]))
+    v = np.ascontiguousarray(delta[:3, 3], dtype=np.float64)
+    return _deskew_kernel(np.ascontiguousarray(points, dtype=np.float64), np.ascontiguousarray(fractions, dtype=np.float64), omega, v)

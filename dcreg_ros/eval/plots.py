@@ -1,0 +1,113 @@
+"""Plots of odometry runs: where the scene was degenerate, along which axis, how badly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..core.degeneracy import AXIS_NAMES
+
+if TYPE_CHECKING:
+    from ..io.trajectory import Trajectory
+    from .metrics import TrajectoryErrors
+    from .runner import RunResult
+
+AXIS_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#d62728", "#ff7f0e", "#1f77b4")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; works without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_trajectory(result: "RunResult", path: Path, ground_truth: "Trajectory | None" = None) -> None:
+    """Top view coloured by which axes were flagged (grey: none)."""
+    plt = _pyplot()
+    traj = result.trajectory
+    masks = result.masks
+    fig, ax = plt.subplots(figsize=(8, 6))
+    if ground_truth is not None and len(ground_truth):
+        ax.plot(ground_truth.positions[:, 0], ground_truth.positions[:, 1], color="0.6", lw=1, ls="--", label="ground truth")
+    xy = traj.positions[:, :2]
+    ax.plot(xy[:, 0], xy[:, 1], color="0.3", lw=0.8, zorder=1)
+    clean = ~masks.any(axis=1)
+    ax.scatter(xy[clean, 0], xy[clean, 1], s=6, color="0.5", label="well constrained", zorder=2)
+    for i, (name, color) in enumerate(zip(AXIS_NAMES, AXIS_COLORS)):
+        sel = masks[:, i]
+        if sel.any():
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=14 - i, color=color, label=f"{name} degenerate", zorder=3 + i)
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(f"trajectory ({result.strategy}, {len(traj)} frames), coloured by flagged axis")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_degeneracy(result: "RunResult", path: Path, truth: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """kappa_R / kappa_t over time (log) and a per-axis raster of flagged directions."""
+    plt = _pyplot()
+    recs = [r for r in result.records if r.degeneracy is not None]
+    t0 = result.records[0].stamp if result.records else 0.0
+    t = np.array([r.stamp - t0 for r in recs])
+    kr = np.array([r.degeneracy.kappa_rotation for r in recs])
+    kt = np.array([r.degeneracy.kappa_translation for r in recs])
+    masks = np.array([r.degeneracy.mask for r in recs], dtype=bool).reshape(-1, 6)
+    rows = 3 if truth is not None else 2
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 2.6 * rows), sharex=True)
+    ax = axes[0]
+    ax.semilogy(t, kr, label="kappa_R (rotation, Schur)")
+    ax.semilogy(t, kt, label="kappa_t (translation, Schur)")
+    threshold = recs[0].degeneracy.threshold if recs else 10.0
+    ax.axhline(threshold, color="k", ls=":", lw=1, label=f"threshold {threshold:g}")
+    ax.set_ylabel("condition number")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(f"degeneracy over time ({result.strategy})")
+    _raster(axes[1], t, masks, "flagged (estimated)")
+    if truth is not None:
+        stamps, true_masks = truth
+        _raster(axes[2], np.asarray(stamps) - t0, np.asarray(true_masks, dtype=bool), "degenerate (truth)")
+    axes[-1].set_xlabel("time (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _raster(ax, t: np.ndarray, masks: np.ndarray, title: str) -> None:
+    for i, (name, color) in enumerate(zip(AXIS_NAMES, AXIS_COLORS)):
+        sel = masks[:, i] if len(masks) else np.zeros(0, bool)
+        ax.scatter(t[sel], np.full(sel.sum(), i), marker="|", s=60, color=color)
+    ax.set_yticks(range(6))
+    ax.set_yticklabels(AXIS_NAMES)
+    ax.set_ylim(-0.7, 5.7)
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot_errors(errors: "TrajectoryErrors", path: Path, label: str = "estimate") -> None:
+    """Aligned trajectory against the reference (top view) and the ATE over time."""
+    plt = _pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    ref = errors.reference[:, :3, 3]
+    est = errors.estimate_aligned[:, :3, 3]
+    a.plot(ref[:, 0], ref[:, 1], "k--", lw=1, label="reference")
+    a.plot(est[:, 0], est[:, 1], lw=1.2, label=f"{label} (SE(3) aligned)")
+    a.set_aspect("equal", adjustable="datalim")
+    a.set_xlabel("x (m)")
+    a.set_ylabel("y (m)")
+    a.legend(fontsize=8)
+    b.plot(errors.stamps - errors.stamps[0], errors.ate_series)
+    b.set_xlabel("time (s)")
+    b.set_ylabel("translation error (m)")
+    b.set_title(f"ATE rmse {errors.ate_rmse:.3f} m, RPE rmse {errors.rpe_rmse:.4f} m / {errors.rpe_delta} frame")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,17 @@
+"""Regenerate config/registration.yaml and config/odometry.yaml from the typed defaults."""
+
+from pathlib import Path
+
+from dcreg_ros.core.config import RegistrationConfig
+from dcreg_ros.core.config_io import annotated_yaml
+from dcreg_ros.core.odometry import OdometryConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+(ROOT / "config" / "registration.yaml").write_text(annotated_yaml(
+    RegistrationConfig(), "registration",
+    "dcreg_ros pairwise registration parameters (all optional; defaults shown).\nUse: dcreg register SOURCE TARGET --config config/registration.yaml"))
+(ROOT / "config" / "odometry.yaml").write_text(annotated_yaml(
+    OdometryConfig(), "odometry",
+    "dcreg_ros odometry parameters (all optional; defaults shown).\nUse: dcreg run INPUT --out DIR --config config/odometry.yaml"))
+print("wrote config/registration.yaml and config/odometry.yaml")
