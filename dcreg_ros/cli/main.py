@@ -20,18 +20,13 @@ EXIT_ERROR = 1
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]]:
-    from . import analyze, register
+    from . import analyze, odometry_commands, register
 
-    commands = {
+    return {
         "register": ("register two point clouds and report degeneracy per axis", register.add_arguments),
         "analyze-hessian": ("degeneracy analysis and mitigated step of a 6x6 Hessian", analyze.add_arguments),
+        **odometry_commands.COMMANDS,
     }
-    try:
-        from . import odometry_commands
-    except ImportError:  # pragma: no cover - optional until the odometry tools are installed
-        return commands
-    commands.update(odometry_commands.COMMANDS)
-    return commands
 
 
 def build_parser() -> argparse.ArgumentParser:

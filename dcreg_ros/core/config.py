@@ -76,6 +76,8 @@ class ConvergenceConfig:
     rotation_tolerance: float = param(1e-5, "converged when |delta_rotation| is below this (rad) ...", positive, "> 0 rad")
     translation_tolerance: float = param(1e-3, "... and |delta_translation| is below this (m)", positive, "> 0 m")
     min_correspondences: int = param(10, "abort an iteration with fewer correspondences", lambda k: k >= 6, ">= 6")
+    max_step_rotation: float = param(0.5, "largest rotation step per iteration (rad); larger steps are scaled down; 0 = unlimited", non_negative, ">= 0 rad")
+    max_step_translation: float = param(2.0, "largest translation step per iteration (m); 0 = unlimited", non_negative, ">= 0 m")
     stop_on_stall: bool = param(True, "also stop after 3 steps below 10x the tolerances or on returning to a recent pose (limit cycles of correspondence switching)")
     coarse_fraction: float = param(0.25, "iterate first with this fraction of the source points, then refine with all; 0 = off", lambda x: 0.0 <= x <= 1.0, "in [0, 1]")
 
@@ -115,6 +117,6 @@ class RegistrationConfig:
                 "preprocess": {"source_voxel_size": 0.0, "target_voxel_size": 0.0},
                 "correspondence": {"method": "knn_plane", "max_distance": search_radius, "knn": 5, "max_plane_thickness": 0.2, "max_points_per_voxel": 0},
                 "robust": {"kernel": "loam", "adaptive_scale": False, "gate_factor": 0.0},
-                "convergence": {"coarse_fraction": 0.0, "stop_on_stall": False},
+                "convergence": {"coarse_fraction": 0.0, "stop_on_stall": False, "max_step_rotation": 0.0, "max_step_translation": 0.0},
             }
         )

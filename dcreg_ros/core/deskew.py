@@ -2,8 +2,11 @@
 
 Each point p_i is measured at a normalised time s_i in [0, 1] over the scan; with the motion
 of the last frame interval ``delta`` (T_prev^-1 T_curr, 4x4), the sensor pose at s_i relative
-to the scan start is Exp(s_i log(delta)). Points are moved into the sensor frame at the scan
-start (s = 0), which is the frame whose pose the odometry estimates (the header stamp).
+to the scan start is Exp(s_i log(delta)). Points are moved into the sensor frame at a reference
+fraction of the scan: the middle by default. Referencing the middle keeps a velocity error from
+shifting the scan as a whole (points before and after the middle move in opposite directions),
+so errors of the motion model do not feed back into the next prediction; referencing the
+start turns them into a half-frame offset that oscillates from frame to frame.
 """
 
 from __future__ import annotations
@@ -43,12 +46,24 @@ def _deskew_kernel(points, fractions, omega, v):
     return out
 
 
-def deskew(points: np.ndarray, fractions: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Move (N, 3) points measured at scan fractions (N,) into the scan-start frame.
+def deskew(points: np.ndarray, fractions: np.ndarray, delta: np.ndarray, reference: float = 0.5) -> np.ndarray:
+    """Move (N, 3) points measured at scan fractions (N,) into the sensor frame at the
+    ``reference`` fraction of the scan (0 = start, 0.5 = middle).
 
-    Rotation and translation are interpolated linearly in (omega, v) with
-    t(s) = s * t_delta, which is exact for constant velocity up to second order.
+    Rotation and translation are interpolated linearly in (omega, v), which is exact for
+    constant velocity up to second order.
     """
     omega = so3_log(np.ascontiguousarray(delta[:3, :3]))
     v = np.ascontiguousarray(delta[:3, 3], dtype=np.float64)
-    return _deskew_kernel(np.ascontiguousarray(points, dtype=np.float64), np.ascontiguousarray(fractions, dtype=np.float64), omega, v)
+    shifted = np.ascontiguousarray(fractions, dtype=np.float64) - reference
+    return _deskew_kernel(np.ascontiguousarray(points, dtype=np.float64), shifted, omega, v)
+
+
+def interpolate_motion(delta: np.ndarray, fraction: float) -> np.ndarray:
+    """The pose change over ``fraction`` of a frame interval with motion ``delta`` (4x4),
+    interpolated like :func:`deskew` (negative fractions go back in time)."""
+    omega = so3_log(np.ascontiguousarray(delta[:3, :3]))
+    out = np.eye(4)
+    out[:3, :3] = so3_exp(omega * fraction)
+    out[:3, 3] = delta[:3, 3] * fraction
+    return out

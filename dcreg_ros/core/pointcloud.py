@@ -9,7 +9,8 @@ MIN_POINTS = 10
 
 
 @njit(cache=True)
-def _finite_rows(xyz: np.ndarray) -> np.ndarray:
+def finite_rows(xyz: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows of an (N, >=3) array whose first three values are finite."""
     n = xyz.shape[0]
     keep = np.empty(n, dtype=np.bool_)
     for i in range(n):
@@ -41,7 +42,7 @@ def finite_points(points: np.ndarray, name: str = "cloud", min_points: int = MIN
     if arr.ndim != 2 or arr.shape[1] < 3:
         raise InputError(f"{name}: expected an (N, 3) array of x, y, z in metres, got shape {arr.shape}")
     xyz = np.ascontiguousarray(arr[:, :3])
-    finite = _finite_rows(xyz)
+    finite = finite_rows(xyz)
     if not finite.all():
         xyz = xyz[finite]
     if len(xyz) < min_points:

@@ -99,6 +99,17 @@ def _deviation(T: np.ndarray, T0: np.ndarray) -> np.ndarray:
     return out
 
 
+def _limit_step(delta: np.ndarray, max_rotation: float, max_translation: float) -> np.ndarray:
+    """Scale a step down to the trust region (0 = unlimited): an ill-posed system (e.g. plain
+    Gauss-Newton along an unobservable axis) can otherwise jump kilometres in one iteration."""
+    scale = 1.0
+    if max_rotation > 0:
+        scale = min(scale, max_rotation / max(np.linalg.norm(delta[:3]), 1e-300))
+    if max_translation > 0:
+        scale = min(scale, max_translation / max(np.linalg.norm(delta[3:]), 1e-300))
+    return delta * scale if scale < 1.0 else delta
+
+
 def _revisits(T: np.ndarray, recent: list[np.ndarray], rot_tol: float, trans_tol: float) -> bool:
     """True when T is within tolerance of one of the poses before the previous one (a cycle)."""
     for P in recent[:-1]:
@@ -196,6 +207,7 @@ def align(
         if not np.all(np.isfinite(delta)):
             status = "numerical_failure"
             break
+        delta = _limit_step(delta, conv.max_step_rotation, conv.max_step_translation)
         T = apply_right_perturbation(T, delta)
         step_r, step_t = np.linalg.norm(delta[:3]), np.linalg.norm(delta[3:])
         # Correspondence switching can leave a limit cycle of steps just above the tolerance:

@@ -82,16 +82,19 @@ def kiss_icp_odometry(scans, max_range: float = 100.0, deskew: bool = True):
     """Run KISS-ICP over scans (dcreg_ros.io.scan.Scan); returns (stamps, poses (N,4,4), ms per frame)."""
     import time
 
+    scans = list(scans)
+    # KISS-ICP divides by the spread of the timestamps when deskewing: without per-point times
+    # (all zero) that is 0/0 and its SO(3) exp aborts the process, so deskew only timed scans
+    deskew = deskew and all(s.times is not None and np.ptp(s.times) > 0 for s in scans)
     cfg = kiss_icp_config(max_range, deskew=deskew)
     from kiss_icp.kiss_icp import KissICP
 
     odom = KissICP(cfg)
     stamps, poses, ms = [], [], []
     for scan in scans:
-        times = scan.times if (scan.times is not None and deskew) else np.zeros(len(scan.points))
-        pts = scan.points[np.isfinite(scan.points).all(axis=1)]
-        if scan.times is not None and deskew:
-            times = times[np.isfinite(scan.points).all(axis=1)]
+        finite = np.isfinite(scan.points).all(axis=1)
+        pts = scan.points[finite]
+        times = scan.times[finite] if deskew else np.zeros(len(pts))
         t0 = time.perf_counter()
         odom.register_frame(pts, times)
         ms.append((time.perf_counter() - t0) * 1e3)

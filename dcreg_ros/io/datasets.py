@@ -176,6 +176,8 @@ def open_dataset(path: str | Path, topic: str | None = None, period: float = 0.1
             return BagDataset(p, topic, ground_truth_topic)
         raise InputError(f"{p}: unknown input (expected a .bag file, a ROS 2 bag directory or its .mcap/.db3 file, "
                          f"or a folder of {'/'.join(CLOUD_SUFFIXES)} files)")
+    if not p.is_dir():  # a device, a socket, ...
+        raise InputError(f"{p}: not a regular file or directory")
     if (p / "metadata.yaml").is_file():
         return BagDataset(p, topic, ground_truth_topic)
     return FolderDataset(p, period)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.pointcloud import InputError
+from ..core.pointcloud import InputError, finite_rows
 from .scan import Scan
 
 
@@ -178,7 +178,7 @@ def pointcloud2_to_scan(msg: Any) -> Scan:
     points = np.empty((n, 3))
     for column, axis in enumerate("xyz"):
         points[:, column] = records[axis].ravel()
-    keep = np.isfinite(points).all(axis=1)
+    keep = finite_rows(points)
     all_kept = bool(keep.all())
     if not all_kept:
         points = points[keep]

@@ -1,0 +1,222 @@
+"""``dcreg_bag_player``: replay the point clouds of a ROS 1 or ROS 2 bag (sqlite3 or MCAP) onto
+ROS 2 topics without rosbag2, for dcreg_node.
+
+    dcreg_bag_player BAG [--topic T] [--rate R | --sync] [--qos reliable|sensor_data] [--ros-args ...]
+
+Publishes ``points`` (sensor_msgs/PointCloud2, remappable), ``/clock`` (rosgraph_msgs/Clock from
+the header stamps, for nodes with use_sim_time) and, when the bag has one, the ground truth as
+nav_msgs/Odometry on ``ground_truth``, expressed relative to its pose at the first cloud so that
+it starts where the odometry starts. ``--sync`` publishes the next cloud as soon as
+``dcreg/odometry`` reports the previous one (or after a timeout), i.e. as fast as the node keeps
+up without dropping frames. Exits 0 at the end of the bag, 1 with a one-line error for a bad bag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from nav_msgs.msg import Odometry as OdometryMsg
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.utilities import remove_ros_args
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import PointCloud2
+
+from ..core.geometry import invert_pose
+from ..io.bags import BagError, count_scans, pointcloud_topic, read_ground_truth, read_scans
+from ..io.scan import Scan
+from ..io.trajectory import Trajectory
+from . import ros_messages as rm
+
+PROG = "dcreg_bag_player"
+FIRST_FRAME_TIMEOUT = 60.0  # s: the first frame may include loading or compiling the numba kernels
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description="Replay a bag's point clouds (and ground truth) for dcreg_node.")
+    parser.add_argument("bag", help="ROS 1 .bag file, ROS 2 bag directory, or its .mcap/.db3 file")
+    parser.add_argument("--topic", default=None, help="PointCloud2 topic in the bag (default: the only one)")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0 = real time)")
+    pace.add_argument("--sync", action="store_true", help="wait for dcreg/odometry of each cloud before the next")
+    parser.add_argument("--sync-timeout", type=float, default=10.0, metavar="S",
+                        help=f"--sync: seconds to wait for each odometry message (first cloud: at least {FIRST_FRAME_TIMEOUT:.0f})")
+    parser.add_argument("--qos", choices=("reliable", "sensor_data"), default="reliable",
+                        help="QoS of the points publisher (default reliable: matches both subscriber kinds, no loss)")
+    parser.add_argument("--wait", type=float, default=10.0, metavar="S",
+                        help="seconds to wait for a subscriber of 'points' before starting (default 10)")
+    parser.add_argument("--no-ground-truth", action="store_true", help="do not republish the bag's ground truth")
+    parser.add_argument("--gt-frame", default="odom", help="frame_id of the republished ground truth (default odom)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    args = parser.parse_args(argv)
+    if not args.sync and not (args.rate > 0 and np.isfinite(args.rate)):
+        parser.error("--rate must be a positive number")
+    if args.sync_timeout <= 0:
+        parser.error("--sync-timeout must be positive")
+    return args
+
+
+def relative_ground_truth(gt: Trajectory, first_stamp: float) -> Trajectory:
+    """Ground truth re-expressed relative to its pose nearest ``first_stamp`` (the first cloud),
+    matching the odometry's convention that the odom frame is the first sensor pose."""
+    ref = int(np.argmin(np.abs(gt.stamps - first_stamp)))
+    T0_inv = invert_pose(gt.poses[ref])
+    return Trajectory(gt.stamps, np.einsum("ij,njk->nik", T0_inv, gt.poses))
+
+
+class Player:
+    """The ROS side of the player: publishers, the odometry listener of --sync."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.node = Node("dcreg_bag_player")
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+        points_qos = reliable if args.qos == "reliable" else qos_profile_sensor_data
+        self.points_pub = self.node.create_publisher(PointCloud2, "points", points_qos)
+        # reliable /clock also matches the best-effort subscription of rclpy's TimeSource
+        self.clock_pub = self.node.create_publisher(Clock, "/clock", reliable)
+        self.gt_pub = self.node.create_publisher(OdometryMsg, "ground_truth", reliable)
+        self._cv = threading.Condition()
+        self._latest_odom_ns = -1
+        self.odom_sub = None
+        if args.sync:
+            self.odom_sub = self.node.create_subscription(OdometryMsg, "dcreg/odometry", self._on_odometry, reliable)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self._spinner = threading.Thread(target=self._spin, daemon=True)
+        self._spinner.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # shutdown while spinning (Ctrl-C): the main thread reports it
+            pass
+
+    def _on_odometry(self, msg: OdometryMsg) -> None:
+        ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        with self._cv:
+            self._latest_odom_ns = max(self._latest_odom_ns, ns)
+            self._cv.notify_all()
+
+    def wait_for_subscribers(self, timeout: float) -> bool:
+        """Wait until 'points' has a subscriber (and, with --sync, dcreg/odometry a publisher)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = self.points_pub.get_subscription_count() > 0
+            if self.odom_sub is not None:
+                ready = ready and self.node.count_publishers(self.odom_sub.topic_name) > 0
+            if ready:
+                time.sleep(0.3)  # let the other side finish matching too
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_for_odometry(self, stamp_ns: int, timeout: float) -> bool:
+        with self._cv:
+            return self._cv.wait_for(lambda: self._latest_odom_ns >= stamp_ns, timeout=timeout)
+
+    def publish_scan(self, scan: Scan) -> int:
+        """Publish /clock then the cloud; returns the stamp in nanoseconds as sent."""
+        stamp = rm.time_msg(scan.stamp)
+        self.clock_pub.publish(Clock(clock=stamp))
+        self.points_pub.publish(rm.pointcloud2_msg(scan.points, stamp, scan.frame_id, scan.times, scan.intensity))
+        return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+    def publish_ground_truth(self, stamp: float, T: np.ndarray) -> None:
+        msg = rm.odometry_msg(T, np.zeros((6, 6)), stamp, self.args.gt_frame, "ground_truth")
+        self.gt_pub.publish(msg)
+
+    def close(self) -> None:
+        # stop spinning before the node and the context go away: tearing them down under a
+        # waiting executor aborts the process
+        self.executor.shutdown(timeout_sec=2.0)
+        self._spinner.join(timeout=5.0)
+        self.node.destroy_node()
+
+
+def play(args: argparse.Namespace) -> int:
+    """Replay the bag (rclpy must be initialised). Returns the exit status."""
+    total = count_scans(args.bag, args.topic)
+    topic = pointcloud_topic(args.bag, args.topic)
+    gt = None if args.no_ground_truth else read_ground_truth(args.bag)
+    stats: dict = {}
+    scans = read_scans(args.bag, topic, stats)
+    player = Player(args)
+    say = (lambda text: None) if args.quiet else (lambda text: print(f"{PROG}: {text}", flush=True))
+    try:
+        if not player.wait_for_subscribers(args.wait):
+            say(f"no subscriber on '{player.points_pub.topic_name}' after {args.wait:.0f} s; playing anyway")
+        mode = "sync with dcreg/odometry" if args.sync else f"rate x{args.rate:g}"
+        say(f"playing {total} clouds from {args.bag} topic {topic} -> {player.points_pub.topic_name} ({mode}, QoS {args.qos})"
+            + (f", ground truth -> {player.gt_pub.topic_name}" if gt is not None else ""))
+        sent, timeouts = 0, 0
+        wall_start, bag_start = time.monotonic(), None
+        last_print = wall_start
+        gt_rel, gt_index = None, 0
+        for scan in scans:
+            stamp = scan.stamp
+            if bag_start is None:
+                bag_start = stamp
+                gt_rel = relative_ground_truth(gt, stamp) if gt is not None else None
+            if not args.sync:
+                delay = wall_start + (stamp - bag_start) / args.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            # ground truth up to this cloud's stamp goes out first
+            while gt_rel is not None and gt_index < len(gt_rel) and gt_rel.stamps[gt_index] <= stamp:
+                player.publish_ground_truth(float(gt_rel.stamps[gt_index]), gt_rel.poses[gt_index])
+                gt_index += 1
+            stamp_ns = player.publish_scan(scan)
+            sent += 1
+            if args.sync:
+                timeout = max(args.sync_timeout, FIRST_FRAME_TIMEOUT) if sent == 1 else args.sync_timeout
+                if not player.wait_for_odometry(stamp_ns, timeout):
+                    timeouts += 1
+                    say(f"no odometry for the cloud at {stamp:.3f} s within {timeout:.0f} s; going on")
+            now = time.monotonic()
+            if now - last_print >= 2.0 or sent == total:
+                last_print = now
+                say(f"{sent}/{total} clouds ({100.0 * sent / max(total, 1):.0f}%), bag time {stamp - bag_start:.1f} s, "
+                    f"{sent / max(now - wall_start, 1e-9):.1f} clouds/s")
+        elapsed = time.monotonic() - wall_start
+        summary = f"done: {sent} clouds in {elapsed:.1f} s"
+        if stats.get("skipped"):
+            summary += f", {stats['skipped']} unreadable message(s) skipped (first: {stats['errors'][0]})"
+        if args.sync:
+            summary += f", {timeouts} sync timeout(s)"
+        print(f"{PROG}: {summary}", flush=True)
+        time.sleep(0.5)  # let reliable transport deliver the last messages before the writer goes away
+        return 0
+    finally:
+        player.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``dcreg_bag_player BAG ... [--ros-args ...]``."""
+    argv = sys.argv if argv is None else [PROG, *argv]
+    args = parse_args(remove_ros_args(argv)[1:])
+    try:
+        count_scans(args.bag, args.topic)  # a bad bag fails here, before any ROS set-up
+    except BagError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    rclpy.init(args=argv)
+    try:
+        return play(args)
+    except BagError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Builders of the ROS messages the nodes publish, and the covariance conversion.
+
+Conventions: poses are 4x4 numpy arrays (metres); ``T_a_b`` maps points of frame b into frame a.
+The core reports covariances rotation first (roll, pitch, yaw, x, y, z) in the sensor frame for
+the right perturbation ``R <- R Exp(w), t <- t + R v``; ROS wants translation first
+(x, y, z, roll, pitch, yaw) in the odometry's parent frame.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+from typing import Any
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, TransformStamped, Vector3
+from nav_msgs.msg import Odometry as OdometryMsg
+from nav_msgs.msg import Path
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from ..core.degeneracy import AXIS_NAMES, DegeneracyReport
+from ..core.geometry import skew
+from ..io.pointcloud2 import scan_to_pointcloud2_parts, seconds_to_sec_nanosec
+from ..io.scan import Scan
+from ..io.trajectory import rotation_to_quaternion
+
+# diagnostic levels as ints (the message field is a single byte; see diagnostics_msg)
+OK, WARN, ERROR = 0, 1, 2
+LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
+
+
+# ------------------------------------------------------------------------------ basic pieces
+def time_msg(seconds: float) -> Time:
+    """builtin_interfaces/Time of a stamp in seconds."""
+    sec, nanosec = seconds_to_sec_nanosec(seconds)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def header(stamp: float | Time, frame_id: str) -> Header:
+    return Header(stamp=stamp if isinstance(stamp, Time) else time_msg(stamp), frame_id=frame_id)
+
+
+def quaternion_msg(R: np.ndarray) -> Quaternion:
+    q = rotation_to_quaternion(R)
+    return Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))
+
+
+def pose_msg(T: np.ndarray) -> Pose:
+    """geometry_msgs/Pose of a 4x4 transform."""
+    return Pose(position=Point(x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3])), orientation=quaternion_msg(T[:3, :3]))
+
+
+def pose_stamped_msg(T: np.ndarray, stamp: float | Time, frame_id: str) -> PoseStamped:
+    return PoseStamped(header=header(stamp, frame_id), pose=pose_msg(T))
+
+
+def odometry_msg(T: np.ndarray, covariance_ros: np.ndarray, stamp: float | Time, frame_id: str, child_frame_id: str) -> OdometryMsg:
+    """nav_msgs/Odometry with pose T_frame_child and a 6x6 pose covariance already in ROS
+    order (x y z roll pitch yaw, in ``frame_id``). The twist is left unknown (covariance -1)."""
+    msg = OdometryMsg(header=header(stamp, frame_id), child_frame_id=child_frame_id)
+    msg.pose.pose = pose_msg(T)
+    msg.pose.covariance = np.asarray(covariance_ros, dtype=np.float64).reshape(36)
+    # REP-145 style "unknown": a negative first element tells consumers to ignore the twist
+    twist_cov = np.zeros(36)
+    twist_cov[0] = -1.0
+    msg.twist.covariance = twist_cov
+    return msg
+
+
+def transform_msg(T: np.ndarray, stamp: float | Time, frame_id: str, child_frame_id: str) -> TransformStamped:
+    """geometry_msgs/TransformStamped of T_frame_child."""
+    msg = TransformStamped(header=header(stamp, frame_id), child_frame_id=child_frame_id)
+    msg.transform.translation = Vector3(x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3]))
+    msg.transform.rotation = quaternion_msg(T[:3, :3])
+    return msg
+
+
+def pointcloud2_msg(points: np.ndarray, stamp: float | Time, frame_id: str, times: np.ndarray | None = None,
+                    intensity: np.ndarray | None = None) -> PointCloud2:
+    """Height-1 PointCloud2 (float32 x, y, z, intensity, t) from an (N, 3) array in metres.
+
+    The payload is packed by numpy and handed over as an ``array('B')``: assigning bytes or a
+    list would make rclpy check every byte in Python.
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    fields, point_step, data = scan_to_pointcloud2_parts(Scan(0.0, points, times, intensity, frame_id))
+    n = len(points)
+    msg = PointCloud2(header=header(stamp, frame_id), height=1, width=n, is_bigendian=False,
+                      point_step=point_step, row_step=point_step * n, is_dense=bool(np.isfinite(points).all()))
+    msg.fields = [PointField(name=name, offset=offset, datatype=datatype, count=count) for name, offset, datatype, count in fields]
+    msg.data = array.array("B", data)
+    return msg
+
+
+def path_msg(poses: list[PoseStamped], stamp: float | Time, frame_id: str) -> Path:
+    return Path(header=header(stamp, frame_id), poses=poses)
+
+
+# ------------------------------------------------------------------------------ covariance
+def inflate_degenerate(covariance: np.ndarray, report: DegeneracyReport | None, variance_translation: float,
+                       variance_rotation: float) -> np.ndarray:
+    """Rotation-first body covariance plus ``variance * v v^T`` for each flagged axis, with v the
+    eigenvector of that axis's Schur complement (``basis_*[:, a]``): the added uncertainty lies
+    along the weak direction the data actually has, not along the nominal axis."""
+    cov = np.array(covariance, dtype=np.float64, copy=True)
+    if report is None:
+        return cov
+    for a, flagged in enumerate(report.mask):
+        if not flagged:
+            continue
+        if a < 3:
+            v = report.basis_rotation[:, a]
+            cov[:3, :3] += variance_rotation * np.outer(v, v)
+        else:
+            v = report.basis_translation[:, a - 3]
+            cov[3:, 3:] += variance_translation * np.outer(v, v)
+    return cov
+
+
+def body_to_ros_covariance(covariance_body: np.ndarray, R_odom_sensor: np.ndarray,
+                           base_in_sensor: np.ndarray | None = None) -> np.ndarray:
+    """Rotation-first sensor-frame covariance -> ROS pose covariance (x y z roll pitch yaw) of
+    the base in the odom frame.
+
+    With the core's perturbation ``R <- R Exp(w), t <- t + R v`` the odom-frame rotation error
+    is ``R w`` and the sensor position error ``R v``; the base origin (at ``c`` = base origin in
+    sensor coordinates) moves by ``R (v - c x w)``. With the base at the sensor this is just
+    both 3x3 blocks rotated by R.
+    """
+    R = np.asarray(R_odom_sensor, dtype=np.float64)
+    J = np.zeros((6, 6))  # maps (w, v) to (translation, rotation) errors in odom, ROS order
+    J[3:, :3] = R
+    J[:3, 3:] = R
+    if base_in_sensor is not None:
+        J[:3, :3] = -R @ skew(np.asarray(base_in_sensor, dtype=np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        cov = J @ np.asarray(covariance_body, dtype=np.float64) @ J.T
+        cov = 0.5 * (cov + cov.T)
+    # a singular system gives inf/nan entries: keep the message finite but obviously uninformative
+    return np.where(np.isfinite(cov), cov, 1e6)
+
+
+# ------------------------------------------------------------------------------ diagnostics
+def key_values(values: dict[str, Any]) -> list[KeyValue]:
+    """KeyValue list; floats are printed with 4 significant digits."""
+    out = []
+    for key, value in values.items():
+        if isinstance(value, float):
+            text = f"{value:.4g}"
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            text = " ".join(f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v) for v in value)
+        else:
+            text = str(value)
+        out.append(KeyValue(key=key, value=text))
+    return out
+
+
+def diagnostics_msg(stamp: float | Time, level: int, name: str, message: str, hardware_id: str,
+                    values: dict[str, Any]) -> DiagnosticArray:
+    """DiagnosticArray with one status; ``level`` is OK, WARN or ERROR of this module."""
+    status = DiagnosticStatus(level=bytes([level]), name=name,
+                              message=message, hardware_id=hardware_id, values=key_values(values))
+    return DiagnosticArray(header=header(stamp, ""), status=[status])
+
+
+def degeneracy_values(report: DegeneracyReport | None) -> dict[str, Any]:
+    """Diagnostic key-values of a degeneracy report: mask, axes, condition numbers, the
+    axis-aligned eigenvalues of the Schur complements."""
+    if report is None:
+        return {"degenerate_axes": "none (first frame)"}
+    values: dict[str, Any] = {
+        "mask": " ".join(f"{n}={int(m)}" for n, m in zip(AXIS_NAMES, report.mask)),
+        "degenerate_axes": ", ".join(report.degenerate_axes) or "none",
+        "kappa_rotation": report.kappa_rotation,
+        "kappa_translation": report.kappa_translation,
+        "kappa_full": report.kappa_full,
+    }
+    eig = np.concatenate([report.eigenvalues_rotation, report.eigenvalues_translation])
+    for name, value in zip(AXIS_NAMES, eig):
+        values[f"eigenvalue_{name}"] = float(value)
+    return values
+
+
+# ------------------------------------------------------------------------------ markers
+MARKER_NAMESPACE = "dcreg_degeneracy"
+
+
+def _severity_color(ratio: float, threshold: float) -> ColorRGBA:
+    """Yellow just above the threshold, red at 10x the threshold and beyond."""
+    s = float(np.clip(math.log10(max(ratio, threshold) / threshold), 0.0, 1.0)) if threshold > 0 else 1.0
+    return ColorRGBA(r=1.0, g=float(0.85 * (1.0 - s)), b=0.0, a=0.9)
+
+
+def _axis_ratios(report: DegeneracyReport) -> np.ndarray:
+    eig = np.concatenate([report.eigenvalues_rotation, report.eigenvalues_translation])
+    ratios = np.empty(6)
+    for a in range(6):
+        sub = eig[:3] if a < 3 else eig[3:]
+        ratios[a] = np.nanmax(sub) / max(eig[a], 1e-12)
+    return ratios
+
+
+def degeneracy_markers(report: DegeneracyReport | None, T_odom_sensor: np.ndarray, stamp: float | Time,
+                       frame_id: str, scale: float = 2.0) -> MarkerArray:
+    """Markers at the sensor pose: a double arrow along each degenerate translation direction,
+    a ring around each degenerate rotation axis (with an arrow on the axis), coloured by how far
+    the eigenvalue ratio exceeds the threshold, and a text line. Always starts with DELETEALL, so
+    nothing stale remains; when nothing is flagged that is all it contains."""
+    out = MarkerArray()
+    clear = Marker(header=header(stamp, frame_id), ns=MARKER_NAMESPACE, action=Marker.DELETEALL)
+    out.markers.append(clear)
+    if report is None or not report.degenerate:
+        return out
+    R, origin = T_odom_sensor[:3, :3], T_odom_sensor[:3, 3]
+    ratios = _axis_ratios(report)
+    hdr = header(stamp, frame_id)
+
+    def point(p: np.ndarray) -> Point:
+        return Point(x=float(p[0]), y=float(p[1]), z=float(p[2]))
+
+    for a, flagged in enumerate(report.mask):
+        if not flagged:
+            continue
+        color = _severity_color(ratios[a], report.threshold)
+        basis = report.basis_rotation if a < 3 else report.basis_translation
+        direction = R @ basis[:, a % 3]
+        if a >= 3:
+            for sign, mid in ((1.0, a), (-1.0, a + 10)):
+                m = Marker(header=hdr, ns=MARKER_NAMESPACE, id=mid, type=Marker.ARROW, action=Marker.ADD, color=color)
+                m.points = [point(origin), point(origin + sign * scale * direction)]
+                m.scale = Vector3(x=0.08 * scale, y=0.16 * scale, z=0.2 * scale)
+                out.markers.append(m)
+        else:
+            # ring in the plane normal to the rotation axis, plus the axis itself
+            u = np.cross(direction, [0.0, 0.0, 1.0] if abs(direction[2]) < 0.9 else [1.0, 0.0, 0.0])
+            u /= np.linalg.norm(u)
+            w = np.cross(direction, u)
+            angles = np.linspace(0.0, 1.75 * np.pi, 36)
+            ring = Marker(header=hdr, ns=MARKER_NAMESPACE, id=a, type=Marker.LINE_STRIP, action=Marker.ADD, color=color)
+            ring.points = [point(origin + 0.6 * scale * (np.cos(t) * u + np.sin(t) * w)) for t in angles]
+            ring.scale.x = 0.05 * scale
+            axis = Marker(header=hdr, ns=MARKER_NAMESPACE, id=a + 10, type=Marker.ARROW, action=Marker.ADD, color=color)
+            axis.points = [point(origin), point(origin + scale * direction)]
+            axis.scale = Vector3(x=0.05 * scale, y=0.1 * scale, z=0.15 * scale)
+            out.markers.extend([ring, axis])
+    text = Marker(header=hdr, ns=MARKER_NAMESPACE, id=100, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
+                  color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0), text="degenerate: " + ", ".join(report.degenerate_axes))
+    text.pose.position = point(origin + np.array([0.0, 0.0, 1.2 * scale]))
+    text.pose.orientation.w = 1.0
+    text.scale.z = 0.3 * scale
+    out.markers.append(text)
+    return out

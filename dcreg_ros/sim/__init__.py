@@ -1,0 +1,25 @@
+"""LiDAR simulation of degenerate scenes with ground truth (poses and per-frame degeneracy).
+
+Where real degenerate data with ground truth is scarce, odometry can be evaluated here: exact ray
+casting (:mod:`.raycast`) against analytic scenes (:mod:`.scenes`) by a spinning LiDAR model
+(:mod:`.sensors`) moving along a smooth seeded path (:mod:`.trajectories`); :func:`simulate` ties
+them together and :func:`write_simulation` stores a ROS 2 bag with the truth beside it.
+"""
+
+from .scenes import SCENE_NAMES, SCENES, Scene, build_scene
+from .sensors import LidarModel, sensor_preset
+from .simulate import SimulationResult, deskew, load_degeneracy_truth, simulate, write_simulation
+
+__all__ = [
+    "SCENES",
+    "SCENE_NAMES",
+    "LidarModel",
+    "Scene",
+    "SimulationResult",
+    "build_scene",
+    "deskew",
+    "load_degeneracy_truth",
+    "sensor_preset",
+    "simulate",
+    "write_simulation",
+]

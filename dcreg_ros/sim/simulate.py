@@ -1,0 +1,204 @@
+"""Simulate a LiDAR moving through a scene: motion-skewed scans, ground truth, degeneracy truth.
+
+Time and frame conventions (those of a real spinning LiDAR driver):
+
+- A scan's ``stamp`` is the start of its revolution; point times are seconds after it, in
+  [0, period); the next scan starts where this one ends (``stamp + period``).
+- Each point is measured from the sensor pose at its own time and reported in the sensor frame
+  *at that time* (range times beam direction), so a moving sensor's scan is skewed. Deskewing
+  to the scan start is ``p_start = inv(T(stamp)) @ T(stamp + t_i) @ p_i`` with the ground-truth
+  poses T_world_sensor; :func:`deskew` does exactly that.
+- The ground-truth pose of a scan is T_world_sensor at its stamp (world -> lidar).
+- The per-frame degeneracy truth is :func:`~dcreg_ros.core.degeneracy.analyze_hessian` of the
+  point-to-plane Hessian ``sum J^T J``, ``J = [p x n, n]`` (rotation first), built from the exact
+  normals ``n`` and noise-free hit points ``p`` expressed in the sensor frame at the stamp.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.degeneracy import AXIS_NAMES, analyze_hessian
+from ..core.geometry import invert_pose
+from ..io.scan import Scan
+from ..io.trajectory import Trajectory, write_tum
+from .raycast import PackedPrimitives, cast_rays
+from .scenes import Scene, build_scene
+from .sensors import LidarModel, sensor_preset
+from .trajectories import SensorMotion
+
+TRUTH_FILE = "degeneracy_truth.json"
+TUM_FILE = "ground_truth_tum.txt"
+MAX_SPEED = 2.2  # m/s: bound on every scene's speed including its seeded variation (sizes the scene)
+
+
+@dataclass
+class FrameSample:
+    """One simulated revolution. ``scan`` is what a driver publishes; the rest is truth for the
+    same kept returns: ``points_true`` noise-free and deskewed, ``normals`` unit (both in the
+    sensor frame at the stamp), ``ranges_true`` (m), ``primitive_ids`` (indices into the scene)."""
+
+    scan: Scan
+    points_true: np.ndarray
+    normals: np.ndarray
+    ranges_true: np.ndarray
+    primitive_ids: np.ndarray
+
+
+@dataclass
+class SimulationResult:
+    """Scans plus ground truth. ``degenerate_mask`` is (frames, 6) bool, axes roll pitch yaw x y z;
+    ``motion`` gives T_world_sensor at any time, for exact deskewing."""
+
+    scene: Scene
+    sensor: LidarModel
+    scans: list[Scan]
+    ground_truth: Trajectory
+    nominal_mask: np.ndarray
+    degenerate_mask: np.ndarray
+    motion: SensorMotion
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.scans)
+
+
+def point_to_plane_hessian(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """6x6 sum J^T J with rows J = [p x n, n] (rotation first) for points/normals (N, 3)."""
+    J = np.hstack([np.cross(points, normals), normals])
+    return J.T @ J
+
+
+_RIDGE = 1e-9  # relative to the largest diagonal entry of H
+
+
+def degeneracy_truth(points: np.ndarray, normals: np.ndarray, threshold: float = 10.0) -> np.ndarray:
+    """(6,) bool: directions that the exact point-to-plane Hessian flags (roll..z).
+
+    Exact geometry can have an exactly null direction (a perfect corridor has no normal with an
+    x component), which makes a Hessian block singular and the detector report failure (all six
+    flagged). A ridge of 1e-9 of the largest diagonal keeps the blocks invertible, so that
+    direction is flagged (ratio ~1e9) and every other one is judged as usual.
+    """
+    H = point_to_plane_hessian(points, normals)
+    H += np.eye(6) * (_RIDGE * max(float(np.max(np.diag(H))), 1e-300))
+    return np.array(analyze_hessian(H, threshold=threshold).mask, dtype=bool)
+
+
+def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: SensorMotion, stamp: float,
+                   rng: np.random.Generator, frame_id: str = "lidar") -> FrameSample:
+    """Cast one revolution starting at ``stamp`` (s): column c is cast from the pose at
+    ``stamp + c * period / columns``. Points come out in column (= time = azimuth) order."""
+    directions = sensor.beam_directions()  # (columns, beams, 3), sensor frame
+    column_times = sensor.column_times()
+    poses = motion.poses(stamp + column_times)
+    world_dirs = np.einsum("cij,cbj->cbi", poses[:, :3, :3], directions).reshape(-1, 3)
+    origins = np.repeat(poses[:, :3, 3], sensor.beams, axis=0)
+    # t_min = 0: an obstacle closer than min_range still blocks the beam, it is just not reported
+    hits = cast_rays(primitives, origins, world_dirs, t_min=0.0, t_max=sensor.max_range)
+    ranges, kept = sensor.measure(hits.t, rng)
+    ids = hits.ids[kept]
+    cos_incidence = np.einsum("ij,ij->i", world_dirs[kept], hits.normals[kept])
+    intensity = sensor.intensity(primitives.reflectivity[ids], cos_incidence, ranges[kept])
+    scan = Scan(
+        stamp=float(stamp),
+        points=ranges[kept, None] * directions.reshape(-1, 3)[kept],
+        times=np.repeat(column_times, sensor.beams)[kept],
+        intensity=intensity,
+        frame_id=frame_id,
+    )
+    R0, t0 = poses[0, :3, :3], poses[0, :3, 3]  # column 0 fires at the stamp
+    return FrameSample(
+        scan=scan,
+        points_true=(hits.points[kept] - t0) @ R0,
+        normals=hits.normals[kept] @ R0,
+        ranges_true=hits.t[kept],
+        primitive_ids=ids,
+    )
+
+
+def deskew(scan: Scan, poses_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(N, 3) points of ``scan`` moved to the sensor frame at its stamp, given ``poses_at(stamps)``
+    -> T_world_sensor (N, 4, 4) (e.g. ``SimulationResult.motion.poses``)."""
+    if scan.times is None:
+        return scan.points.copy()
+    unique, inverse = np.unique(scan.times, return_inverse=True)
+    poses = poses_at(scan.stamp + np.concatenate([[0.0], unique]))
+    start_inv = invert_pose(poses[0])
+    relative = start_inv[None] @ poses[1:]  # T_start_point for each distinct time
+    R, t = relative[inverse, :3, :3], relative[inverse, :3, 3]
+    return np.einsum("nij,nj->ni", R, scan.points) + t
+
+
+def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frames: int = 300, beams: int = 32,
+             seed: int = 0, noise: float = 0.015, dropout: float = 0.0, period: float = 0.1, *,
+             columns: int = 1024, start_stamp: float = 1000.0, threshold: float = 10.0,
+             sensor: LidarModel | None = None, frame_id: str = "lidar") -> SimulationResult:
+    """Simulate ``frames`` consecutive revolutions of a LiDAR moving through ``scene``.
+
+    ``scene`` is a name from ``SCENE_NAMES``, a builder from ``SCENES`` or a built Scene.
+    ``noise`` is the range noise sigma (m), ``dropout`` the probability of losing a return,
+    ``period`` the revolution time (s); ``sensor`` overrides the preset built from ``beams``,
+    ``columns``, ``noise``, ``dropout`` and ``period``. Stamps are ``start_stamp + k * period``.
+    ``threshold`` is the degeneracy ratio of the per-frame truth. Deterministic given ``seed``.
+    """
+    if frames < 1:
+        raise ValueError("frames must be >= 1")
+    if sensor is None:
+        sensor = sensor_preset(beams, columns=columns, range_noise=noise, dropout=dropout, period=period)
+    travel = MAX_SPEED * frames * sensor.period + 10.0
+    scene = build_scene(scene, length=travel)
+    primitives = scene.pack()
+    motion = SensorMotion(scene.motion, seed=seed, x_start=0.0, t0=start_stamp)
+    rng = np.random.default_rng([int(seed), 11])  # sensor noise stream, separate from the motion's
+    stamps = start_stamp + np.arange(frames) * sensor.period
+    scans, masks = [], np.zeros((frames, 6), dtype=bool)
+    for k, stamp in enumerate(stamps):
+        sample = simulate_frame(primitives, sensor, motion, float(stamp), rng, frame_id)
+        scans.append(sample.scan)
+        masks[k] = degeneracy_truth(sample.points_true, sample.normals, threshold)
+    return SimulationResult(
+        scene=scene, sensor=sensor, scans=scans, ground_truth=Trajectory(stamps, motion.poses(stamps)),
+        nominal_mask=np.array(scene.nominal_mask, dtype=bool), degenerate_mask=masks, motion=motion, seed=int(seed),
+    )
+
+
+def write_simulation(result: SimulationResult, out: str | Path, storage: str = "mcap",
+                     points_topic: str = "/points", ground_truth_topic: str = "/ground_truth") -> Path:
+    """Write a ROS 2 bag directory ``out`` (must not exist) with PointCloud2 scans and
+    nav_msgs/Odometry ground truth (world -> lidar), plus ``ground_truth_tum.txt`` and
+    ``degeneracy_truth.json`` inside it. Returns the bag directory."""
+    from ..io.bags import BagWriter  # rosbags is only needed when a bag is written
+
+    out = Path(out)
+    gt = result.ground_truth
+    with BagWriter(out, storage=storage) as writer:
+        for scan, pose in zip(result.scans, gt.poses):
+            writer.write_scan(points_topic, scan)
+            writer.write_odometry(ground_truth_topic, scan.stamp, pose, frame_id="world", child_frame_id=scan.frame_id)
+    write_tum(out / TUM_FILE, gt)
+    truth = {
+        "scene": result.scene.name,
+        "axes": list(AXIS_NAMES),
+        "nominal_mask": [bool(m) for m in result.nominal_mask],
+        "frames": [{"stamp": float(s), "mask": [bool(m) for m in mask]} for s, mask in zip(gt.stamps, result.degenerate_mask)],
+    }
+    (out / TRUTH_FILE).write_text(json.dumps(truth, indent=1))
+    return out
+
+
+def load_degeneracy_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(stamps (N,) s, masks (N, 6) bool) from ``degeneracy_truth.json`` or a bag directory holding it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / TRUTH_FILE
+    data = json.loads(path.read_text())
+    frames = data["frames"]
+    stamps = np.array([f["stamp"] for f in frames], dtype=np.float64)
+    masks = np.array([f["mask"] for f in frames], dtype=bool).reshape(-1, 6)
+    return stamps, masks

@@ -1,0 +1,187 @@
+"""Helpers of the ROS tests: an isolated DDS domain per test, a recording probe node, node and
+player processes. Real rclpy and Fast DDS; nothing is mocked."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+ROOT = Path(__file__).resolve().parents[1]
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+_domains = itertools.count()
+
+
+def new_domain_id() -> int:
+    """A ROS_DOMAIN_ID for one test: distinct within this run and, through the pid, unlikely to
+    meet another developer's test run on the same machine (Fast DDS allows 0..232)."""
+    return 120 + (os.getpid() * 7 + next(_domains) * 11) % 100
+
+
+def ros_env(domain_id: int) -> dict[str, str]:
+    """Environment of a node process in ``domain_id``, discovering only on this machine."""
+    return dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
+
+
+@contextmanager
+def ros_context(domain_id: int) -> Iterator[rclpy.Context]:
+    """An rclpy context of its own (so tests never share a graph) in ``domain_id``."""
+    previous = os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE")
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    try:
+        yield context
+    finally:
+        rclpy.try_shutdown(context=context)
+        if previous is None:
+            os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
+        else:
+            os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = previous
+
+
+class Probe:
+    """A node that records every message of the topics it listens to."""
+
+    def __init__(self, context: rclpy.Context, name: str = "probe") -> None:
+        self.node = Node(name, context=context)
+        self._cv = threading.Condition()
+        self._received: dict[str, list] = defaultdict(list)
+
+    def listen(self, msg_type: Any, topic: str, qos: QoSProfile = RELIABLE) -> None:
+        def callback(msg: Any) -> None:
+            with self._cv:
+                self._received[topic].append(msg)
+                self._cv.notify_all()
+
+        self.node.create_subscription(msg_type, topic, callback, qos)
+
+    def messages(self, topic: str) -> list:
+        with self._cv:
+            return list(self._received[topic])
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` (evaluated under the probe's lock) holds."""
+        with self._cv:
+            return self._cv.wait_for(predicate, timeout=timeout)
+
+    def wait_for_count(self, topic: str, count: int, match: Callable[[Any], bool] | None = None, timeout: float = 60.0) -> bool:
+        """Wait until ``count`` messages (matching ``match`` if given) arrived on ``topic``."""
+        return self.wait_for(lambda: sum(1 for m in self._received[topic] if match is None or match(m)) >= count, timeout)
+
+    def wait_for_message(self, topic: str, match: Callable[[Any], bool], timeout: float) -> Any | None:
+        found: list = []
+
+        def check() -> bool:
+            found[:] = [m for m in self._received[topic] if match(m)]
+            return bool(found)
+
+        return found[-1] if self.wait_for(check, timeout) else None
+
+    def call(self, srv_type: Any, name: str, request: Any, timeout: float = 30.0) -> Any:
+        """Call a service (the executor spinning this probe must run in another thread)."""
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"service {name} not available after {timeout} s")
+            future = client.call_async(request)
+            deadline = time.monotonic() + timeout
+            while not future.done():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"service {name} did not answer within {timeout} s")
+                time.sleep(0.02)
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def get_parameters(self, node: str, names: list[str], timeout: float = 30.0) -> dict[str, Any]:
+        from rcl_interfaces.srv import GetParameters
+
+        result = self.call(GetParameters, f"{node}/get_parameters", GetParameters.Request(names=names), timeout)
+        return {n: Parameter.from_parameter_msg(_named(n, v)).value for n, v in zip(names, result.values)}
+
+    def set_parameters(self, node: str, values: dict[str, Any], timeout: float = 30.0) -> list:
+        from rcl_interfaces.srv import SetParameters
+
+        request = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+        return list(self.call(SetParameters, f"{node}/set_parameters", request, timeout).results)
+
+
+def _named(name: str, value: Any) -> Any:
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+
+    return ParameterMsg(name=name, value=value)
+
+
+@contextmanager
+def spinning(context: rclpy.Context, *nodes: Node) -> Iterator[SingleThreadedExecutor]:
+    """Spin ``nodes`` in a background thread for the duration of the block."""
+    executor = SingleThreadedExecutor(context=context)
+    for node in nodes:
+        executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        yield executor
+    finally:
+        executor.shutdown(timeout_sec=5.0)
+        thread.join(timeout=10.0)
+
+
+def executable(name: str) -> list[str]:
+    """Command of a console entry point of this venv (falls back to ``python -m``)."""
+    script = Path(sys.executable).parent / name
+    if script.exists():
+        return [str(script)]
+    module = {"dcreg_node": "dcreg_ros.nodes.odometry_node", "dcreg_bag_player": "dcreg_ros.nodes.bag_player"}[name]
+    return [sys.executable, "-m", module]
+
+
+def start_process(command: list[str], domain_id: int, log: Path) -> subprocess.Popen:
+    """Start a ROS process in ``domain_id`` with stdout and stderr going to ``log``."""
+    handle = open(log, "w")
+    try:
+        return subprocess.Popen(command, env=ros_env(domain_id), cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    finally:
+        handle.close()
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30.0) -> int:
+    """SIGINT (what Ctrl-C sends) and wait; kill only if it does not exit in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10.0)
+    return process.returncode
+
+
+def tf2_msgs_available() -> bool:
+    try:
+        from tf2_msgs.msg import TFMessage  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def stamp_ns(stamp: Any) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)

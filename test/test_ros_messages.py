@@ -1,0 +1,196 @@
+"""Message builders and the covariance conversion of dcreg_ros.nodes.ros_messages (no middleware)."""
+
+from __future__ import annotations
+
+import array
+
+import numpy as np
+import pytest
+
+from dcreg_ros.core.degeneracy import analyze_hessian
+from dcreg_ros.core.geometry import apply_right_perturbation, euler_to_rotation, invert_pose, pose_from_xyz_rpy, so3_log
+from dcreg_ros.io.pointcloud2 import pointcloud2_to_scan, stamp_to_seconds
+from dcreg_ros.io.trajectory import quaternion_to_rotation
+from dcreg_ros.nodes import ros_messages as rm
+from dcreg_ros.nodes.parameters import NodeSettings, parameter_specs, ros_params_yaml, settings_from_values
+from dcreg_ros.core.config_io import ConfigError
+
+pytestmark = pytest.mark.ros
+
+
+def corridor_report(weak_axis: int = 3):
+    """Report of a Hessian that is weak along one axis (rotation first), well above the threshold."""
+    H = np.diag([50.0, 60.0, 70.0, 40.0, 45.0, 55.0])
+    H[weak_axis, weak_axis] = 0.05
+    return analyze_hessian(H)
+
+
+# --------------------------------------------------------------------------- covariance
+def test_reorders_rotation_first_to_ros_order_at_identity():
+    body = np.diag([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])  # roll pitch yaw x y z
+    ros = rm.body_to_ros_covariance(body, np.eye(3))
+    assert np.allclose(np.diag(ros), [4.0, 5.0, 6.0, 1.0, 2.0, 3.0])  # x y z roll pitch yaw
+
+
+def test_rotates_both_blocks_with_the_pose():
+    body = np.diag([0.0, 0.0, 0.0, 9.0, 1.0, 1.0])  # uncertain along the sensor's x
+    body[0, 0] = 4.0  # and about the sensor's roll axis
+    R = euler_to_rotation(0.0, 0.0, np.pi / 2)  # sensor x points along odom y
+    ros = rm.body_to_ros_covariance(body, R)
+    assert ros[1, 1] == pytest.approx(9.0) and ros[0, 0] == pytest.approx(1.0)
+    assert ros[4, 4] == pytest.approx(4.0) and ros[3, 3] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_lever_arm_turns_yaw_uncertainty_into_base_translation():
+    body = np.zeros((6, 6))
+    body[2, 2] = 0.01  # yaw only
+    ros = rm.body_to_ros_covariance(body, np.eye(3), base_in_sensor=np.array([1.0, 0.0, 0.0]))
+    # the base 1 m ahead of the sensor swings sideways when the sensor yaws
+    assert ros[1, 1] == pytest.approx(0.01)
+    assert ros[0, 0] == pytest.approx(0.0, abs=1e-15) and ros[5, 5] == pytest.approx(0.01)
+    assert ros[1, 5] == pytest.approx(0.01)
+
+
+def test_covariance_matches_monte_carlo_of_the_perturbation():
+    """Sample the core's right perturbation, push it through odom_T_base = B W B^-1 and compare
+    the empirical ROS-order covariance (odom-frame translation, rotation errors) with ours."""
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(6, 6)) * 0.01
+    body = A @ A.T + np.eye(6) * 1e-5
+    W = pose_from_xyz_rpy(3.0, -1.0, 0.5, 0.2, -0.1, 1.1)  # world_T_lidar
+    B = pose_from_xyz_rpy(0.3, 0.1, 0.8, 0.05, -0.02, 0.4)  # base_T_lidar
+    B_inv = invert_pose(B)
+    nominal = B @ W @ B_inv
+    samples = rng.multivariate_normal(np.zeros(6), body, size=20000)
+    errors = np.empty((len(samples), 6))
+    for k, d in enumerate(samples):
+        T = B @ apply_right_perturbation(W, d) @ B_inv
+        errors[k, :3] = T[:3, 3] - nominal[:3, 3]
+        errors[k, 3:] = so3_log(T[:3, :3] @ nominal[:3, :3].T)  # odom-frame rotation error
+    empirical = np.cov(errors.T)
+    ours = rm.body_to_ros_covariance(body, (B @ W)[:3, :3], B_inv[:3, 3])
+    scale = np.sqrt(np.outer(np.diag(ours), np.diag(ours)))
+    assert np.max(np.abs(empirical - ours) / scale) < 0.05
+
+
+def test_inflation_adds_variance_along_the_flagged_eigenvector_only():
+    report = corridor_report(3)
+    assert report.mask == (False, False, False, True, False, False)
+    base = np.eye(6) * 1e-4
+    inflated = rm.inflate_degenerate(base, report, variance_translation=2.0, variance_rotation=0.5)
+    v = report.basis_translation[:, 0]
+    assert v @ inflated[3:, 3:] @ v == pytest.approx(2.0 + 1e-4)
+    assert np.allclose(inflated[:3, :3], base[:3, :3])  # no rotation flagged: untouched
+    other = report.basis_translation[:, 1]
+    assert other @ inflated[3:, 3:] @ other == pytest.approx(1e-4)
+    yaw = corridor_report(2)
+    inflated = rm.inflate_degenerate(base, yaw, 2.0, 0.5)
+    assert inflated[2, 2] == pytest.approx(0.5 + 1e-4) and np.allclose(inflated[3:, 3:], base[3:, 3:])
+    assert np.array_equal(rm.inflate_degenerate(base, None, 2.0, 0.5), base)
+
+
+def test_non_finite_covariance_becomes_large_finite():
+    body = np.full((6, 6), np.inf)
+    assert np.all(rm.body_to_ros_covariance(body, np.eye(3)) == 1e6)
+
+
+# --------------------------------------------------------------------------- messages
+def test_pointcloud2_round_trip_through_the_reader():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(500, 3)) * 10
+    times = np.linspace(0.0, 0.1, 500)
+    msg = rm.pointcloud2_msg(points, 12.5, "lidar", times, np.arange(500.0))
+    assert isinstance(msg.data, array.array) and msg.width == 500 and msg.row_step == 500 * msg.point_step
+    assert [f.name for f in msg.fields] == ["x", "y", "z", "intensity", "t"]
+    scan = pointcloud2_to_scan(msg)
+    assert scan.frame_id == "lidar" and scan.stamp == pytest.approx(12.5)
+    assert np.allclose(scan.points, points, atol=1e-5 * 30)
+    assert np.allclose(scan.times, times, atol=1e-7)
+
+
+def test_odometry_pose_transform_messages():
+    T = pose_from_xyz_rpy(1.0, 2.0, 3.0, 0.1, -0.2, 2.5)
+    cov = np.arange(36.0).reshape(6, 6)
+    msg = rm.odometry_msg(T, cov, 1700000000.25, "odom", "base_link")
+    assert msg.header.frame_id == "odom" and msg.child_frame_id == "base_link"
+    assert stamp_to_seconds(msg.header.stamp) == pytest.approx(1700000000.25)
+    q = msg.pose.pose.orientation
+    assert np.allclose(quaternion_to_rotation(q.x, q.y, q.z, q.w), T[:3, :3])
+    assert (msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z) == (1.0, 2.0, 3.0)
+    assert np.array_equal(np.asarray(msg.pose.covariance), cov.reshape(36))  # row-major 6x6
+    assert msg.twist.covariance[0] == -1.0
+    tf = rm.transform_msg(T, msg.header.stamp, "odom", "base_link")
+    assert tf.child_frame_id == "base_link" and tf.transform.translation.z == 3.0
+    assert tf.transform.rotation.w == pytest.approx(q.w)
+    assert rm.pose_stamped_msg(T, 3.0, "odom").pose.position.y == 2.0
+
+
+def test_diagnostics_message_levels_and_values():
+    report = corridor_report(3)
+    values = rm.degeneracy_values(report)
+    assert values["degenerate_axes"] == "x" and "x=1" in values["mask"] and "roll=0" in values["mask"]
+    assert values["eigenvalue_x"] == pytest.approx(report.eigenvalues_translation[0])
+    msg = rm.diagnostics_msg(rm.time_msg(5.0), rm.WARN, "dcreg_node: odometry", report.describe(), "lidar", values)
+    status = msg.status[0]
+    assert status.level == bytes([rm.WARN]) and status.message.startswith("weakly constrained: x translation")
+    kv = {v.key: v.value for v in status.values}
+    assert kv["degenerate_axes"] == "x" and float(kv["kappa_translation"]) > 10
+
+
+def test_markers_point_along_the_degenerate_axis_in_odom():
+    report = corridor_report(3)
+    T = pose_from_xyz_rpy(5.0, 1.0, 0.0, 0.0, 0.0, np.pi / 2)  # sensor x along odom y
+    markers = rm.degeneracy_markers(report, T, 1.0, "odom").markers
+    assert markers[0].action == markers[0].DELETEALL
+    arrows = [m for m in markers if m.type == m.ARROW and m.action == m.ADD]
+    assert len(arrows) == 2
+    for m in arrows:
+        start, end = m.points
+        d = np.array([end.x - start.x, end.y - start.y, end.z - start.z])
+        assert (start.x, start.y) == (5.0, 1.0)
+        assert abs(d[1]) / np.linalg.norm(d) > 0.99  # along odom y
+    text = [m for m in markers if m.type == m.TEXT_VIEW_FACING]
+    assert text and "x" in text[0].text
+    assert all(m.header.frame_id == "odom" for m in markers)
+
+
+def test_markers_ring_for_rotation_and_clear_when_constrained():
+    ring = [m for m in rm.degeneracy_markers(corridor_report(2), np.eye(4), 1.0, "odom").markers if m.type == 4]
+    assert len(ring) == 1 and len(ring[0].points) > 10  # LINE_STRIP around yaw
+    well = analyze_hessian(np.diag([50.0, 60.0, 70.0, 40.0, 45.0, 55.0]))
+    only = rm.degeneracy_markers(well, np.eye(4), 1.0, "odom").markers
+    assert len(only) == 1 and only[0].action == only[0].DELETEALL
+
+
+# --------------------------------------------------------------------------- parameters
+def test_every_config_parameter_is_declared_with_a_description():
+    specs = {s.name: s for s in parameter_specs()}
+    assert specs["preprocess.min_range"].default == 1.0 and specs["degeneracy.strategy"].default == "dcreg_prior"
+    assert specs["lidar_to_base"].default == [0.0] * 6 and specs["input_qos"].read_only
+    assert all(s.description for s in specs.values())
+
+
+def test_settings_validation_names_the_parameter():
+    values = {s.name: s.default for s in parameter_specs()}
+    config, settings = settings_from_values(values)
+    assert settings == NodeSettings() and config.degeneracy.strategy == "dcreg_prior"
+    for name, bad, word in (("degeneracy.strategy", "magic", "degeneracy.strategy"), ("input_qos", "fast", "input_qos"),
+                            ("lidar_to_base", [0.0, 1.0], "lidar_to_base"), ("preprocess.max_range", 0.5, "max_range"),
+                            ("max_points", 3, "max_points")):
+        with pytest.raises(ConfigError, match=word):
+            settings_from_values({**values, name: bad})
+    # integers are accepted for floating-point parameters
+    config, settings = settings_from_values({**values, "preprocess.max_range": 50, "lidar_to_base": [0, 0, 1, 0, 0, 0]})
+    assert config.preprocess.max_range == 50.0 and settings.lidar_to_base == (0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+
+
+def test_shipped_params_file_is_generated_from_the_defaults():
+    import yaml
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "config" / "dcreg.yaml").read_text()
+    assert text.split("dcreg_node:", 1)[1] == ros_params_yaml().split("dcreg_node:", 1)[1], \
+        "config/dcreg.yaml is stale: run python scripts/write_ros_params.py"
+    params = yaml.safe_load(text)["dcreg_node"]["ros__parameters"]
+    assert params["degeneracy"]["strategy"] == "dcreg_prior" and params["input_qos"] == "sensor_data"

@@ -1,0 +1,302 @@
+"""dcreg_node over the real middleware: in-process (frames, bad messages, reset, parameters, TF,
+the one-slot buffer) and as a process started with the shipped params file."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry as OdometryMsg
+from nav_msgs.msg import Path
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import PointCloud2
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from conftest import box_room
+from dcreg_ros.io.pointcloud2 import stamp_to_seconds
+from dcreg_ros.nodes import ros_messages as rm
+from dcreg_ros.nodes.odometry_node import OdometryNode
+from ros_helpers import (LATCHED, RELIABLE, ROOT, Probe, executable, new_domain_id, ros_context, spinning, stamp_ns,
+                         start_process, stop_process, tf2_msgs_available)
+
+pytestmark = pytest.mark.ros
+
+WAIT = 60.0  # s: generous, the machine is shared and loaded
+MAX_POINTS = 50_000  # in-process node: small enough to test the "huge cloud" rejection cheaply
+ROOM = box_room(6000, seed=1)
+STEP = 0.03  # m of sensor motion along x per frame
+
+
+class Harness:
+    """In-process node + probe in one private domain; stamps and motion advance per frame."""
+
+    def __init__(self, context) -> None:
+        overrides = [Parameter("input_qos", value="reliable"), Parameter("max_points", value=MAX_POINTS),
+                     Parameter("map_publish_period", value=0.25), Parameter("path_publish_period", value=0.0)]
+        self.node = OdometryNode(context=context, parameter_overrides=overrides)
+        self.probe = Probe(context)
+        for msg_type, topic, qos in ((OdometryMsg, "dcreg/odometry", RELIABLE), (DiagnosticArray, "/diagnostics", RELIABLE),
+                                     (MarkerArray, "dcreg/degeneracy_markers", RELIABLE), (Path, "dcreg/path", LATCHED),
+                                     (PointCloud2, "dcreg/cloud_registered", RELIABLE), (PointCloud2, "dcreg/local_map", LATCHED)):
+            self.probe.listen(msg_type, topic, qos)
+        if tf2_msgs_available():
+            from tf2_msgs.msg import TFMessage
+
+            self.probe.listen(TFMessage, "/tf", RELIABLE)
+        self.pub = self.probe.node.create_publisher(PointCloud2, "points", RELIABLE)
+        self.k = 0
+
+    def next_stamp(self) -> float:
+        self.k += 1
+        return 100.0 + 0.1 * self.k
+
+    def good_cloud(self, stamp: float | None = None) -> PointCloud2:
+        stamp = self.next_stamp() if stamp is None else stamp
+        return rm.pointcloud2_msg(ROOM - np.array([STEP * self.k, 0.0, 0.0]), stamp, "lidar")
+
+    def send(self, msg: PointCloud2, topic: str, match, timeout: float = WAIT):
+        """Publish and wait for a matching message; publish again once if nothing came (the
+        node ignores an exact duplicate of a processed cloud as out of order)."""
+        self.pub.publish(msg)
+        got = self.probe.wait_for_message(topic, match, timeout / 2)
+        if got is None:
+            self.pub.publish(msg)
+            got = self.probe.wait_for_message(topic, match, timeout / 2)
+        return got
+
+    def register(self, msg: PointCloud2 | None = None) -> OdometryMsg:
+        msg = msg or self.good_cloud()
+        ns = stamp_ns(msg.header.stamp)
+        odom = self.send(msg, "dcreg/odometry", lambda m: stamp_ns(m.header.stamp) == ns)
+        assert odom is not None, "no odometry for a good cloud"
+        return odom
+
+    def diagnostic_for(self, needle: str, after: int) -> DiagnosticArray | None:
+        msgs = self.probe.messages("/diagnostics")[after:]
+        return next((m for m in msgs if needle in m.status[0].message), None)
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with ros_context(new_domain_id()) as context:
+        h = Harness(context)
+        with spinning(context, h.node, h.probe.node):
+            deadline = time.monotonic() + WAIT
+            while h.pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            yield h
+        h.node.destroy_node()
+        h.probe.node.destroy_node()
+
+
+def status_values(diag: DiagnosticArray) -> dict[str, str]:
+    return {kv.key: kv.value for kv in diag.status[0].values}
+
+
+def test_registers_frames_and_publishes_every_output(harness):
+    h = harness
+    first = h.register()
+    odoms = [first] + [h.register() for _ in range(4)]
+    x0 = first.pose.pose.position.x
+    for j, odom in enumerate(odoms):
+        assert odom.header.frame_id == "odom" and odom.child_frame_id == "base_link"
+        # the room is well constrained: the odometry follows the simulated motion to ~1 cm
+        assert odom.pose.pose.position.x - x0 == pytest.approx(STEP * j, abs=0.01)
+        cov = np.asarray(odom.pose.covariance).reshape(6, 6)
+        assert np.all(np.isfinite(cov)) and np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > -1e-12)
+    last_ns = stamp_ns(odoms[-1].header.stamp)
+    cloud = h.probe.wait_for_message("dcreg/cloud_registered", lambda m: stamp_ns(m.header.stamp) == last_ns, WAIT)
+    assert cloud is not None
+    assert cloud.header.frame_id == "odom" and cloud.width == len(ROOM)
+    assert h.probe.wait_for_count("dcreg/path", 2, timeout=WAIT)
+    paths = h.probe.messages("dcreg/path")
+    assert len(paths[-1].poses) > len(paths[0].poses) >= 1  # the path grows
+    assert h.probe.wait_for_count("dcreg/local_map", 1, timeout=WAIT)
+    assert h.probe.messages("dcreg/local_map")[-1].width > 1000
+    assert h.probe.wait_for_count("/diagnostics", 5, lambda m: "status" in status_values(m), WAIT)
+    good = [m for m in h.probe.messages("/diagnostics") if "status" in status_values(m)]
+    assert good and good[-1].status[0].level == bytes([rm.OK])
+    values = status_values(good[-1])
+    for key in ("mask", "degenerate_axes", "kappa_rotation", "kappa_translation", "eigenvalue_x", "iterations",
+                "time_total_ms", "dropped_frames", "bad_messages", "last_error"):
+        assert key in values
+    assert values["degenerate_axes"] == "none"
+    markers = h.probe.messages("dcreg/degeneracy_markers")
+    assert markers and all(len(m.markers) == 1 and m.markers[0].action == m.markers[0].DELETEALL for m in markers)
+
+
+@pytest.mark.skipif(not tf2_msgs_available(), reason="tf2_msgs not built (scripts/build_tf2_msgs.sh)")
+def test_tf_carries_odom_to_base_link(harness):
+    h = harness
+    odom = h.register()
+    ns = stamp_ns(odom.header.stamp)
+    tf = h.probe.wait_for_message("/tf", lambda m: any(stamp_ns(t.header.stamp) == ns for t in m.transforms), WAIT)
+    assert tf is not None
+    t = tf.transforms[0]
+    assert (t.header.frame_id, t.child_frame_id) == ("odom", "base_link")
+    assert t.transform.translation.x == pytest.approx(odom.pose.pose.position.x)
+
+
+def _bad_clouds(h: Harness) -> list[tuple[str, PointCloud2]]:
+    def cloud(points: np.ndarray) -> PointCloud2:
+        return rm.pointcloud2_msg(points, h.next_stamp(), "lidar")
+
+    empty = cloud(np.zeros((0, 3)))
+    missing = cloud(ROOM)
+    missing.fields = [f for f in missing.fields if f.name != "z"]
+    short = cloud(ROOM)
+    short.data = short.data[: len(short.data) // 2]
+    nan = cloud(np.full((500, 3), np.nan))
+    huge = cloud(np.random.default_rng(0).normal(size=(MAX_POINTS + 1, 3)) * 10)
+    return [("empty", empty), ("missing field(s) z", missing), ("data has", short),
+            ("no finite points", nan), ("max_points", huge)]
+
+
+def test_malformed_clouds_give_error_diagnostics_and_the_node_goes_on(harness):
+    h = harness
+    h.register()
+    for needle, msg in _bad_clouds(h):
+        before = len(h.probe.messages("/diagnostics"))
+        diag = h.send(msg, "/diagnostics", lambda m, n=needle: n in m.status[0].message)
+        assert diag is not None, f"no diagnostic for the '{needle}' cloud"
+        status = diag.status[0]
+        assert status.level == bytes([rm.ERROR]) and status.message.startswith("bad PointCloud2 skipped")
+        assert int(status_values(diag)["bad_messages"]) >= 1 and needle in status_values(diag)["last_error"]
+        assert h.diagnostic_for(needle, before) is not None
+    assert h.node._worker.is_alive()
+    odom = h.register()  # the next good frame registers normally
+    assert odom.pose.pose.position.x > 0.0
+    assert h.node.counters.bad_messages >= 5
+
+
+def test_out_of_order_stamp_is_skipped_with_a_diagnostic(harness):
+    h = harness
+    h.register()
+    stale = h.good_cloud(stamp=50.0)
+    diag = h.send(stale, "/diagnostics", lambda m: "out-of-order" in m.status[0].message)
+    assert diag is not None and diag.status[0].level == bytes([rm.ERROR])
+    time.sleep(0.5)
+    assert not any(stamp_to_seconds(m.header.stamp) == 50.0 for m in h.probe.messages("dcreg/odometry"))
+    h.register()
+
+
+def test_one_slot_buffer_keeps_only_the_newest_cloud(harness):
+    """While the worker is busy, newer clouds replace the unprocessed one and count as drops."""
+    h = harness
+    h.register()
+    dropped = h.node.counters.dropped
+    clouds = [h.good_cloud() for _ in range(3)]
+    with h.node._state_lock:  # the worker blocks inside the first frame, as if registering slowly
+        h.node._on_cloud(clouds[0])
+        deadline = time.monotonic() + WAIT
+        while h.node._slot is not None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the worker has taken the first cloud
+        h.node._on_cloud(clouds[1])
+        h.node._on_cloud(clouds[2])  # replaces the second, unprocessed
+    last_ns = stamp_ns(clouds[2].header.stamp)
+    assert h.probe.wait_for_message("dcreg/odometry", lambda m: stamp_ns(m.header.stamp) == last_ns, WAIT) is not None
+    stamps = {stamp_ns(m.header.stamp) for m in h.probe.messages("dcreg/odometry")}
+    assert stamp_ns(clouds[0].header.stamp) in stamps and stamp_ns(clouds[1].header.stamp) not in stamps
+    assert h.node.counters.dropped == dropped + 1
+
+
+def test_reset_service_restarts_map_and_trajectory(harness):
+    h = harness
+    h.register()
+    response = h.probe.call(Trigger, "dcreg/reset", Trigger.Request())
+    assert response.success and "cleared" in response.message
+    odom = h.register()
+    p = odom.pose.pose.position
+    assert (p.x, p.y, p.z) == (0.0, 0.0, 0.0)  # a new first frame defines the odom origin
+    ns = stamp_ns(odom.header.stamp)
+    path = h.probe.wait_for_message("dcreg/path", lambda m: stamp_ns(m.header.stamp) == ns, WAIT)
+    assert path is not None and len(path.poses) == 1
+
+
+def test_runtime_parameter_changes_are_validated(harness):
+    h = harness
+    name = h.node.get_name()
+    bad = h.probe.set_parameters(name, {"degeneracy.strategy": "magic"})
+    assert not bad[0].successful and "degeneracy.strategy" in bad[0].reason
+    bad = h.probe.set_parameters(name, {"preprocess.max_range": 0.5})
+    assert not bad[0].successful and "max_range" in bad[0].reason
+    bad = h.probe.set_parameters(name, {"lidar_to_base": [0.0, 1.0]})
+    assert not bad[0].successful and "lidar_to_base" in bad[0].reason
+    read_only = h.probe.set_parameters(name, {"input_qos": "sensor_data"})
+    assert not read_only[0].successful
+    assert h.probe.get_parameters(name, ["degeneracy.strategy", "input_qos"]) == {"degeneracy.strategy": "dcreg_prior", "input_qos": "reliable"}
+
+    ok = h.probe.set_parameters(name, {"degeneracy.threshold": 8, "degenerate_variance_translation": 4.0})
+    assert all(r.successful for r in ok)
+    assert h.probe.get_parameters(name, ["degeneracy.threshold"])["degeneracy.threshold"] == 8
+    assert h.node.odometry.config.degeneracy.threshold == 8.0 and h.node.settings.degenerate_variance_translation == 4.0
+
+    h.register()
+    assert h.node.odometry.poses, "frames were registered before the map-changing parameter"
+    ok = h.probe.set_parameters(name, {"mapping.voxel_size": 1.2})
+    assert ok[0].successful and h.node.odometry.config.mapping.voxel_size == 1.2
+    assert not h.node.odometry.poses  # a new voxel size needs a new map: odometry reset
+    odom = h.register()
+    assert odom.pose.pose.position.x == 0.0
+
+
+# --------------------------------------------------------------------------- as a process
+def test_process_starts_with_the_params_file_and_stops_cleanly(tmp_path):
+    override = tmp_path / "override.yaml"
+    override.write_text("dcreg_node:\n  ros__parameters:\n    max_points: 123456\n    degeneracy:\n      threshold: 12\n")
+    domain = new_domain_id()
+    log = tmp_path / "node.log"
+    process = start_process(executable("dcreg_node") + ["--ros-args", "--params-file", str(ROOT / "config" / "dcreg.yaml"),
+                                                         "--params-file", str(override)], domain, log)
+    try:
+        with ros_context(domain) as context:
+            probe = Probe(context)
+            with spinning(context, probe.node):
+                values = probe.get_parameters("/dcreg_node", ["max_points", "degeneracy.threshold", "degeneracy.strategy", "input_qos"], timeout=WAIT)
+            probe.node.destroy_node()
+        assert values == {"max_points": 123456, "degeneracy.threshold": 12, "degeneracy.strategy": "dcreg_prior", "input_qos": "sensor_data"}
+    finally:
+        code = stop_process(process)
+    assert code == 0, log.read_text()
+    assert "DCReg odometry on '/points'" in log.read_text()
+
+
+@pytest.mark.parametrize("override, word", [("degeneracy.strategy:=magic", "degeneracy.strategy"),
+                                            ("lidar_to_base:=[1.0,2.0]", "lidar_to_base"),
+                                            ("publish_tf:=5", "publish_tf")])
+def test_invalid_startup_parameters_exit_nonzero_with_a_clear_error(tmp_path, override, word):
+    log = tmp_path / "node.log"
+    process = start_process(executable("dcreg_node") + ["--ros-args", "--params-file", str(ROOT / "config" / "dcreg.yaml"),
+                                                         "-p", override], new_domain_id(), log)
+    try:
+        code = process.wait(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        stop_process(process)
+        pytest.fail(f"node kept running with {override}")
+    text = log.read_text()
+    assert code == 1 and "invalid parameter" in text and word in text, text
+    assert "Traceback" not in text
+
+
+def test_frame_diagnostic_levels():
+    from dcreg_ros.core.degeneracy import analyze_hessian
+    from dcreg_ros.core.odometry import FrameRecord
+    from dcreg_ros.nodes.odometry_node import frame_diagnostic
+
+    times = {"received": 0.0, "started": 0.001, "converted": 0.003, "odometry": 0.020}
+    weak_x = analyze_hessian(np.diag([50.0, 60.0, 70.0, 0.05, 45.0, 55.0]))
+    well = analyze_hessian(np.diag([50.0, 60.0, 70.0, 40.0, 45.0, 55.0]))
+    failed = FrameRecord(3, 1.0, np.eye(4), "too_few_correspondences", degeneracy=well)
+    level, text, values = frame_diagnostic(failed, 1.0, times)
+    assert level == rm.ERROR and "registration failed (too_few_correspondences)" in text
+    level, text, values = frame_diagnostic(FrameRecord(4, 1.1, np.eye(4), "converged", degeneracy=weak_x), 1.1, times)
+    assert level == rm.WARN and text.startswith("weakly constrained: x translation") and values["degenerate_axes"] == "x"
+    assert values["time_node_ms"] == pytest.approx(19.0) and values["time_queued_ms"] == pytest.approx(1.0)
+    level, _, _ = frame_diagnostic(FrameRecord(5, 1.2, np.eye(4), "max_iterations", degeneracy=well), 1.2, times)
+    assert level == rm.OK
+    level, text, _ = frame_diagnostic(FrameRecord(0, 0.0, np.eye(4), "first_frame"), 0.0, times)
+    assert level == rm.OK and "first frame" in text
