@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +62,19 @@ def box_room(n: int = 6000, size=(12.0, 8.0, 3.0), seed: int = 0, noise: float =
         faces.append(p)
     pts = np.vstack(faces)
     return pts + rng.normal(0, noise, pts.shape)
+
+
+def run_cli(*args, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run `dcreg ARGS...` as a subprocess (python -m dcreg_ros.cli); assert success unless ok=False."""
+    proc = subprocess.run([sys.executable, "-m", "dcreg_ros.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:
+    """Exit status 1, no traceback, exactly one `dcreg: error:` line containing ``needle``."""
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("dcreg: error:") and needle in lines[0], proc.stderr

@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, box_room, minimal_example, require_data
+from conftest import assert_one_line_error, box_room, minimal_example, require_data, run_cli
 from dcreg_ros.io.cloud_files import write_pcd
-
-DCREG = [sys.executable, "-m", "dcreg_ros.cli"]
-
-
-def run(*args, check_ok=True):
-    proc = subprocess.run([*DCREG, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    if check_ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def assert_one_line_error(proc, needle):
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("dcreg: error:") and needle in lines[0], proc.stderr
-
 
 @pytest.fixture(scope="module")
 def clouds(tmp_path_factory):
@@ -40,7 +21,7 @@ def clouds(tmp_path_factory):
 
 
 def test_register_json_has_the_documented_keys(clouds):
-    out = json.loads(run("register", clouds / "source.pcd", clouds / "target.pcd", "--json").stdout)
+    out = json.loads(run_cli("register", clouds / "source.pcd", clouds / "target.pcd", "--json").stdout)
     for key in ("T_target_source", "iterations", "rmse", "fitness", "num_correspondences", "covariance",
                 "degeneracy_first", "degeneracy_last"):
         assert key in out
@@ -55,7 +36,7 @@ def test_register_json_has_the_documented_keys(clouds):
 
 
 def test_register_init_strategy_and_text_report(clouds):
-    proc = run("register", clouds / "source.pcd", clouds / "target.pcd", "--init", "0.1 0 0 0 0 1", "--strategy", "dcreg_prior")
+    proc = run_cli("register", clouds / "source.pcd", clouds / "target.pcd", "--init", "0.1 0 0 0 0 1", "--strategy", "dcreg_prior")
     assert "status        converged" in proc.stdout and "strategy dcreg_prior" in proc.stdout
     assert "degeneracy (first iteration)" in proc.stdout and "kappa_t" in proc.stdout
 
@@ -63,34 +44,34 @@ def test_register_init_strategy_and_text_report(clouds):
 def test_register_with_config_file(clouds, tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("registration:\n  convergence:\n    max_iterations: 2\n")
-    out = json.loads(run("register", clouds / "source.pcd", clouds / "target.pcd", "--config", cfg, "--json").stdout)
+    out = json.loads(run_cli("register", clouds / "source.pcd", clouds / "target.pcd", "--config", cfg, "--json").stdout)
     assert out["iterations"] <= 2
     cfg.write_text("registration:\n  convergence:\n    max_iterationz: 2\n")
-    assert_one_line_error(run("register", clouds / "source.pcd", clouds / "target.pcd", "--config", cfg, check_ok=False), "unknown parameter")
+    assert_one_line_error(run_cli("register", clouds / "source.pcd", clouds / "target.pcd", "--config", cfg, ok=False), "unknown parameter")
     cfg.write_text("registration:\n  correspondence:\n    max_distance: -1\n")
-    assert_one_line_error(run("register", clouds / "source.pcd", clouds / "target.pcd", "--config", cfg, check_ok=False), "max_distance")
+    assert_one_line_error(run_cli("register", clouds / "source.pcd", clouds / "target.pcd", "--config", cfg, ok=False), "max_distance")
 
 
 def test_register_bad_inputs(clouds, tmp_path):
     tgt = clouds / "target.pcd"
-    assert_one_line_error(run("register", tmp_path / "missing.pcd", tgt, check_ok=False), "no such file")
+    assert_one_line_error(run_cli("register", tmp_path / "missing.pcd", tgt, ok=False), "no such file")
     (tmp_path / "garbage.pcd").write_bytes(b"\x00\x01garbage")
-    assert_one_line_error(run("register", tmp_path / "garbage.pcd", tgt, check_ok=False), "garbage.pcd")
+    assert_one_line_error(run_cli("register", tmp_path / "garbage.pcd", tgt, ok=False), "garbage.pcd")
     (tmp_path / "x.xyzw").write_text("1 2 3\n")
-    assert_one_line_error(run("register", tmp_path / "x.xyzw", tgt, check_ok=False), "unsupported extension")
+    assert_one_line_error(run_cli("register", tmp_path / "x.xyzw", tgt, ok=False), "unsupported extension")
     write_pcd(tmp_path / "tiny.pcd", np.random.default_rng(0).normal(size=(5, 3)))
-    assert_one_line_error(run("register", tmp_path / "tiny.pcd", tgt, check_ok=False), "need at least 10")
+    assert_one_line_error(run_cli("register", tmp_path / "tiny.pcd", tgt, ok=False), "need at least 10")
     nan = np.random.default_rng(0).normal(size=(50, 3))
     nan[5:] = np.nan
     write_pcd(tmp_path / "nan.pcd", nan)
-    assert_one_line_error(run("register", tmp_path / "nan.pcd", tgt, check_ok=False), "NaN/Inf")
-    assert_one_line_error(run("register", clouds / "source.pcd", tgt, "--init", "1 2 3", check_ok=False), "--init")
-    assert_one_line_error(run("register", clouds / "source.pcd", tgt, "--init", "1 2 3 a b c", check_ok=False), "--init")
+    assert_one_line_error(run_cli("register", tmp_path / "nan.pcd", tgt, ok=False), "NaN/Inf")
+    assert_one_line_error(run_cli("register", clouds / "source.pcd", tgt, "--init", "1 2 3", ok=False), "--init")
+    assert_one_line_error(run_cli("register", clouds / "source.pcd", tgt, "--init", "1 2 3 a b c", ok=False), "--init")
 
 
 def test_register_real_pair_reports_degeneracy_in_words():
     base = require_data() / "degenerate/ouster_os0_8"
-    proc = run("register", base / "os0-8_s0_f01_id58685.pcd", base / "os0-8_s0_f00_id58684.pcd")
+    proc = run_cli("register", base / "os0-8_s0_f01_id58685.pcd", base / "os0-8_s0_f00_id58684.pcd")
     assert "x translation" in proc.stdout
 
 
@@ -98,15 +79,15 @@ def test_analyze_hessian_matches_minimal_example(tmp_path):
     H, g = minimal_example()
     np.savetxt(tmp_path / "H.txt", H)
     np.savetxt(tmp_path / "g.txt", g)
-    out = json.loads(run("analyze-hessian", tmp_path / "H.txt", "--gradient", tmp_path / "g.txt", "--json").stdout)
+    out = json.loads(run_cli("analyze-hessian", tmp_path / "H.txt", "--gradient", tmp_path / "g.txt", "--json").stdout)
     assert out["mask"] == [False, False, True, False, False, True]
     assert out["degenerate_axes"] == ["yaw", "z"]
     assert out["kappa_translation"] == pytest.approx(742.066396, abs=1e-5)
     np.testing.assert_allclose(out["step"], [0.190398, -0.306306, -2.620922, 0.095321, -0.515479, 41.997563], atol=1e-5)
     assert abs(out["pcg_iterations"] - 6) <= 1
-    text = run("analyze-hessian", tmp_path / "H.txt").stdout
+    text = run_cli("analyze-hessian", tmp_path / "H.txt").stdout
     assert "yaw" in text and "DEGENERATE" in text and "roll pitch yaw x y z" in text
-    assert json.loads(run("analyze-hessian", tmp_path / "H.txt", "--json").stdout)["step"] is None
+    assert json.loads(run_cli("analyze-hessian", tmp_path / "H.txt", "--json").stdout)["step"] is None
 
 
 def test_analyze_hessian_bad_inputs(tmp_path):
@@ -114,16 +95,16 @@ def test_analyze_hessian_bad_inputs(tmp_path):
     bad = H.copy()
     bad[0, 1] += 1.0
     np.savetxt(tmp_path / "asym.txt", bad)
-    assert_one_line_error(run("analyze-hessian", tmp_path / "asym.txt", check_ok=False), "not symmetric")
+    assert_one_line_error(run_cli("analyze-hessian", tmp_path / "asym.txt", ok=False), "not symmetric")
     nan = H.copy()
     nan[2, 2] = np.nan
     np.savetxt(tmp_path / "nan.txt", nan)
-    assert_one_line_error(run("analyze-hessian", tmp_path / "nan.txt", check_ok=False), "NaN or Inf")
+    assert_one_line_error(run_cli("analyze-hessian", tmp_path / "nan.txt", ok=False), "NaN or Inf")
     np.savetxt(tmp_path / "short.txt", H[:5])
-    assert_one_line_error(run("analyze-hessian", tmp_path / "short.txt", check_ok=False), "needs 36 numbers")
+    assert_one_line_error(run_cli("analyze-hessian", tmp_path / "short.txt", ok=False), "needs 36 numbers")
     (tmp_path / "words.txt").write_text("a b c")
-    assert_one_line_error(run("analyze-hessian", tmp_path / "words.txt", check_ok=False), "only numbers")
-    assert_one_line_error(run("analyze-hessian", tmp_path / "none.txt", check_ok=False), "no such file")
+    assert_one_line_error(run_cli("analyze-hessian", tmp_path / "words.txt", ok=False), "only numbers")
+    assert_one_line_error(run_cli("analyze-hessian", tmp_path / "none.txt", ok=False), "no such file")
     np.savetxt(tmp_path / "H.txt", H)
     np.savetxt(tmp_path / "g5.txt", np.ones(5))
-    assert_one_line_error(run("analyze-hessian", tmp_path / "H.txt", "--gradient", tmp_path / "g5.txt", check_ok=False), "needs 6 numbers")
+    assert_one_line_error(run_cli("analyze-hessian", tmp_path / "H.txt", "--gradient", tmp_path / "g5.txt", ok=False), "needs 6 numbers")

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT
-
-DCREG = [sys.executable, "-m", "dcreg_ros.cli"]
-
-
-def run(*args, ok=True):
-    proc = subprocess.run([*DCREG, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def one_line_error(proc, needle):
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("dcreg: error:") and needle in lines[0], proc.stderr
-
+from conftest import assert_one_line_error, run_cli
 
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "tunnel"
-    proc = run("simulate", "tunnel", "--out", out, "--frames", 25, "--beams", 16, "--seed", 3, "--storage", "sqlite3")
+    proc = run_cli("simulate", "tunnel", "--out", out, "--frames", 25, "--beams", 16, "--seed", 3, "--storage", "sqlite3")
     assert "wrote" in proc.stdout and "25 scans" in proc.stdout
     assert (out / "ground_truth_tum.txt").exists() and (out / "degeneracy_truth.json").exists()
     return out
@@ -38,7 +20,7 @@ def bag(tmp_path_factory):
 
 def test_run_writes_every_output_and_a_summary(bag, tmp_path):
     out = tmp_path / "run"
-    proc = run("run", bag, "--out", out, "--strategy", "dcreg_prior")
+    proc = run_cli("run", bag, "--out", out, "--strategy", "dcreg_prior")
     for name in ("trajectory_tum.txt", "trajectory_kitti.txt", "diagnostics.csv", "summary.json", "trajectory.png", "degeneracy.png"):
         assert (out / name).stat().st_size > 0, name
     assert "ms/frame" in proc.stdout and "ATE" in proc.stdout and "degenerate" in proc.stdout
@@ -52,16 +34,16 @@ def test_run_writes_every_output_and_a_summary(bag, tmp_path):
 
 def test_eval_against_the_bag_and_against_a_tum_file(bag, tmp_path):
     out = tmp_path / "run"
-    run("run", bag, "--out", out, "--no-plots", "--quiet")
-    res = json.loads(run("eval", out, bag, "--json").stdout)
+    run_cli("run", bag, "--out", out, "--no-plots", "--quiet")
+    res = json.loads(run_cli("eval", out, bag, "--json").stdout)
     assert res["matched_poses"] == 25 and 0 <= res["ate_rmse_m"] < 0.5
     assert (out / "eval.png").exists() and (out / "eval.json").exists()
-    res2 = json.loads(run("eval", out / "trajectory_tum.txt", bag / "ground_truth_tum.txt", "--json").stdout)
+    res2 = json.loads(run_cli("eval", out / "trajectory_tum.txt", bag / "ground_truth_tum.txt", "--json").stdout)
     assert res2["ate_rmse_m"] == pytest.approx(res["ate_rmse_m"], abs=1e-9)
 
 
 def test_compare_prints_one_table_with_detection_scores(bag, tmp_path):
-    proc = run("compare", bag, "--strategies", "none,dcreg_prior", "--peers", "kiss_icp", "--out", tmp_path / "cmp", "--quiet")
+    proc = run_cli("compare", bag, "--strategies", "none,dcreg_prior", "--peers", "kiss_icp", "--out", tmp_path / "cmp", "--quiet")
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:3] == ["method", "frames", "ATE"]
     names = [line.split()[0] for line in lines[1:]]
@@ -71,15 +53,15 @@ def test_compare_prints_one_table_with_detection_scores(bag, tmp_path):
 
 
 def test_bad_inputs_give_one_line_errors(bag, tmp_path):
-    one_line_error(run("run", tmp_path / "missing", "--out", tmp_path / "o", ok=False), "missing")
+    assert_one_line_error(run_cli("run", tmp_path / "missing", "--out", tmp_path / "o", ok=False), "missing")
     (tmp_path / "empty").mkdir()
-    one_line_error(run("run", tmp_path / "empty", "--out", tmp_path / "o", ok=False), "empty")
+    assert_one_line_error(run_cli("run", tmp_path / "empty", "--out", tmp_path / "o", ok=False), "empty")
     (tmp_path / "garbage.bag").write_bytes(b"not a bag")
-    one_line_error(run("run", tmp_path / "garbage.bag", "--out", tmp_path / "o", ok=False), "garbage.bag")
-    one_line_error(run("run", bag, "--topic", "/nope", "--out", tmp_path / "o", ok=False), "/nope")
-    one_line_error(run("simulate", "tunnel", "--out", bag, ok=False), "already exists")
-    one_line_error(run("compare", bag, "--strategies", "magic", ok=False), "unknown strategy")
-    one_line_error(run("eval", tmp_path / "nope.txt", bag, ok=False), "no such file")
+    assert_one_line_error(run_cli("run", tmp_path / "garbage.bag", "--out", tmp_path / "o", ok=False), "garbage.bag")
+    assert_one_line_error(run_cli("run", bag, "--topic", "/nope", "--out", tmp_path / "o", ok=False), "/nope")
+    assert_one_line_error(run_cli("simulate", "tunnel", "--out", bag, ok=False), "already exists")
+    assert_one_line_error(run_cli("compare", bag, "--strategies", "magic", ok=False), "unknown strategy")
+    assert_one_line_error(run_cli("eval", tmp_path / "nope.txt", bag, ok=False), "no such file")
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("odometry:\n  mapping:\n    voxel_size: -1\n")
-    one_line_error(run("run", bag, "--config", cfg, "--out", tmp_path / "o", ok=False), "voxel_size")
+    assert_one_line_error(run_cli("run", bag, "--config", cfg, "--out", tmp_path / "o", ok=False), "voxel_size")

@@ -8,9 +8,8 @@ settings of the DCReg reference code (method file section 1) for fidelity checks
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from .config_io import ConfigError, from_dict, load_yaml, non_negative, one_of, param, positive, section, to_dict
+from .config_io import ConfigError, LoadableConfig, non_negative, one_of, param, positive, section
 from .correspondences import METHODS
 from .hessian import KERNELS
 from .solvers import STRATEGIES, SolverParameters
@@ -83,8 +82,10 @@ class ConvergenceConfig:
 
 
 @dataclass(frozen=True)
-class RegistrationConfig:
+class RegistrationConfig(LoadableConfig):
     """All parameters of pairwise registration."""
+
+    YAML_KEY = "registration"
 
     preprocess: PreprocessConfig = section(PreprocessConfig, "cropping and downsampling")
     correspondence: CorrespondenceConfig = section(CorrespondenceConfig, "correspondence search")
@@ -97,16 +98,6 @@ class RegistrationConfig:
         if p.max_range and p.max_range <= p.min_range:
             raise ConfigError(f"preprocess.max_range ({p.max_range}) must exceed preprocess.min_range ({p.min_range})")
 
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "RegistrationConfig":
-        return from_dict(cls, data)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "RegistrationConfig":
-        return load_yaml(cls, path, key="registration")
-
-    def to_dict(self) -> dict:
-        return to_dict(self)
 
     @classmethod
     def reference(cls, search_radius: float = 1.0) -> "RegistrationConfig":

@@ -218,3 +218,20 @@ def annotated_yaml(cfg: Any, root: str, header: str = "") -> str:
 
     emit(cfg, 1)
     return "\n".join(lines) + "\n"
+
+
+class LoadableConfig:
+    """Mixin of the top-level configs: ``from_dict``, ``from_yaml`` (under ``YAML_KEY``), ``to_dict``."""
+
+    YAML_KEY = ""
+
+    @classmethod
+    def from_dict(cls, data: dict | None):
+        return from_dict(cls, data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        return load_yaml(cls, path, key=cls.YAML_KEY or None)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
 from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig, RegistrationConfig, RobustConfig
-from .config_io import ConfigError, from_dict, load_yaml, non_negative, param, positive, section, to_dict
+from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .degeneracy import DegeneracyReport
 from .deskew import deskew, interpolate_motion, normalize_times
 from .geometry import invert_pose, project_to_so3, transform_points
@@ -77,8 +76,10 @@ def _odometry_convergence() -> ConvergenceConfig:
 
 
 @dataclass(frozen=True)
-class OdometryConfig:
+class OdometryConfig(LoadableConfig):
     """All odometry parameters; defaults work on 16- to 128-beam spinning LiDARs in metres."""
+
+    YAML_KEY = "odometry"
 
     preprocess: OdometryPreprocessConfig = section(OdometryPreprocessConfig, "cropping, deskewing, downsampling")
     mapping: MappingConfig = section(MappingConfig, "local map")
@@ -104,16 +105,6 @@ class OdometryConfig:
             convergence=self.convergence,
         )
 
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "OdometryConfig":
-        return from_dict(cls, data)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "OdometryConfig":
-        return load_yaml(cls, path, key="odometry")
-
-    def to_dict(self) -> dict:
-        return to_dict(self)
 
     def with_strategy(self, strategy: str) -> "OdometryConfig":
         strategy_code(strategy)
