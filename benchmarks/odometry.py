@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dcreg_ros  # noqa: E402
+from dcreg_ros.eval.shared_data import shared_data_dir  # noqa: E402
 from dcreg_ros.eval.metrics import detection_scores, trajectory_errors  # noqa: E402
 from dcreg_ros.eval.peers import PeerUnavailable, kiss_icp_odometry  # noqa: E402
 from dcreg_ros.eval.runner import run_odometry  # noqa: E402
@@ -33,7 +33,7 @@ from dcreg_ros.io.trajectory import Trajectory, read_kitti  # noqa: E402
 from dcreg_ros.sim import SCENE_NAMES, simulate  # noqa: E402
 from results_file import replace_section  # noqa: E402
 
-DATA = Path(os.environ.get("DCREG_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = shared_data_dir()
 PLOTS = ROOT / "benchmarks" / "plots"
 
 

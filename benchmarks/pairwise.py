@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dcreg_ros  # noqa: E402
+from dcreg_ros.eval.shared_data import shared_data_dir  # noqa: E402
 from dcreg_ros.core.degeneracy import analyze_hessian_arrays  # noqa: E402
 from dcreg_ros.core.geometry import pose_error  # noqa: E402
 from dcreg_ros.core.solvers import SolverParameters, solve_step, strategy_code  # noqa: E402
@@ -32,7 +33,7 @@ from dcreg_ros.eval import peers  # noqa: E402
 from dcreg_ros.io.cloud_files import read_cloud  # noqa: E402
 from results_file import replace_section  # noqa: E402
 
-DATA = Path(os.environ.get("DCREG_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = shared_data_dir()
 PEER_VOXEL = 0.25  # downsampling of the peers (small_gicp's default); ours: see RegistrationConfig
 
 

@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import csv
-import os
 import shutil
 import sys
 import time
@@ -23,9 +23,10 @@ import numpy as np
 from . import RegistrationConfig, register
 from .core.geometry import pose_error, pose_from_xyz_rpy
 from .io.cloud_files import read_cloud
+from .eval.shared_data import shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("DCREG_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = shared_data_dir()
 
 
 def _row(name: str, ms: float, error: str, words: str) -> str:
@@ -97,9 +98,7 @@ def odometry_demo(out: Path, scene: str, frames: int, beams: int) -> None:
 
 def ros_demo(out: Path) -> None:
     """A short simulated corridor replayed through dcreg_node over the real middleware."""
-    try:
-        import rclpy  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("rclpy") is None:
         print("ROS 2 replay: rclpy is not importable here; skipped (make demo installs it in .venv)")
         return
     from .nodes.replay_demo import replay_through_node, summarize_replay
@@ -108,14 +107,8 @@ def ros_demo(out: Path) -> None:
     bag = out / "ros_replay_bag"
     if bag.exists():
         shutil.rmtree(bag)
-    sim = simulate("corridor", frames=160, beams=16, seed=3)
-    gt = sim.ground_truth
-    from .io.trajectory import Trajectory
-    import dataclasses
-
-    # the featureless part only (12 s in), 40 frames
-    short = dataclasses.replace(sim, scans=sim.scans[120:], degenerate_mask=sim.degenerate_mask[120:],
-                                ground_truth=Trajectory(gt.stamps[120:], gt.poses[120:]))
+    # the featureless part only (12 s in, past the entrance), 40 frames
+    short = simulate("corridor", frames=160, beams=16, seed=3).frames(120)
     write_simulation(short, bag, storage="mcap")
     print(f"ROS 2 replay: dcreg_node (config/dcreg.yaml, sim time) + dcreg_bag_player --sync on {len(short.scans)} corridor clouds")
     record = replay_through_node(bag, ROOT / "config" / "dcreg.yaml")

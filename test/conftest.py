@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from dcreg_ros.eval.shared_data import shared_data_dir
 from hypothesis import settings
 
 # the same examples on every machine: CI reproduces what a developer saw
@@ -17,7 +17,7 @@ settings.register_profile("deterministic", derandomize=True, deadline=None)
 settings.load_profile("deterministic")
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("DCREG_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = shared_data_dir()
 
 
 def require_data() -> Path:

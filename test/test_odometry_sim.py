@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 import dcreg_ros
 from dcreg_ros.eval.metrics import detection_scores, trajectory_errors
 from dcreg_ros.eval.runner import run_odometry
-from dcreg_ros.io.trajectory import Trajectory
 from dcreg_ros.sim import simulate
 
 
@@ -22,10 +19,7 @@ def structured():
 @pytest.fixture(scope="module")
 def corridor():
     # start 12 s in, past the structured entrance: the featureless part only
-    sim = simulate("corridor", frames=160, beams=16, seed=5)
-    gt = sim.ground_truth
-    return dataclasses.replace(sim, scans=sim.scans[120:], degenerate_mask=sim.degenerate_mask[120:],
-                               ground_truth=Trajectory(gt.stamps[120:], gt.poses[120:]))
+    return simulate("corridor", frames=160, beams=16, seed=5).frames(120)
 
 
 def test_structured_scene_is_tracked_to_a_few_centimetres(structured):

@@ -82,7 +82,7 @@ def _rebuild_table(cell_keys, num_cells, table_keys, table_values):
 
 
 @njit(cache=True)
-def _compact_far_cells(center, max_distance, voxel_size, cell_keys, cell_counts, points, normals, plane_state, num_cells, n_per):
+def _compact_far_cells(center, max_distance, cell_keys, cell_counts, points, normals, plane_state, num_cells, n_per):
     """Drop voxels whose first point is farther than max_distance from center; keep order."""
     max_d2 = max_distance * max_distance
     w = 0
@@ -368,7 +368,7 @@ class VoxelMap:
         if self.num_cells == 0:
             return
         kept = _compact_far_cells(
-            np.asarray(center, dtype=np.float64), float(max_distance), self.voxel_size, self.cell_keys,
+            np.asarray(center, dtype=np.float64), float(max_distance), self.cell_keys,
             self.cell_counts, self.points, self.normals, self.plane_state, self.num_cells, self.max_points_per_voxel,
         )
         if kept != self.num_cells:

@@ -16,6 +16,8 @@ Time and frame conventions (those of a real spinning LiDAR driver):
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +68,13 @@ class SimulationResult:
 
     def __len__(self) -> int:
         return len(self.scans)
+
+    def frames(self, start: int, stop: int | None = None) -> "SimulationResult":
+        """The same simulation restricted to frames start..stop-1 (scans, ground truth, truth)."""
+        window = slice(start, stop)
+        gt = self.ground_truth
+        return dataclasses.replace(self, scans=self.scans[window], degenerate_mask=self.degenerate_mask[window],
+                                   ground_truth=Trajectory(gt.stamps[window], gt.poses[window]))
 
 
 def point_to_plane_hessian(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
