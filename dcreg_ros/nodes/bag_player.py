@@ -21,6 +21,7 @@ import time
 import numpy as np
 import rclpy
 from nav_msgs.msg import Odometry as OdometryMsg
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -36,6 +37,8 @@ from . import ros_messages as rm
 
 PROG = "dcreg_bag_player"
 FIRST_FRAME_TIMEOUT = 60.0  # s: the first frame may include loading or compiling the numba kernels
+POINTS_HISTORY = 100  # clouds kept for reliable subscribers that have not acknowledged them yet
+DELIVERY_TIMEOUT = 10.0  # s: at the end, how long to wait for reliable subscribers to acknowledge
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -77,11 +80,14 @@ class Player:
         self.args = args
         self.node = Node("dcreg_bag_player")
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-        points_qos = reliable if args.qos == "reliable" else qos_profile_sensor_data
+        # a deep writer history: a reliable subscriber that falls behind for a few seconds (a
+        # loaded CI machine, a slow first frame) gets every cloud instead of losing overwritten ones
+        deep = QoSProfile(depth=POINTS_HISTORY, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+        points_qos = deep if args.qos == "reliable" else qos_profile_sensor_data
         self.points_pub = self.node.create_publisher(PointCloud2, "points", points_qos)
         # reliable /clock also matches the best-effort subscription of rclpy's TimeSource
         self.clock_pub = self.node.create_publisher(Clock, "/clock", reliable)
-        self.gt_pub = self.node.create_publisher(OdometryMsg, "ground_truth", reliable)
+        self.gt_pub = self.node.create_publisher(OdometryMsg, "ground_truth", deep)
         self._cv = threading.Condition()
         self._latest_odom_ns = -1
         self.odom_sub = None
@@ -116,6 +122,15 @@ class Player:
                 return True
             time.sleep(0.05)
         return False
+
+    def wait_until_delivered(self, timeout: float) -> bool:
+        """Wait until every reliable subscriber acknowledged every message sent (before exiting)."""
+        deadline = time.monotonic() + timeout
+        ok = True
+        for pub in (self.points_pub, self.gt_pub, self.clock_pub):
+            remaining = max(deadline - time.monotonic(), 0.0)
+            ok = pub.wait_for_all_acked(Duration(seconds=remaining)) and ok
+        return ok
 
     def wait_for_odometry(self, stamp_ns: int, timeout: float) -> bool:
         with self._cv:
@@ -191,7 +206,8 @@ def play(args: argparse.Namespace) -> int:
         if args.sync:
             summary += f", {timeouts} sync timeout(s)"
         print(f"{PROG}: {summary}", flush=True)
-        time.sleep(0.5)  # let reliable transport deliver the last messages before the writer goes away
+        if not player.wait_until_delivered(DELIVERY_TIMEOUT):
+            say(f"some reliable subscribers had not acknowledged every message after {DELIVERY_TIMEOUT:.0f} s")
         return 0
     finally:
         player.close()
