@@ -53,7 +53,11 @@ GOOD_STATUSES = ("first_frame", "converged", "max_iterations")
 FIRST_FRAME_VARIANCE = 1e-9
 DIAGNOSTIC_NAME = f"{NODE_NAME}: odometry"
 
-RELIABLE_OUTPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# small per-frame messages: a deep history so a reliable subscriber that lags for a few seconds
+# (a loaded machine, a slow estimator) still gets every pose and status
+RELIABLE_OUTPUT = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# registered clouds are large: keep only a few for laggards
+CLOUD_OUTPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 # late subscribers (RViz started after the node) still get the last map
 LATCHED_OUTPUT = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -128,7 +132,7 @@ class OdometryNode(Node):
         self.odom_pub = self.create_publisher(OdometryMsg, "dcreg/odometry", RELIABLE_OUTPUT)
         self.pose_pub = self.create_publisher(PoseStamped, "dcreg/pose", RELIABLE_OUTPUT)
         self.path_pub = self.create_publisher(Path, "dcreg/path", LATCHED_OUTPUT)
-        self.cloud_pub = self.create_publisher(PointCloud2, "dcreg/cloud_registered", RELIABLE_OUTPUT)
+        self.cloud_pub = self.create_publisher(PointCloud2, "dcreg/cloud_registered", CLOUD_OUTPUT)
         self.map_pub = self.create_publisher(PointCloud2, "dcreg/local_map", LATCHED_OUTPUT)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_OUTPUT)
         self.marker_pub = self.create_publisher(MarkerArray, "dcreg/degeneracy_markers", RELIABLE_OUTPUT)
