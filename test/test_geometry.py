@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 from dcreg_ros.core.geometry import (
     apply_right_perturbation, euler_to_rotation, invert_pose, is_valid_pose, pose_error,
-    pose_from_xyz_rpy, pose_to_xyz_rpy, rotation_to_euler, so3_exp, so3_log,
+    pose_from_xyz_rpy, pose_to_xyz_rpy, rotate_by_vector, rotation_to_euler, so3_exp, so3_log,
 )
 
 rotvecs = arrays(np.float64, 3, elements=st.floats(-3.0, 3.0))
@@ -24,6 +24,13 @@ def test_so3_log_inverts_exp(w):
     np.testing.assert_allclose(R.T @ R, np.eye(3), atol=1e-12)
     assert np.linalg.det(R) > 0
     np.testing.assert_allclose(so3_log(R), w, atol=1e-8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rotvecs, arrays(np.float64, 3, elements=st.floats(-50.0, 50.0)))
+def test_rotate_by_vector_equals_the_matrix_exponential(w, p):
+    for scale in (1.0, 1e-6, 1e-12, 0.0):  # large, small and (numerically) zero angles
+        np.testing.assert_allclose(rotate_by_vector(*(scale * w), *p), so3_exp(scale * w) @ p, atol=1e-9)
 
 
 def test_so3_log_near_pi_and_zero():

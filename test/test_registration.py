@@ -99,3 +99,17 @@ def test_covariance_is_finite_for_singular_hessian():
     H = np.diag([1e4, 1e4, 1e4, 1e3, 1e3, 0.0])
     cov = covariance_from_hessian(H, chi2=1.0, count=100)
     assert np.all(np.isfinite(cov)) and cov[5, 5] > 1e3 * cov[4, 4]
+
+
+def test_crop_range_keeps_the_shell_in_order_and_reports_what_is_left():
+    from dcreg_ros.core.pointcloud import InputError, crop_range
+
+    rng = np.random.default_rng(3)
+    points = rng.uniform(-20, 20, (5000, 3))
+    r = np.linalg.norm(points, axis=1)
+    np.testing.assert_array_equal(crop_range(points, 2.0, 15.0), points[(r >= 2.0) & (r <= 15.0)])
+    np.testing.assert_array_equal(crop_range(points, 0.0, 15.0), points[r <= 15.0])
+    np.testing.assert_array_equal(crop_range(points, 2.0, 0.0), points[r >= 2.0])
+    assert crop_range(points, 0.0, 0.0) is points
+    with pytest.raises(InputError, match="points left within range"):
+        crop_range(points, 40.0, 50.0)

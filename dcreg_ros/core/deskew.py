@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .geometry import so3_exp, so3_log
+from .geometry import rotate_by_vector, so3_exp, so3_log
 
 
 def normalize_times(times: np.ndarray) -> np.ndarray | None:
@@ -37,12 +37,10 @@ def _deskew_kernel(points, fractions, omega, v):
     out = np.empty_like(points)
     for i in prange(n):
         s = fractions[i]
-        R = so3_exp(omega * s)
-        t = v * s
-        p = points[i]
-        out[i, 0] = R[0, 0] * p[0] + R[0, 1] * p[1] + R[0, 2] * p[2] + t[0]
-        out[i, 1] = R[1, 0] * p[0] + R[1, 1] * p[1] + R[1, 2] * p[2] + t[1]
-        out[i, 2] = R[2, 0] * p[0] + R[2, 1] * p[1] + R[2, 2] * p[2] + t[2]
+        x, y, z = rotate_by_vector(omega[0] * s, omega[1] * s, omega[2] * s, points[i, 0], points[i, 1], points[i, 2])
+        out[i, 0] = x + v[0] * s
+        out[i, 1] = y + v[1] * s
+        out[i, 2] = z + v[2] * s
     return out
 
 

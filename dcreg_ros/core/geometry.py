@@ -40,6 +40,24 @@ def so3_exp(omega: np.ndarray) -> np.ndarray:
     return np.eye(3) + a * K + b * (K @ K)
 
 
+@njit(cache=True, inline="always")
+def rotate_by_vector(wx: float, wy: float, wz: float, px: float, py: float, pz: float) -> tuple[float, float, float]:
+    """Exp(w) p without building the matrix: p + a (w x p) + b (w x (w x p)) (Rodrigues)."""
+    theta2 = wx * wx + wy * wy + wz * wz
+    if theta2 < _SMALL_ANGLE * _SMALL_ANGLE:
+        a, b = 1.0, 0.0
+    else:
+        theta = np.sqrt(theta2)
+        a = np.sin(theta) / theta
+        b = (1.0 - np.cos(theta)) / theta2
+    cx = wy * pz - wz * py
+    cy = wz * px - wx * pz
+    cz = wx * py - wy * px
+    return (px + a * cx + b * (wy * cz - wz * cy),
+            py + a * cy + b * (wz * cx - wx * cz),
+            pz + a * cz + b * (wx * cy - wy * cx))
+
+
 @njit(cache=True)
 def so3_log(R: np.ndarray) -> np.ndarray:
     """3x3 rotation matrix -> rotation vector (rad), robust near 0 and pi."""

@@ -17,7 +17,8 @@ _OFFSET = 1 << 20
 _MAX_INDEX = (1 << 20) - 2
 _SHIFT_X = np.int64(1 << 42)
 _SHIFT_Y = np.int64(1 << 21)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 @njit(cache=True, inline="always")
@@ -53,11 +54,16 @@ def neighbour_key(key: np.int64, dx: int, dy: int, dz: int) -> np.int64:
 def slot_of(key: np.int64, mask: np.int64) -> np.int64:
     """Home slot of a key in a power-of-two table.
 
-    Multiplicative hashing followed by folding the high half into the low bits: keys of
-    x-neighbours differ only above bit 42, so the low product bits alone would collide.
+    A full 64-bit mix (the splitmix64 finaliser): keys of neighbouring voxels differ in single
+    bit fields (bit 0, 21 or 42), and a plain multiplicative hash leaves the low slot bits almost
+    blind to the high fields, which clusters the table and lengthens probe chains.
     """
-    h = np.uint64(key) * _GOLDEN
-    h ^= h >> np.uint64(32)
+    h = np.uint64(key)
+    h ^= h >> np.uint64(30)
+    h *= _MIX1
+    h ^= h >> np.uint64(27)
+    h *= _MIX2
+    h ^= h >> np.uint64(31)
     return np.int64(h & np.uint64(0x7FFFFFFFFFFFFFFF)) & mask
 
 
@@ -102,7 +108,7 @@ def table_size_for(num_entries: int) -> int:
     return size
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _insert_key(table: np.ndarray, key: np.int64) -> bool:
     """Insert into a keys-only set; True when the key was new."""
     mask = np.int64(table.shape[0] - 1)
@@ -132,8 +138,12 @@ def voxel_downsample_indices(points: np.ndarray, voxel_size: float) -> np.ndarra
     keys = np.empty(n, dtype=np.int64)
     m = 0
     inv = 1.0 / voxel_size
+    last = EMPTY
     for i in range(n):
         key = point_key(points[i, 0], points[i, 1], points[i, 2], inv)
+        if key == last:  # scans are ordered: neighbours in the array often share a voxel
+            continue
+        last = key
         if _insert_key(table, key):
             kept[m] = i
             keys[m] = key
