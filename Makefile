@@ -1,7 +1,8 @@
 # dcreg_ros: every target creates or reuses the pinned virtual environment in .venv first.
 #   make demo    run the main job on built-in data
 #   make test    run the whole test suite
-#   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md
+#   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md (about 30 min on 2 cores;
+#                bench-pairwise, bench-odometry and bench-ros run one of them)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements/*.txt setup.py scripts/setup_venv.sh 2>/dev/null | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)-$(if $(ROS_DISTRO),system-ros,pip-ros)
 
-.PHONY: all venv test demo bench clean help
+.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros clean help
 
 all: test
 
@@ -28,8 +29,16 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dcreg_ros.demo
 
-bench: $(STAMP)
+bench: bench-pairwise bench-odometry bench-ros
+
+bench-pairwise: $(STAMP)
 	$(PY) benchmarks/pairwise.py
+
+bench-odometry: $(STAMP)
+	$(PY) benchmarks/odometry.py
+
+bench-ros: $(STAMP)
+	$(PY) benchmarks/ros_latency.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
