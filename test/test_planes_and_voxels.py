@@ -60,6 +60,10 @@ def test_downsample_keeps_one_point_per_voxel_in_input_order():
     assert len(idx) == len({tuple(k) for k in keys})
     assert np.all(np.diff(idx) > 0)
     assert len({tuple(k) for k in keys[idx]}) == len(idx)
+    first: dict = {}
+    for i, k in enumerate(map(tuple, keys)):
+        first.setdefault(k, i)
+    assert sorted(first.values()) == idx.tolist()  # the first point of each voxel is the one kept
     assert voxel_downsample(pts, 0.0) is pts
 
 

@@ -10,7 +10,7 @@ Neighbouring keys differ by +-1, +-2^21 and +-2^42, so neighbour lookups need no
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 EMPTY = np.int64(-1)
 _OFFSET = 1 << 20
@@ -123,37 +123,59 @@ def _insert_key(table: np.ndarray, key: np.int64) -> bool:
         s = (s + 1) & mask
 
 
-@njit(cache=True)
-def voxel_downsample_indices(points: np.ndarray, voxel_size: float) -> np.ndarray:
-    """Indices of the first point falling in each voxel, in input order.
-
-    Keeping a real measurement (not a centroid) preserves per-point attributes such as the
-    timestamp and intensity of the kept point. The keys-only set starts small (it stays in
-    cache) and doubles when half full.
-    """
+@njit(cache=True, parallel=True)
+def point_keys(points: np.ndarray, inv_size: float) -> np.ndarray:
+    """Voxel key of every point (N,) for voxels of edge 1 / ``inv_size``."""
     n = points.shape[0]
+    keys = np.empty(n, dtype=np.int64)
+    for i in prange(n):
+        keys[i] = point_key(points[i, 0], points[i, 1], points[i, 2], inv_size)
+    return keys
+
+
+@njit(cache=True)
+def first_of_each_key(keys: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct key, in input order.
+
+    The keys-only set starts small (it stays in cache) and grows fourfold when half full. The
+    probe loop is written out here: through a helper function numba compiles it 2x slower.
+    """
+    n = keys.shape[0]
     size = 1024
+    mask = np.int64(size - 1)
     table = np.full(size, EMPTY, dtype=np.int64)
     kept = np.empty(n, dtype=np.int64)
-    keys = np.empty(n, dtype=np.int64)
     m = 0
-    inv = 1.0 / voxel_size
-    last = EMPTY
     for i in range(n):
-        key = point_key(points[i, 0], points[i, 1], points[i, 2], inv)
-        if key == last:  # scans are ordered: neighbours in the array often share a voxel
-            continue
-        last = key
-        if _insert_key(table, key):
-            kept[m] = i
-            keys[m] = key
-            m += 1
-            if 2 * m > size:  # grow and rehash the kept keys
-                size *= 4
-                table = np.full(size, EMPTY, dtype=np.int64)
-                for j in range(m):
-                    _insert_key(table, keys[j])
+        key = keys[i]
+        s = slot_of(key, mask)
+        while True:
+            k = table[s]
+            if k == key:
+                break
+            if k == EMPTY:
+                table[s] = key
+                kept[m] = i
+                m += 1
+                if 2 * m > size:  # grow and rehash the kept keys
+                    size *= 4
+                    mask = np.int64(size - 1)
+                    table = np.full(size, EMPTY, dtype=np.int64)
+                    for j in range(m):
+                        _insert_key(table, keys[kept[j]])
+                break
+            s = (s + 1) & mask
     return kept[:m]
+
+
+def voxel_downsample_indices(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """Indices of the first point falling in each voxel of edge ``voxel_size`` (m), in input order.
+
+    Keeping a real measurement (not a centroid) preserves per-point attributes such as the
+    timestamp and intensity of the kept point. Keys are computed in parallel, the set is filled
+    serially.
+    """
+    return first_of_each_key(point_keys(np.ascontiguousarray(points, dtype=np.float64), 1.0 / voxel_size))
 
 
 @njit(cache=True)
