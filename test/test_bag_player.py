@@ -4,6 +4,7 @@ diagnostics and markers, path, TF, sim time, the YAML parameters; player modes a
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 
@@ -224,6 +225,21 @@ def test_rate_mode_replays_a_ros1_bag_with_clock_and_ground_truth(corridor_bag, 
     if first is not None:
         assert np.allclose(first, np.eye(4), atol=1e-9)  # relative to the first scan
     assert clock and {stamp_ns(m.clock) for m in clock} >= set(stamps[-5:])
+
+
+def test_demo_replay_records_every_frame(corridor_bag):
+    """The ROS part of `make demo`: its own probe must be matched before the player starts."""
+    from dcreg_ros.nodes.replay_demo import replay_through_node, summarize_replay
+
+    bag, result = corridor_bag
+    record = replay_through_node(bag, ROOT / "config" / "dcreg.yaml", domain=new_domain_id())
+    assert record["player"].returncode == 0, record["player"].stdout + record["player"].stderr
+    assert len(record["odometry"]) == FRAMES
+    flagged = [d for d in record["diagnostics"] if "x" in values_of(d).get("degenerate_axes", "").split(", ")]
+    assert len(flagged) >= 0.9 * (FRAMES - 1)  # the first frame only initialises the map
+    text = summarize_replay(record, result.ground_truth)
+    assert f"received {FRAMES} nav_msgs/Odometry" in text
+    assert re.search(r"flagged axes \(frames\):.*\bx \d+", text), text
 
 
 @pytest.mark.parametrize("kind", ["missing", "not_a_bag", "no_pointcloud", "bad_topic"])

@@ -19,21 +19,23 @@ import numpy as np
 from ..core.degeneracy import AXIS_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
+NODE_START_TIMEOUT = 60.0  # s: the node process loads rclpy and the compiled numba kernels
 
 
 def _command(module: str) -> list[str]:
     return [sys.executable, "-m", module]
 
 
-def replay_through_node(bag: Path, params_file: Path, ground_truth=None, timeout: float = 180.0) -> dict:
-    """Replay ``bag`` through a dcreg_node process; returns the recorded messages' summary."""
+def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, domain: int | None = None) -> dict:
+    """Replay ``bag`` through a dcreg_node process in ROS domain ``domain`` (default: one derived
+    from the pid); returns the player's result and every odometry and diagnostics message."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-    domain = 150 + os.getpid() % 60
+    domain = 150 + os.getpid() % 60 if domain is None else domain
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
     log = open(bag.parent / "dcreg_node.log", "w")
     node_proc = subprocess.Popen(_command("dcreg_ros.nodes.odometry_node") + ["--ros-args", "--params-file", str(params_file),
@@ -59,6 +61,14 @@ def replay_through_node(bag: Path, params_file: Path, ground_truth=None, timeout
         executor.add_node(probe)
         spinner = threading.Thread(target=executor.spin, daemon=True)
         spinner.start()
+        # the probe must be matched with the node before the first cloud goes out, or it misses
+        # messages; the player only waits for the node
+        deadline = time.monotonic() + NODE_START_TIMEOUT
+        while time.monotonic() < deadline and not (probe.count_publishers("dcreg/odometry") and probe.count_publishers("/diagnostics")):
+            if node_proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)  # let the node's side of the match complete too
         started = time.monotonic()
         player = subprocess.run(_command("dcreg_ros.nodes.bag_player") + [str(bag), "--sync"], env=env,
                                 capture_output=True, text=True, timeout=timeout)
