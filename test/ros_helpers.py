@@ -64,6 +64,7 @@ class Probe:
         self.node = Node(name, context=context)
         self._cv = threading.Condition()
         self._received: dict[str, list] = defaultdict(list)
+        self._subscriptions: dict[str, Any] = {}
 
     def listen(self, msg_type: Any, topic: str, qos: QoSProfile = RELIABLE) -> None:
         def callback(msg: Any) -> None:
@@ -71,7 +72,17 @@ class Probe:
                 self._received[topic].append(msg)
                 self._cv.notify_all()
 
-        self.node.create_subscription(msg_type, topic, callback, qos)
+        self._subscriptions[topic] = self.node.create_subscription(msg_type, topic, callback, qos)
+
+    def wait_until_matched(self, topics: list[str], timeout: float) -> bool:
+        """Wait until each of ``topics`` has a matched publisher: messages published before the
+        match are not delivered, so a test must not start the traffic earlier."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self._subscriptions[t].get_publisher_count() > 0 for t in topics):
+                return True
+            time.sleep(0.05)
+        return False
 
     def messages(self, topic: str) -> list:
         with self._cv:

@@ -88,6 +88,11 @@ def replay(corridor_bag, tmp_path_factory):
             with spinning(context, probe.node):
                 names = ["input_qos", "base_frame", "degenerate_variance_translation", "degeneracy.strategy", "use_sim_time"]
                 record["parameters"] = probe.get_parameters("/dcreg_node", names, timeout=WAIT)
+                node_topics = ["dcreg/odometry", "/diagnostics", "dcreg/degeneracy_markers", "dcreg/path", "dcreg/local_map"]
+                if tf2_msgs_available():
+                    node_topics.append("/tf")
+                assert probe.wait_until_matched(node_topics, timeout=WAIT), "the probe never matched the node's publishers"
+                time.sleep(0.5)  # the node's side of the match
                 started = time.monotonic()
                 player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync"], cwd=ROOT, timeout=240,
                                         capture_output=True, text=True, env=ros_env(domain))

@@ -55,8 +55,8 @@ def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, do
                     received[key].append(msg)
             return callback
 
-        probe.create_subscription(Odometry, "dcreg/odometry", keep("odometry"), qos)
-        probe.create_subscription(DiagnosticArray, "/diagnostics", keep("diagnostics"), qos)
+        subscriptions = [probe.create_subscription(Odometry, "dcreg/odometry", keep("odometry"), qos),
+                         probe.create_subscription(DiagnosticArray, "/diagnostics", keep("diagnostics"), qos)]
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(probe)
         spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -64,7 +64,7 @@ def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, do
         # the probe must be matched with the node before the first cloud goes out, or it misses
         # messages; the player only waits for the node
         deadline = time.monotonic() + NODE_START_TIMEOUT
-        while time.monotonic() < deadline and not (probe.count_publishers("dcreg/odometry") and probe.count_publishers("/diagnostics")):
+        while time.monotonic() < deadline and not all(sub.get_publisher_count() > 0 for sub in subscriptions):
             if node_proc.poll() is not None:
                 break
             time.sleep(0.05)
