@@ -94,7 +94,8 @@ def replay(corridor_bag, tmp_path_factory):
                 assert probe.wait_until_matched(node_topics, timeout=WAIT), "the probe never matched the node's publishers"
                 time.sleep(0.5)  # the node's side of the match
                 started = time.monotonic()
-                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync"], cwd=ROOT, timeout=240,
+                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync", "--wait", "60", "--wait-for", "ground_truth",
+                                                                        "--wait-for", "/clock"], cwd=ROOT, timeout=240,
                                         capture_output=True, text=True, env=ros_env(domain))
                 record["player_seconds"] = time.monotonic() - started
                 record["player"] = player
@@ -144,7 +145,7 @@ def test_odometry_matches_the_offline_pipeline_and_follows_the_ground_truth(repl
     # are twice that. A wrong frame, stamp or pose conversion gives metres and tens of degrees.
     gt = {stamp_ns(m.header.stamp): pose_of(m) for m in replay["ground_truth"]}
     common = [ns for ns in stamps if ns in gt]
-    assert len(common) >= FRAMES - 5  # discovery may eat the first few ground-truth messages
+    assert len(common) == FRAMES  # the player waited for the probe's ground-truth subscription
     for ns in common:
         error = odoms[ns][:3, 3] - gt[ns][:3, 3]
         assert abs(error[1]) < 0.32 and abs(error[2]) < 0.1, f"lateral/vertical error {error}"
@@ -209,7 +210,8 @@ def test_rate_mode_replays_a_ros1_bag_with_clock_and_ground_truth(corridor_bag, 
         probe.listen(OdometryMsg, "ground_truth", RELIABLE)
         probe.listen(Clock, "/clock", RELIABLE)
         with spinning(context, probe.node):
-            player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--rate", "4", "--ros-args", "-r", "points:=/lidar/points"],
+            player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--rate", "4", "--wait", "60", "--wait-for", "ground_truth",
+                                                                  "--wait-for", "/clock", "--ros-args", "-r", "points:=/lidar/points"],
                                     cwd=ROOT, timeout=120, capture_output=True, text=True, env=ros_env(domain))
             probe.wait_for_count("/lidar/points", 20, timeout=10.0)
             clouds = probe.messages("/lidar/points")
@@ -270,3 +272,12 @@ def test_bad_bag_is_a_one_line_error_and_exit_1(kind, corridor_bag, tmp_path):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dcreg_bag_player: error:"), run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_wait_for_gives_up_after_wait_and_plays_anyway(corridor_bag):
+    bag, _ = corridor_bag
+    run = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--rate", "50", "--wait", "1", "--wait-for", "/nobody_listens"],
+                         cwd=ROOT, timeout=120, capture_output=True, text=True, env=ros_env(new_domain_id()))
+    assert run.returncode == 0, run.stderr
+    assert "not every subscriber was there (/points, /nobody_listens) after 1 s; playing anyway" in run.stdout
+    assert f"done: {FRAMES} clouds" in run.stdout

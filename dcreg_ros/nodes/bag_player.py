@@ -1,7 +1,7 @@
 """``dcreg_bag_player``: replay the point clouds of a ROS 1 or ROS 2 bag (sqlite3 or MCAP) onto
 ROS 2 topics without rosbag2, for dcreg_node.
 
-    dcreg_bag_player BAG [--topic T] [--rate R | --sync] [--qos reliable|sensor_data] [--ros-args ...]
+    dcreg_bag_player BAG [--topic T] [--rate R | --sync] [--qos reliable|sensor_data] [--wait-for TOPIC] [--ros-args ...]
 
 Publishes ``points`` (sensor_msgs/PointCloud2, remappable), ``/clock`` (rosgraph_msgs/Clock from
 the header stamps, for nodes with use_sim_time) and, when the bag has one, the ground truth as
@@ -54,6 +54,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="QoS of the points publisher (default reliable: matches both subscriber kinds, no loss)")
     parser.add_argument("--wait", type=float, default=10.0, metavar="S",
                         help="seconds to wait for a subscriber of 'points' before starting (default 10)")
+    parser.add_argument("--wait-for", action="append", default=[], metavar="TOPIC",
+                        help="also wait (within --wait) for a subscriber on TOPIC, e.g. a recorder on ground_truth "
+                             "or /clock; repeatable")
     parser.add_argument("--no-ground-truth", action="store_true", help="do not republish the bag's ground truth")
     parser.add_argument("--gt-frame", default="odom", help="frame_id of the republished ground truth (default odom)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -110,11 +113,20 @@ class Player:
             self._latest_odom_ns = max(self._latest_odom_ns, ns)
             self._cv.notify_all()
 
+    def _has_subscriber(self, topic: str) -> bool:
+        """A matched subscriber on one of the player's own topics, or any discovered one elsewhere."""
+        name = topic if topic.startswith("/") else "/" + topic
+        for pub in (self.points_pub, self.clock_pub, self.gt_pub):
+            if pub.topic_name == name:
+                return pub.get_subscription_count() > 0
+        return self.node.count_subscribers(name) > 0
+
     def wait_for_subscribers(self, timeout: float) -> bool:
-        """Wait until 'points' has a subscriber (and, with --sync, dcreg/odometry a publisher)."""
+        """Wait until 'points' and every --wait-for topic have a subscriber (and, with --sync,
+        dcreg/odometry a publisher)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ready = self.points_pub.get_subscription_count() > 0
+            ready = self.points_pub.get_subscription_count() > 0 and all(self._has_subscriber(t) for t in self.args.wait_for)
             if self.odom_sub is not None:
                 ready = ready and self.node.count_publishers(self.odom_sub.topic_name) > 0
             if ready:
@@ -166,7 +178,8 @@ def play(args: argparse.Namespace) -> int:
     say = (lambda text: None) if args.quiet else (lambda text: print(f"{PROG}: {text}", flush=True))
     try:
         if not player.wait_for_subscribers(args.wait):
-            say(f"no subscriber on '{player.points_pub.topic_name}' after {args.wait:.0f} s; playing anyway")
+            waited = ", ".join([player.points_pub.topic_name, *args.wait_for])
+            say(f"not every subscriber was there ({waited}) after {args.wait:.0f} s; playing anyway")
         mode = "sync with dcreg/odometry" if args.sync else f"rate x{args.rate:g}"
         say(f"playing {total} clouds from {args.bag} topic {topic} -> {player.points_pub.topic_name} ({mode}, QoS {args.qos})"
             + (f", ground truth -> {player.gt_pub.topic_name}" if gt is not None else ""))
