@@ -31,7 +31,7 @@ from dcreg_ros.io.cloud_files import read_cloud  # noqa: E402
 from dcreg_ros.io.scan import Scan  # noqa: E402
 from dcreg_ros.io.trajectory import Trajectory, read_kitti  # noqa: E402
 from dcreg_ros.sim import SCENE_NAMES, simulate  # noqa: E402
-from results_file import replace_section  # noqa: E402
+from results_file import write_section  # noqa: E402
 
 DATA = shared_data_dir()
 PLOTS = ROOT / "benchmarks" / "plots"
@@ -232,8 +232,7 @@ def main() -> int:
     ])
     print(text)
     if not args.no_write:
-        replace_section(ROOT / "benchmarks" / "RESULTS.md", "ODOMETRY", text)
-        print("wrote benchmarks/RESULTS.md")
+        write_section("ODOMETRY", text, "## Odometry (`benchmarks/odometry.py`)")
     return 0
 
 

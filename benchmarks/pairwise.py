@@ -31,7 +31,7 @@ from dcreg_ros.core.geometry import pose_error  # noqa: E402
 from dcreg_ros.core.solvers import SolverParameters, solve_step, strategy_code  # noqa: E402
 from dcreg_ros.eval import peers  # noqa: E402
 from dcreg_ros.io.cloud_files import read_cloud  # noqa: E402
-from results_file import replace_section  # noqa: E402
+from results_file import write_section  # noqa: E402
 
 DATA = shared_data_dir()
 PEER_VOXEL = 0.25  # downsampling of the peers (small_gicp's default); ours: see RegistrationConfig
@@ -155,8 +155,7 @@ def main() -> int:
     ])
     print(text)
     if not args.no_write:
-        replace_section(ROOT / "benchmarks" / "RESULTS.md", "PAIRWISE", text)
-        print("wrote benchmarks/RESULTS.md")
+        write_section("PAIRWISE", text, "## Pairwise registration (`benchmarks/pairwise.py`)")
     return 0
 
 

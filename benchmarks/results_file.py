@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
 
 def replace_section(path: Path, name: str, body: str) -> None:
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
@@ -18,3 +20,12 @@ def replace_section(path: Path, name: str, body: str) -> None:
     else:
         text = text.rstrip() + f"\n\n{block}\n"
     path.write_text(text)
+
+
+def write_section(name: str, body: str, heading: str) -> None:
+    """Replace section ``name`` of benchmarks/RESULTS.md with ``body``; on the first run the
+    section gets ``heading`` above it, as the hand-written sections have."""
+    if RESULTS.exists() and f"<!-- BEGIN {name} -->" not in RESULTS.read_text():
+        RESULTS.write_text(RESULTS.read_text().rstrip() + f"\n\n{heading}\n")
+    replace_section(RESULTS, name, body)
+    print(f"wrote benchmarks/RESULTS.md ({name})")

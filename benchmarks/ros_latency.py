@@ -46,7 +46,7 @@ from sensor_msgs.msg import PointCloud2  # noqa: E402
 
 from dcreg_ros.nodes import ros_messages as rm  # noqa: E402
 from dcreg_ros.sim import simulate  # noqa: E402
-from results_file import replace_section  # noqa: E402
+from results_file import write_section  # noqa: E402
 
 RATE_HZ = 10.0
 START_SKIP = 15  # simulated frames not streamed (1.5 s start from rest)
@@ -270,12 +270,7 @@ def main() -> int:
     text = table(results, args.frames)
     print(text)
     if not args.no_write:
-        path = ROOT / "benchmarks" / "RESULTS.md"
-        if path.exists() and "<!-- BEGIN ROS_LATENCY -->" not in path.read_text():
-            # first run: a heading above the generated block, as the other sections have
-            path.write_text(path.read_text().rstrip() + "\n\n## ROS 2 end-to-end latency (`benchmarks/ros_latency.py`)\n")
-        replace_section(path, "ROS_LATENCY", text)
-        print("wrote benchmarks/RESULTS.md (ROS_LATENCY)")
+        write_section("ROS_LATENCY", text, "## ROS 2 end-to-end latency (`benchmarks/ros_latency.py`)")
     return 0
 
 

@@ -22,6 +22,8 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from dcreg_ros.nodes.matching import all_matched, poll_until
+
 ROOT = Path(__file__).resolve().parents[1]
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
@@ -77,12 +79,7 @@ class Probe:
     def wait_until_matched(self, topics: list[str], timeout: float) -> bool:
         """Wait until each of ``topics`` has a matched publisher: messages published before the
         match are not delivered, so a test must not start the traffic earlier."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(self._subscriptions[t].get_publisher_count() > 0 for t in topics):
-                return True
-            time.sleep(0.05)
-        return False
+        return poll_until(lambda: all_matched(self._subscriptions[t] for t in topics), timeout)
 
     def messages(self, topic: str) -> list:
         with self._cv:

@@ -281,3 +281,11 @@ def test_wait_for_gives_up_after_wait_and_plays_anyway(corridor_bag):
     assert run.returncode == 0, run.stderr
     assert "not every subscriber was there (/points, /nobody_listens) after 1 s; playing anyway" in run.stdout
     assert f"done: {FRAMES} clouds" in run.stdout
+
+
+def test_invalid_wait_for_topic_is_a_usage_error(corridor_bag):
+    bag, _ = corridor_bag
+    run = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--wait-for", "bad name!"], cwd=ROOT, timeout=60,
+                         capture_output=True, text=True, env=ros_env(new_domain_id()))
+    assert run.returncode == 2
+    assert "--wait-for 'bad name!' is not a valid topic name" in run.stderr and "Traceback" not in run.stderr

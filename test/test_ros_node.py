@@ -19,6 +19,7 @@ from visualization_msgs.msg import MarkerArray
 from conftest import box_room
 from dcreg_ros.io.pointcloud2 import stamp_to_seconds
 from dcreg_ros.nodes import ros_messages as rm
+from dcreg_ros.nodes.matching import poll_until
 from dcreg_ros.nodes.odometry_node import OdometryNode
 from ros_helpers import (LATCHED, RELIABLE, ROOT, Probe, executable, new_domain_id, ros_context, spinning, stamp_ns,
                          start_process, stop_process, tf2_msgs_available)
@@ -85,9 +86,7 @@ def harness():
     with ros_context(new_domain_id()) as context:
         h = Harness(context)
         with spinning(context, h.node, h.probe.node):
-            deadline = time.monotonic() + WAIT
-            while h.pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            poll_until(lambda: h.pub.get_subscription_count() > 0, WAIT)
             yield h
         h.node.destroy_node()
         h.probe.node.destroy_node()

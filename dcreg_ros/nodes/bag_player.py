@@ -25,7 +25,9 @@ from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.exceptions import InvalidTopicNameException
 from rclpy.utilities import remove_ros_args
+from rclpy.validate_topic_name import validate_topic_name
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import PointCloud2
 
@@ -34,6 +36,7 @@ from ..io.bags import BagError, count_scans, pointcloud_topic, read_ground_truth
 from ..io.scan import Scan
 from ..io.trajectory import Trajectory
 from . import ros_messages as rm
+from .matching import poll_until
 
 PROG = "dcreg_bag_player"
 FIRST_FRAME_TIMEOUT = 60.0  # s: the first frame may include loading or compiling the numba kernels
@@ -65,6 +68,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--rate must be a positive number")
     if args.sync_timeout <= 0:
         parser.error("--sync-timeout must be positive")
+    for topic in args.wait_for:
+        try:
+            validate_topic_name(topic if topic.startswith("/") else "/" + topic)
+        except InvalidTopicNameException as exc:
+            parser.error(f"--wait-for {topic!r} is not a valid topic name ({str(exc).splitlines()[0]})")
     return args
 
 
@@ -124,16 +132,16 @@ class Player:
     def wait_for_subscribers(self, timeout: float) -> bool:
         """Wait until 'points' and every --wait-for topic have a subscriber (and, with --sync,
         dcreg/odometry a publisher)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready = self.points_pub.get_subscription_count() > 0 and all(self._has_subscriber(t) for t in self.args.wait_for)
-            if self.odom_sub is not None:
-                ready = ready and self.node.count_publishers(self.odom_sub.topic_name) > 0
-            if ready:
-                time.sleep(0.3)  # let the other side finish matching too
-                return True
-            time.sleep(0.05)
-        return False
+
+        def ready() -> bool:
+            if self.points_pub.get_subscription_count() == 0 or not all(self._has_subscriber(t) for t in self.args.wait_for):
+                return False
+            return self.odom_sub is None or self.node.count_publishers(self.odom_sub.topic_name) > 0
+
+        if not poll_until(ready, timeout):
+            return False
+        time.sleep(0.3)  # let the other side finish matching too
+        return True
 
     def wait_until_delivered(self, timeout: float) -> bool:
         """Wait until every reliable subscriber acknowledged every message sent (before exiting)."""

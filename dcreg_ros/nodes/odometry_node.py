@@ -61,8 +61,8 @@ CLOUD_OUTPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, hist
 # late subscribers (RViz started after the node) still get the last map
 LATCHED_OUTPUT = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-# what tf2_ros.TransformBroadcaster uses for /tf
-TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# what tf2_ros.TransformBroadcaster uses for /tf: reliable, keep last 100
+TF_QOS = RELIABLE_OUTPUT
 
 
 def input_qos(name: str) -> QoSProfile:

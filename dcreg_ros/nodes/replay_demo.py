@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.degeneracy import AXIS_NAMES
+from .matching import all_matched, poll_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_START_TIMEOUT = 60.0  # s: the node process loads rclpy and the compiled numba kernels
@@ -63,11 +64,7 @@ def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, do
         spinner.start()
         # the probe must be matched with the node before the first cloud goes out, or it misses
         # messages; the player only waits for the node
-        deadline = time.monotonic() + NODE_START_TIMEOUT
-        while time.monotonic() < deadline and not all(sub.get_publisher_count() > 0 for sub in subscriptions):
-            if node_proc.poll() is not None:
-                break
-            time.sleep(0.05)
+        poll_until(lambda: all_matched(subscriptions) or node_proc.poll() is not None, NODE_START_TIMEOUT)
         time.sleep(0.5)  # let the node's side of the match complete too
         started = time.monotonic()
         player = subprocess.run(_command("dcreg_ros.nodes.bag_player") + [str(bag), "--sync"], env=env,
