@@ -22,7 +22,7 @@ from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, P
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .degeneracy import DegeneracyReport
 from .deskew import deskew, interpolate_motion, normalize_times
-from .geometry import invert_pose, project_to_so3, transform_points
+from .geometry import invert_pose, project_to_so3, so3_log, transform_points
 from .pointcloud import InputError, crop_range, finite_points
 from .registration import RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
@@ -116,7 +116,9 @@ class FrameRecord:
     """What the odometry did with one frame.
 
     ``pose``: world_T_sensor (4x4, m) at the scan start (header stamp). ``covariance``: 6x6,
-    rotation first, in the sensor frame. ``timings``: milliseconds per stage.
+    rotation first, in the sensor frame. ``twist``: the sensor's velocity over the last frame
+    interval, rotation first (rad/s, then m/s) in the sensor frame, with ``twist_covariance``
+    (6x6, same order). ``timings``: milliseconds per stage.
     """
 
     index: int
@@ -130,6 +132,8 @@ class FrameRecord:
     num_correspondences: int = 0
     threshold: float = float("nan")
     covariance: np.ndarray = field(default_factory=lambda: np.eye(6) * 1e6)
+    twist: np.ndarray = field(default_factory=lambda: np.zeros(6))
+    twist_covariance: np.ndarray = field(default_factory=lambda: np.eye(6) * 1e6)
     degeneracy: DegeneracyReport | None = None
     degeneracy_first: DegeneracyReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -231,9 +235,23 @@ class Odometry:
         # A scan is registered at its mid-point (where a skewed scan's points sit on average and
         # where deskewing is unbiased by velocity errors); report the pose at its stamp, the start.
         stamp_pose = pose @ interpolate_motion(self._delta, -0.5) if timed else pose
+        record = _record(index, stamp, stamp_pose, result, len(source), self.threshold.sigma, preprocess_ms, map_ms)
+        if index > 0 and stamp > self.stamps[-1]:
+            dt = stamp - self.stamps[-1]
+            record.twist = body_twist(self._delta, dt)
+            # the frame's motion is the difference of two registered poses: both errors count
+            record.twist_covariance = 2.0 * record.covariance / (dt * dt)
         self.poses.append(stamp_pose)
         self.stamps.append(stamp)
-        return _record(index, stamp, stamp_pose, result, len(source), self.threshold.sigma, preprocess_ms, map_ms)
+        return record
+
+
+def body_twist(delta: np.ndarray, dt: float) -> np.ndarray:
+    """Rotation-first body velocity (rad/s, m/s) of a motion ``delta`` (4x4, T_prev_curr) over ``dt`` s."""
+    out = np.empty(6)
+    out[:3] = so3_log(np.ascontiguousarray(delta[:3, :3])) / dt
+    out[3:] = delta[:3, 3] / dt
+    return out
 
 
 def _record(index, stamp, pose, result: RegistrationResult | None, num_points, sigma, preprocess_ms, map_ms) -> FrameRecord:
