@@ -37,7 +37,7 @@ def _truth_for(path: str):
 
 # ------------------------------------------------------------------------------------ simulate
 def add_simulate(p: argparse.ArgumentParser) -> None:
-    from ..sim import SCENE_NAMES
+    from ..sim import MOTION_PROFILES, SCENE_NAMES
 
     p.add_argument("scene", choices=SCENE_NAMES, help="scene to simulate")
     p.add_argument("--out", required=True, help="output ROS 2 bag directory (must not exist)")
@@ -46,6 +46,8 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--noise", type=float, default=0.015, help="range noise standard deviation, m (default 0.015)")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
+    p.add_argument("--motion", choices=MOTION_PROFILES, default="smooth",
+                   help="smooth (near-constant speed), variable (0.5-2 m/s) or stop_and_go (default smooth)")
     p.set_defaults(func=run_simulate)
 
 
@@ -58,11 +60,12 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise CliError("--noise must be >= 0")
     if Path(args.out).exists():
         raise CliError(f"{args.out} already exists; choose a new --out")
-    result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise)
+    result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise, motion=args.motion)
     write_simulation(result, args.out, storage=args.storage)
     points = np.mean([len(s) for s in result.scans])
     weak = [a for a, m in zip(("roll", "pitch", "yaw", "x", "y", "z"), result.nominal_mask) if m]
-    print(f"wrote {args.out}: {len(result.scans)} scans of {args.scene} ({args.beams} beams, {points:.0f} points/scan), "
+    print(f"wrote {args.out}: {len(result.scans)} scans of {args.scene} ({args.beams} beams, {points:.0f} points/scan, "
+          f"{args.motion} motion), "
           f"{result.ground_truth.path_length():.1f} m path; unobservable: {', '.join(weak) or 'nothing'}")
     return 0
 

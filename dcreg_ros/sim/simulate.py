@@ -32,6 +32,7 @@ from ..io.trajectory import Trajectory, write_tum
 from .raycast import PackedPrimitives, cast_rays
 from .scenes import Scene, build_scene
 from .sensors import LidarModel, sensor_preset
+from .motion_profiles import MOTION_PROFILES, RobotMotion, sensor_motion
 from .trajectories import SensorMotion
 
 TRUTH_FILE = "degeneracy_truth.json"
@@ -55,7 +56,8 @@ class FrameSample:
 @dataclass
 class SimulationResult:
     """Scans plus ground truth. ``degenerate_mask`` is (frames, 6) bool, axes roll pitch yaw x y z;
-    ``motion`` gives T_world_sensor at any time, for exact deskewing."""
+    ``motion`` gives T_world_sensor at any time, for exact deskewing; ``motion_profile`` is its
+    name in ``MOTION_PROFILES``."""
 
     scene: Scene
     sensor: LidarModel
@@ -63,8 +65,9 @@ class SimulationResult:
     ground_truth: Trajectory
     nominal_mask: np.ndarray
     degenerate_mask: np.ndarray
-    motion: SensorMotion
+    motion: SensorMotion | RobotMotion
     seed: int
+    motion_profile: str = "smooth"
 
     def __len__(self) -> int:
         return len(self.scans)
@@ -99,7 +102,7 @@ def degeneracy_truth(points: np.ndarray, normals: np.ndarray, threshold: float =
     return np.array(analyze_hessian(H, threshold=threshold).mask, dtype=bool)
 
 
-def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: SensorMotion, stamp: float,
+def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: SensorMotion | RobotMotion, stamp: float,
                    rng: np.random.Generator, frame_id: str = "lidar") -> FrameSample:
     """Cast one revolution starting at ``stamp`` (s): column c is cast from the pose at
     ``stamp + c * period / columns``. Points come out in column (= time = azimuth) order."""
@@ -147,23 +150,27 @@ def deskew(scan: Scan, poses_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarr
 def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frames: int = 300, beams: int = 32,
              seed: int = 0, noise: float = 0.015, dropout: float = 0.0, period: float = 0.1, *,
              columns: int = 1024, start_stamp: float = 1000.0, threshold: float = 10.0,
-             sensor: LidarModel | None = None, frame_id: str = "lidar") -> SimulationResult:
+             sensor: LidarModel | None = None, frame_id: str = "lidar", motion: str = "smooth") -> SimulationResult:
     """Simulate ``frames`` consecutive revolutions of a LiDAR moving through ``scene``.
 
     ``scene`` is a name from ``SCENE_NAMES``, a builder from ``SCENES`` or a built Scene.
     ``noise`` is the range noise sigma (m), ``dropout`` the probability of losing a return,
     ``period`` the revolution time (s); ``sensor`` overrides the preset built from ``beams``,
     ``columns``, ``noise``, ``dropout`` and ``period``. Stamps are ``start_stamp + k * period``.
-    ``threshold`` is the degeneracy ratio of the per-frame truth. Deterministic given ``seed``.
+    ``threshold`` is the degeneracy ratio of the per-frame truth. ``motion`` is one of
+    ``MOTION_PROFILES`` (see :mod:`.motion_profiles`). Deterministic given ``seed``.
     """
     if frames < 1:
         raise ValueError("frames must be >= 1")
+    if motion not in MOTION_PROFILES:
+        raise ValueError(f"unknown motion profile '{motion}' (choose one of {', '.join(MOTION_PROFILES)})")
     if sensor is None:
         sensor = sensor_preset(beams, columns=columns, range_noise=noise, dropout=dropout, period=period)
     travel = MAX_SPEED * frames * sensor.period + 10.0
     scene = build_scene(scene, length=travel)
     primitives = scene.pack()
-    motion = SensorMotion(scene.motion, seed=seed, x_start=0.0, t0=start_stamp)
+    motion_name, motion = motion, sensor_motion(motion, scene.motion, seed=seed, t0=start_stamp,
+                                                duration=frames * sensor.period + 10.0)
     rng = np.random.default_rng([int(seed), 11])  # sensor noise stream, separate from the motion's
     stamps = start_stamp + np.arange(frames) * sensor.period
     scans, masks = [], np.zeros((frames, 6), dtype=bool)
@@ -174,6 +181,7 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     return SimulationResult(
         scene=scene, sensor=sensor, scans=scans, ground_truth=Trajectory(stamps, motion.poses(stamps)),
         nominal_mask=np.array(scene.nominal_mask, dtype=bool), degenerate_mask=masks, motion=motion, seed=int(seed),
+        motion_profile=motion_name,
     )
 
 
