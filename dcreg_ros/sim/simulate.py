@@ -27,12 +27,15 @@ import numpy as np
 
 from ..core.degeneracy import AXIS_NAMES, analyze_hessian
 from ..core.geometry import invert_pose
+from ..core.proprioception import WheelOdometrySamples
 from ..io.scan import Scan
 from ..io.trajectory import Trajectory, write_tum
 from .raycast import PackedPrimitives, cast_rays
 from .scenes import Scene, build_scene
 from .sensors import LidarModel, sensor_preset
 from .motion_profiles import MOTION_PROFILES, RobotMotion, sensor_motion
+from .proprioception import (POST_ROLL, PRE_ROLL, ImuModel, ImuTruth, WheelModel, WheelTruth, sample_stamps, simulate_imu,
+                             simulate_wheel_odometry)
 from .trajectories import SensorMotion
 
 TRUTH_FILE = "degeneracy_truth.json"
@@ -57,7 +60,8 @@ class FrameSample:
 class SimulationResult:
     """Scans plus ground truth. ``degenerate_mask`` is (frames, 6) bool, axes roll pitch yaw x y z;
     ``motion`` gives T_world_sensor at any time, for exact deskewing; ``motion_profile`` is its
-    name in ``MOTION_PROFILES``."""
+    name in ``MOTION_PROFILES``; ``imu`` and ``wheel`` hold the simulated proprioception with
+    its extrinsics and drawn errors (None when left out)."""
 
     scene: Scene
     sensor: LidarModel
@@ -68,16 +72,31 @@ class SimulationResult:
     motion: SensorMotion | RobotMotion
     seed: int
     motion_profile: str = "smooth"
+    imu: ImuTruth | None = None
+    wheel: WheelTruth | None = None
 
     def __len__(self) -> int:
         return len(self.scans)
 
     def frames(self, start: int, stop: int | None = None) -> "SimulationResult":
-        """The same simulation restricted to frames start..stop-1 (scans, ground truth, truth)."""
+        """The same simulation restricted to frames start..stop-1 (scans, ground truth, truth;
+        IMU and wheel samples from PRE_ROLL before the first kept scan to POST_ROLL after the last)."""
         window = slice(start, stop)
         gt = self.ground_truth
-        return dataclasses.replace(self, scans=self.scans[window], degenerate_mask=self.degenerate_mask[window],
-                                   ground_truth=Trajectory(gt.stamps[window], gt.poses[window]))
+        scans = self.scans[window]
+        imu, wheel = self.imu, self.wheel
+        if scans:
+            t0, t1 = scans[0].stamp - PRE_ROLL, scans[-1].stamp + self.sensor.period + POST_ROLL
+            if imu is not None:
+                imu = dataclasses.replace(imu, samples=imu.samples.between(t0, t1))
+            if wheel is not None:
+                keep = (wheel.samples.stamps >= t0) & (wheel.samples.stamps <= t1)
+                w = wheel.samples
+                wheel = dataclasses.replace(wheel, samples=WheelOdometrySamples(
+                    w.stamps[keep], w.poses[keep], w.linear_velocity[keep], w.angular_velocity[keep],
+                    w.pose_covariance[keep], w.twist_covariance[keep], w.frame_id, w.child_frame_id))
+        return dataclasses.replace(self, scans=scans, degenerate_mask=self.degenerate_mask[window],
+                                   ground_truth=Trajectory(gt.stamps[window], gt.poses[window]), imu=imu, wheel=wheel)
 
 
 def point_to_plane_hessian(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
@@ -150,7 +169,8 @@ def deskew(scan: Scan, poses_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarr
 def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frames: int = 300, beams: int = 32,
              seed: int = 0, noise: float = 0.015, dropout: float = 0.0, period: float = 0.1, *,
              columns: int = 1024, start_stamp: float = 1000.0, threshold: float = 10.0,
-             sensor: LidarModel | None = None, frame_id: str = "lidar", motion: str = "smooth") -> SimulationResult:
+             sensor: LidarModel | None = None, frame_id: str = "lidar", motion: str = "smooth",
+             imu: ImuModel | None = ImuModel(), wheel: WheelModel | None = WheelModel()) -> SimulationResult:
     """Simulate ``frames`` consecutive revolutions of a LiDAR moving through ``scene``.
 
     ``scene`` is a name from ``SCENE_NAMES``, a builder from ``SCENES`` or a built Scene.
@@ -158,7 +178,10 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     ``period`` the revolution time (s); ``sensor`` overrides the preset built from ``beams``,
     ``columns``, ``noise``, ``dropout`` and ``period``. Stamps are ``start_stamp + k * period``.
     ``threshold`` is the degeneracy ratio of the per-frame truth. ``motion`` is one of
-    ``MOTION_PROFILES`` (see :mod:`.motion_profiles`). Deterministic given ``seed``.
+    ``MOTION_PROFILES`` (see :mod:`.motion_profiles`). ``imu`` and ``wheel`` are the models of the
+    simulated IMU and wheel odometry (:mod:`.proprioception`; None leaves one out); their
+    samples run from PRE_ROLL before the first scan to POST_ROLL after the last. Deterministic
+    given ``seed``; each part (motion, LiDAR noise, IMU, wheels) draws from its own stream.
     """
     if frames < 1:
         raise ValueError("frames must be >= 1")
@@ -178,10 +201,15 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
         sample = simulate_frame(primitives, sensor, motion, float(stamp), rng, frame_id)
         scans.append(sample.scan)
         masks[k] = degeneracy_truth(sample.points_true, sample.normals, threshold)
+    end = float(stamps[-1]) + sensor.period
+    imu_truth = None if imu is None else simulate_imu(
+        motion, sample_stamps(start_stamp, end, imu.rate), imu, np.random.default_rng([int(seed), 23]))
+    wheel_truth = None if wheel is None else simulate_wheel_odometry(
+        motion, sample_stamps(start_stamp, end, wheel.rate), wheel, np.random.default_rng([int(seed), 29]))
     return SimulationResult(
         scene=scene, sensor=sensor, scans=scans, ground_truth=Trajectory(stamps, motion.poses(stamps)),
         nominal_mask=np.array(scene.nominal_mask, dtype=bool), degenerate_mask=masks, motion=motion, seed=int(seed),
-        motion_profile=motion_name,
+        motion_profile=motion_name, imu=imu_truth, wheel=wheel_truth,
     )
 
 
