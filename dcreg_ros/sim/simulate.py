@@ -40,6 +40,7 @@ from .trajectories import SensorMotion
 
 TRUTH_FILE = "degeneracy_truth.json"
 TUM_FILE = "ground_truth_tum.txt"
+INFO_FILE = "simulation.json"
 MAX_SPEED = 2.2  # m/s: bound on every scene's speed including its seeded variation (sizes the scene)
 
 
@@ -213,19 +214,85 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     )
 
 
+def _mounting(T: np.ndarray, xyz: tuple, rpy_deg: tuple) -> dict:
+    """A mounting for simulation.json: as configured (m, deg; R = Rz Ry Rx) and as a 4x4 matrix."""
+    return {"xyz_m": list(xyz), "rpy_deg": list(rpy_deg), "matrix": [[round(float(v), 12) + 0.0 for v in row] for row in T]}
+
+
+def simulation_info(result: SimulationResult, imu_topic: str | None, wheel_topic: str | None) -> dict:
+    """What ``simulation.json`` holds: scene, motion profile, seed, extrinsics (4x4, m) and the
+    drawn IMU biases (rad/s, m/s², IMU frame) and wheel errors, with the topics they went to."""
+    info: dict = {"scene": result.scene.name, "motion_profile": result.motion_profile, "seed": result.seed,
+                  "lidar_frame": result.scans[0].frame_id if result.scans else "lidar", "extrinsics": {}}
+    if result.imu is not None:
+        m = result.imu.model
+        info["extrinsics"]["T_lidar_imu"] = _mounting(result.imu.T_lidar_imu, m.mount_xyz, m.mount_rpy_deg)
+        info["imu"] = {"topic": imu_topic, "frame_id": m.frame_id, "rate_hz": m.rate, "gyro_noise_rad_s": m.gyro_noise,
+                       "accel_noise_m_s2": m.accel_noise, "gyro_bias_rad_s": [float(v) for v in result.imu.gyro_bias],
+                       "accel_bias_m_s2": [float(v) for v in result.imu.accel_bias]}
+    if result.wheel is not None:
+        m = result.wheel.model
+        info["extrinsics"]["T_base_lidar"] = _mounting(result.wheel.T_base_lidar, m.mount_xyz, m.mount_rpy_deg)
+        info["wheel"] = {"topic": wheel_topic, "frame_id": m.frame_id, "child_frame_id": m.child_frame_id, "rate_hz": m.rate,
+                         "scale_error": result.wheel.scale_error, "slip_rad_per_m": result.wheel.slip,
+                         "speed_noise_fraction": m.speed_noise, "yaw_rate_noise_rad_per_m": m.yaw_rate_noise}
+    return info
+
+
+def static_transforms(result: SimulationResult) -> list[tuple[str, str, np.ndarray]]:
+    """(parent, child, T_parent_child) of the simulated robot: base_link -> lidar, lidar -> imu."""
+    lidar = result.scans[0].frame_id if result.scans else "lidar"
+    out = []
+    if result.wheel is not None:
+        out.append((result.wheel.model.child_frame_id, lidar, result.wheel.T_base_lidar))
+    if result.imu is not None:
+        out.append((lidar, result.imu.model.frame_id, result.imu.T_lidar_imu))
+    return out
+
+
 def write_simulation(result: SimulationResult, out: str | Path, storage: str = "mcap",
-                     points_topic: str = "/points", ground_truth_topic: str = "/ground_truth") -> Path:
-    """Write a ROS 2 bag directory ``out`` (must not exist) with PointCloud2 scans and
-    nav_msgs/Odometry ground truth (world -> lidar), plus ``ground_truth_tum.txt`` and
-    ``degeneracy_truth.json`` inside it. Returns the bag directory."""
+                     points_topic: str = "/points", ground_truth_topic: str = "/ground_truth",
+                     imu_topic: str | None = "/imu", wheel_topic: str | None = "/wheel/odom") -> Path:
+    """Write a ROS 2 bag directory ``out`` (must not exist) with PointCloud2 scans, nav_msgs/Odometry
+    ground truth (world -> lidar), the simulated IMU (sensor_msgs/Imu, no orientation, the model's
+    noise variances) and wheel odometry (nav_msgs/Odometry odom -> base_link with covariances),
+    and their mounting on ``/tf_static`` (base_link -> lidar, lidar -> imu), all in stamp order;
+    a topic of None (or a result without that sensor) leaves it out. ``ground_truth_tum.txt``,
+    ``degeneracy_truth.json`` and ``simulation.json`` (:func:`simulation_info`) go inside the
+    bag directory. Returns it."""
     from ..io.bags import BagWriter  # rosbags is only needed when a bag is written
 
     out = Path(out)
     gt = result.ground_truth
+    imu = result.imu if imu_topic is not None else None
+    wheel = result.wheel if wheel_topic is not None else None
+    kept = dataclasses.replace(result, imu=imu, wheel=wheel)
+    # (stamp, kind, index): kinds sort the messages of equal stamps deterministically
+    events = [(float(s.stamp), 0, k) for k, s in enumerate(result.scans)]
+    if imu is not None:
+        events += [(float(t), 1, k) for k, t in enumerate(imu.samples.stamps)]
+    if wheel is not None:
+        events += [(float(t), 2, k) for k, t in enumerate(wheel.samples.stamps)]
+    events.sort()
     with BagWriter(out, storage=storage) as writer:
-        for scan, pose in zip(result.scans, gt.poses):
-            writer.write_scan(points_topic, scan)
-            writer.write_odometry(ground_truth_topic, scan.stamp, pose, frame_id="world", child_frame_id=scan.frame_id)
+        transforms = static_transforms(kept)
+        if transforms and events:
+            writer.write_static_transforms(events[0][0], transforms)
+        if imu is not None:
+            gyro_cov = np.eye(3) * imu.model.gyro_noise**2
+            accel_cov = np.eye(3) * imu.model.accel_noise**2
+        for stamp, kind, k in events:
+            if kind == 0:
+                scan = result.scans[k]
+                writer.write_scan(points_topic, scan)
+                writer.write_odometry(ground_truth_topic, scan.stamp, gt.poses[k], frame_id="world", child_frame_id=scan.frame_id)
+            elif kind == 1:
+                s = imu.samples
+                writer.write_imu(imu_topic, stamp, s.angular_velocity[k], s.linear_acceleration[k], s.frame_id, gyro_cov, accel_cov)
+            else:
+                w = wheel.samples
+                writer.write_wheel_odometry(wheel_topic, stamp, w.poses[k], w.linear_velocity[k], w.angular_velocity[k],
+                                            w.pose_covariance[k], w.twist_covariance[k], w.frame_id, w.child_frame_id)
     write_tum(out / TUM_FILE, gt)
     truth = {
         "scene": result.scene.name,
@@ -234,7 +301,15 @@ def write_simulation(result: SimulationResult, out: str | Path, storage: str = "
         "frames": [{"stamp": float(s), "mask": [bool(m) for m in mask]} for s, mask in zip(gt.stamps, result.degenerate_mask)],
     }
     (out / TRUTH_FILE).write_text(json.dumps(truth, indent=1))
+    info = simulation_info(kept, imu_topic if imu is not None else None, wheel_topic if wheel is not None else None)
+    (out / INFO_FILE).write_text(json.dumps(info, indent=1))
     return out
+
+
+def load_simulation_info(path: str | Path) -> dict:
+    """The content of ``simulation.json`` (a path to it or to the bag directory holding it)."""
+    path = Path(path)
+    return json.loads((path / INFO_FILE if path.is_dir() else path).read_text())
 
 
 def load_degeneracy_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
