@@ -8,7 +8,7 @@ naming the path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -228,6 +228,45 @@ def read_ground_truth(path: str | Path, topic: str | None = None) -> Trajectory 
     if not poses:
         raise BagError(f"{path}: topic '{chosen}' has no valid poses")
     return Trajectory(np.array(stamps), np.array(poses))
+
+
+def topic_of_type(path: str | Path, topic: str | None, msgtype: str) -> str:
+    """``topic`` if it exists and carries ``msgtype``, else the bag's only topic of that type;
+    a one-line BagError naming the topic and its actual type, or listing the topics, otherwise."""
+    with _open(path) as reader:
+        topics = _topics(reader)
+    chosen = _choose(path, topics, topic, (msgtype,), msgtype)
+    if chosen is None:
+        listing = ", ".join(f"{t} ({m})" for t, m in sorted(topics.items())) or "none"
+        raise BagError(f"{path}: no {msgtype} topic (topics: {listing})")
+    return chosen
+
+
+def iter_messages(path: str | Path, topic: str, convert: Callable[[Any], Any], stats: dict) -> Iterator[Any]:
+    """``convert(message)`` for every message of ``topic`` in bag (record time) order.
+
+    A message that fails to deserialise or convert is skipped: ``stats['skipped']`` counts it,
+    ``stats['errors']`` keeps the first reasons, ``stats['read']`` counts the others (the keys
+    must exist). A broken storage raises :class:`BagError`."""
+    with _open(path) as reader:
+        connections = [c for c in reader.connections if c.topic == topic]
+        messages = reader.messages(connections=connections)
+        index = -1
+        while True:
+            try:
+                connection, _, raw = next(messages)
+            except StopIteration:
+                return
+            except Exception as exc:  # the storage itself is broken: no later message is reachable
+                raise BagError(f"{path}: cannot read messages ({_one_line(exc)})") from None
+            index += 1
+            try:
+                value = convert(reader.deserialize(raw, connection.msgtype))
+            except Exception as exc:  # one bad message must not end a long run; it is reported in stats
+                _note(stats, f"{topic} message {index}: {_one_line(exc)}")
+                continue
+            stats["read"] += 1
+            yield value
 
 
 # -------------------------------------------------------------------------------------- writing

@@ -23,7 +23,7 @@ import numpy as np
 from ..core.geometry import invert_pose
 from ..core.pointcloud import InputError
 from ..core.proprioception import ImuSamples, WheelOdometrySamples
-from .bags import IMU, ODOMETRY, TF_MESSAGE, TF_STATIC_TOPIC, BagError, _choose, _note, _one_line, _open, _topics
+from .bags import IMU, ODOMETRY, TF_MESSAGE, TF_STATIC_TOPIC, iter_messages, list_topics, topic_of_type
 from .pointcloud2 import stamp_to_seconds
 from .trajectory import quaternion_to_rotation
 
@@ -112,44 +112,20 @@ def _new_stats(stats: dict | None) -> dict:
     return stats
 
 
-def _read_topic(path: str | Path, topic: str | None, msgtype: str, what: str, convert: Callable[[Any], Any],
-                stats: dict) -> tuple[str, list]:
-    """(topic, converted messages in bag order) of one topic of type ``msgtype``."""
-    with _open(path) as reader:
-        topics = _topics(reader)
-        chosen = _choose(path, topics, topic, (msgtype,), what)
-        if chosen is None:
-            listing = ", ".join(f"{t} ({m})" for t, m in sorted(topics.items())) or "none"
-            raise BagError(f"{path}: no {msgtype} topic (topics: {listing})")
-        out = []
-        connections = [c for c in reader.connections if c.topic == chosen]
-        messages = reader.messages(connections=connections)
-        index = -1
-        while True:
-            try:
-                connection, _, raw = next(messages)
-            except StopIteration:
-                break
-            except Exception as exc:  # the storage itself is broken: no later message is reachable
-                raise BagError(f"{path}: cannot read messages ({_one_line(exc)})") from None
-            index += 1
-            try:
-                out.append(convert(reader.deserialize(raw, connection.msgtype)))
-            except Exception as exc:  # one bad message must not end a long run; it is reported in stats
-                _note(stats, f"{chosen} message {index}: {_one_line(exc)}")
-                continue
-            stats["read"] += 1
+def _read_topic(path: str | Path, topic: str | None, msgtype: str, convert: Callable[[Any], Any], stats: dict) -> list:
+    """Converted messages of one topic of type ``msgtype``, in bag order."""
+    out = list(iter_messages(path, topic_of_type(path, topic, msgtype), convert, stats))
     stamps = np.array([r.stamp for r in out])
     if len(stamps) > 1:  # late or repeated: not after every earlier stamp
         stats["out_of_order"] += int(np.sum(stamps[1:] <= np.maximum.accumulate(stamps[:-1])))
-    return chosen, out
+    return out
 
 
 def read_imu(path: str | Path, topic: str | None = None, stats: dict | None = None) -> ImuSamples:
     """The IMU samples of ``topic`` (default: the bag's only sensor_msgs/Imu topic), in the frame
     of the first message (the values as published: check the unit with :func:`accelerometer_in_g`)."""
     stats = _new_stats(stats)
-    _, readings = _read_topic(path, topic, IMU, "sensor_msgs/Imu", imu_from_message, stats)
+    readings = _read_topic(path, topic, IMU, imu_from_message, stats)
     if not readings:
         return ImuSamples.empty()
     samples = ImuSamples(np.array([r.stamp for r in readings]), np.array([r.angular_velocity for r in readings]),
@@ -163,7 +139,7 @@ def read_wheel_odometry(path: str | Path, topic: str, stats: dict | None = None)
     """The nav_msgs/Odometry samples of ``topic`` (e.g. ``/wheel/odom``): poses T_odom_base, twist
     in the child frame, covariances; frames from the first message."""
     stats = _new_stats(stats)
-    _, readings = _read_topic(path, topic, ODOMETRY, "nav_msgs/Odometry", wheel_sample_from_message, stats)
+    readings = _read_topic(path, topic, ODOMETRY, wheel_sample_from_message, stats)
     if not readings:
         return WheelOdometrySamples.empty()
     first = readings[0]
@@ -184,20 +160,21 @@ class _Stamped(NamedTuple):
     transforms: list[StaticTransform]
 
 
+def _stamped_transforms(msg: Any) -> _Stamped:
+    return _Stamped(stamp_to_seconds(msg.transforms[0].header.stamp) if msg.transforms else 0.0, transforms_from_message(msg))
+
+
 def read_static_transforms(path: str | Path, topic: str | None = None, stats: dict | None = None) -> dict[tuple[str, str], np.ndarray]:
     """{(parent, child): T_parent_child} from tf2_msgs/TFMessage on ``topic`` (default ``/tf_static``
     or ``tf_static``; an empty dict when the bag has neither). A later message for the same pair
     replaces an earlier one, as in tf2."""
     stats = _new_stats(stats)
     if topic is None:
-        with _open(path) as reader:
-            topics = _topics(reader)
+        topics = list_topics(path)
         topic = next((t for t in STATIC_TF_TOPICS if t in topics), None)
         if topic is None:
             return {}
-    _, messages = _read_topic(path, topic, TF_MESSAGE, "tf2_msgs/TFMessage",
-                              lambda msg: _Stamped(stamp_to_seconds(msg.transforms[0].header.stamp) if msg.transforms else 0.0,
-                                                   transforms_from_message(msg)), stats)
+    messages = _read_topic(path, topic, TF_MESSAGE, _stamped_transforms, stats)
     out: dict[tuple[str, str], np.ndarray] = {}
     for message in messages:
         for t in message.transforms:
