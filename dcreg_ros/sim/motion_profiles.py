@@ -188,8 +188,7 @@ def kinematic_twin(motion):
     The smooth profile interpolates the stair surface linearly (kept: its poses are fixed by its
     seed), whose kinks at the 1 cm grid nodes would show up as acceleration spikes; the twin
     uses the spline through the same values (micrometres away). Other motions are returned."""
-    ground = getattr(motion, "profile", None) and motion.profile.ground
-    if isinstance(motion, SensorMotion) and hasattr(ground, "smooth"):
-        profile = dataclasses.replace(motion.profile, ground=ground.smooth)
+    if isinstance(motion, SensorMotion) and hasattr(motion.profile.ground, "smooth"):
+        profile = dataclasses.replace(motion.profile, ground=motion.profile.ground.smooth)
         return SensorMotion(profile, seed=motion.seed, x_start=motion.x_start, t0=motion.t0)
     return motion
