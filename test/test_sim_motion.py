@@ -9,6 +9,7 @@ from dcreg_ros.sim import MOTION_PROFILES, SCENE_NAMES, simulate
 from dcreg_ros.sim.motion_profiles import RobotMotion, sensor_motion
 from dcreg_ros.sim.raycast import cast_rays
 from dcreg_ros.sim.scenes import ROOM_LENGTH, build_scene
+from dcreg_ros.sim.simulate import MAX_SPEED
 from dcreg_ros.sim.speed_profiles import SpeedProfile, stop_and_go_speed
 from dcreg_ros.sim.trajectories import SensorMotion
 
@@ -120,6 +121,8 @@ def test_paths_stay_in_free_space(profile):
         motion = sensor_motion(profile, scene.motion, seed=1, t0=T0, duration=80.0)
         _, poses = sampled(motion, 80.0)
         assert free_space_violations(name, poses) == [], (name, profile)
+        # simulate() sizes the scene for MAX_SPEED: the path never outruns it
+        assert horizontal_speed(poses).max() < MAX_SPEED and poses[-1, 0, 3] < MAX_SPEED * 80.0
 
 
 def heading_deg(poses: np.ndarray) -> np.ndarray:
@@ -150,3 +153,4 @@ def test_robot_motion_is_deterministic_per_seed():
     np.testing.assert_array_equal(a, sensor_motion("variable", profile, seed=8, t0=T0).poses(stamps))
     assert not np.array_equal(a, sensor_motion("variable", profile, seed=9, t0=T0).poses(stamps))
     assert a[-1, 2, 3] - a[0, 2, 3] > 3.0  # still climbs the stairs
+    assert horizontal_speed(sampled(sensor_motion("variable", profile, seed=8, t0=T0), 60.0)[1]).max() <= 1.05  # at up to 1 m/s

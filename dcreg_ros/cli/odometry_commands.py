@@ -18,10 +18,13 @@ def _config(path: str | None) -> OdometryConfig:
     return OdometryConfig() if path is None else OdometryConfig.from_yaml(path)
 
 
-def _open(path: str, topic: str | None):
+def _open(path: str, topic: str | None, gt_topic: str | None = None):
     from ..io.datasets import open_dataset
 
-    return open_dataset(path, topic=topic)
+    return open_dataset(path, topic=topic, ground_truth_topic=gt_topic)
+
+
+GT_TOPIC_HELP = "ground-truth topic of a bag (nav_msgs/Odometry or PoseStamped; default /ground_truth, never another topic)"
 
 
 def _truth_for(path: str):
@@ -48,6 +51,8 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
     p.add_argument("--motion", choices=MOTION_PROFILES, default="smooth",
                    help="smooth (near-constant speed), variable (0.5-2 m/s) or stop_and_go (default smooth)")
+    p.add_argument("--no-imu", action="store_true", help="leave the simulated IMU (/imu) out")
+    p.add_argument("--no-wheel", action="store_true", help="leave the simulated wheel odometry (/wheel/odom) out")
     p.set_defaults(func=run_simulate)
 
 
@@ -60,13 +65,31 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise CliError("--noise must be >= 0")
     if Path(args.out).exists():
         raise CliError(f"{args.out} already exists; choose a new --out")
-    result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise, motion=args.motion)
+    from ..core.geometry import rotation_to_euler
+    from ..sim.proprioception import ImuModel, WheelModel
+
+    result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise, motion=args.motion,
+                      imu=None if args.no_imu else ImuModel(), wheel=None if args.no_wheel else WheelModel())
     write_simulation(result, args.out, storage=args.storage)
     points = np.mean([len(s) for s in result.scans])
     weak = [a for a, m in zip(("roll", "pitch", "yaw", "x", "y", "z"), result.nominal_mask) if m]
     print(f"wrote {args.out}: {len(result.scans)} scans of {args.scene} ({args.beams} beams, {points:.0f} points/scan, "
           f"{args.motion} motion), "
           f"{result.ground_truth.path_length():.1f} m path; unobservable: {', '.join(weak) or 'nothing'}")
+
+    def mounting(T: np.ndarray) -> str:
+        rpy = np.degrees(rotation_to_euler(T[:3, :3])) + 0.0
+        return f"xyz ({', '.join(f'{v:.3f}' for v in T[:3, 3])}) m, rpy ({', '.join(f'{v:.1f}' for v in rpy)}) deg"
+
+    if result.imu is not None:
+        imu = result.imu
+        print(f"imu /imu {imu.model.rate:.0f} Hz, lidar -> imu {mounting(imu.T_lidar_imu)}; biases gyro "
+              f"({', '.join(f'{v:+.4f}' for v in np.degrees(imu.gyro_bias))}) deg/s, accel "
+              f"({', '.join(f'{v:+.3f}' for v in imu.accel_bias)}) m/s²")
+    if result.wheel is not None:
+        wheel = result.wheel
+        print(f"wheel /wheel/odom {wheel.model.rate:.0f} Hz, base_link -> lidar {mounting(wheel.T_base_lidar)}; "
+              f"scale error {wheel.scale_error:+.2%}, slip {np.degrees(wheel.slip):+.3f} deg/m")
     return 0
 
 
@@ -74,6 +97,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="ROS 1/2 bag (file or directory) or a folder of PCD/PLY/BIN files")
     p.add_argument("--topic", help="PointCloud2 topic (default: the only one in the bag)")
+    p.add_argument("--gt-topic", help=GT_TOPIC_HELP)
     p.add_argument("--config", help="odometry config YAML (see config/odometry.yaml)")
     p.add_argument("--strategy", choices=STRATEGIES, help="solve strategy (default from the config)")
     p.add_argument("--out", required=True, help="output folder")
@@ -87,7 +111,9 @@ def run_run(args: argparse.Namespace) -> int:
     from ..eval.runner import Progress, run_odometry, write_run_outputs
 
     config = _config(args.config)
-    dataset = _open(args.input, args.topic)
+    dataset = _open(args.input, args.topic, args.gt_topic)
+    for note in dataset.notes:
+        print(f"dcreg run: note: {note}", file=sys.stderr)
     out = Path(args.out)
     progress = Progress(len(dataset), enabled=not args.quiet)
     result = run_odometry(dataset, config, args.strategy, progress, args.max_frames)
@@ -121,7 +147,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------- eval
-def _load_trajectory(path: str, what: str):
+def _load_trajectory(path: str, what: str, gt_topic: str | None = None):
     from ..io.trajectory import read_tum
 
     p = Path(path)
@@ -134,16 +160,17 @@ def _load_trajectory(path: str, what: str):
     if p.exists():
         from ..io.bags import read_ground_truth
 
-        traj = read_ground_truth(p)
+        traj = read_ground_truth(p, gt_topic)
         if traj is None:
-            raise CliError(f"{path}: no nav_msgs/Odometry or PoseStamped topic to use as {what}")
+            raise CliError(f"{path}: no /ground_truth topic to use as {what} (name another with --gt-topic)")
         return traj
     raise CliError(f"{path}: no such file or directory")
 
 
 def add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("estimate", help="TUM file or a `dcreg run` output folder")
-    p.add_argument("ground_truth", help="TUM file, a bag with nav_msgs/Odometry ground truth, or a simulated bag")
+    p.add_argument("ground_truth", help="TUM file, a bag with ground truth on /ground_truth (or --gt-topic), or a simulated bag")
+    p.add_argument("--gt-topic", help=GT_TOPIC_HELP)
     p.add_argument("--out", help="folder for eval.json and eval.png (default: the estimate's folder)")
     p.add_argument("--rpe-delta", type=int, default=1, help="RPE frame delta (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -155,7 +182,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..eval.plots import plot_errors
 
     est = _load_trajectory(args.estimate, "estimate")
-    gt = _load_trajectory(args.ground_truth, "ground truth")
+    gt = _load_trajectory(args.ground_truth, "ground truth", args.gt_topic)
     errors = trajectory_errors(est, gt, rpe_delta=args.rpe_delta)
     out = Path(args.out) if args.out else (Path(args.estimate) if Path(args.estimate).is_dir() else Path(args.estimate).parent)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,6 +206,7 @@ def add_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategies", default="none,dcreg,dcreg_prior", help="comma-separated strategies (default none,dcreg,dcreg_prior)")
     p.add_argument("--peers", default="", help="comma-separated peers: kiss_icp")
     p.add_argument("--topic", help="PointCloud2 topic")
+    p.add_argument("--gt-topic", help=GT_TOPIC_HELP)
     p.add_argument("--config", help="odometry config YAML")
     p.add_argument("--max-frames", type=int, help="use only the first N frames")
     p.add_argument("--out", help="write compare.json (and per-method trajectories) here")
@@ -187,13 +215,14 @@ def add_compare(p: argparse.ArgumentParser) -> None:
 
 
 def compare_methods(input_path: str, strategies: list[str], peers: list[str], config: OdometryConfig,
-                    topic: str | None = None, max_frames: int | None = None, quiet: bool = True) -> list[dict]:
+                    topic: str | None = None, max_frames: int | None = None, quiet: bool = True,
+                    gt_topic: str | None = None) -> list[dict]:
     """Run every strategy (and peer) on the same input; one dict of numbers per method."""
     from ..eval.metrics import detection_scores, trajectory_errors
     from ..eval.runner import Progress, run_odometry
     from ..io.trajectory import Trajectory
 
-    gt = _open(input_path, topic).ground_truth
+    gt = _open(input_path, topic, gt_topic).ground_truth
     truth = _truth_for(input_path)
     rows = []
     for strategy in strategies:
@@ -244,7 +273,8 @@ def run_compare(args: argparse.Namespace) -> int:
         if s not in STRATEGIES:
             raise CliError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
-    rows = compare_methods(args.input, strategies, peers, _config(args.config), args.topic, args.max_frames, args.quiet)
+    rows = compare_methods(args.input, strategies, peers, _config(args.config), args.topic, args.max_frames, args.quiet,
+                           args.gt_topic)
     print(format_compare_table(rows))
     if args.out:
         from ..io.trajectory import write_tum

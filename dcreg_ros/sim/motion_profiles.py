@@ -4,7 +4,8 @@
 sway), unchanged. The robot-like profiles ``variable`` (speed changing between about 0.5 and
 2 m/s) and ``stop_and_go`` (cruise, brake to a full stop, wait, go again) are a
 :class:`RobotMotion`: a seeded forward-speed profile (:mod:`.speed_profiles`) along a path whose
-whole shape is a function of the distance travelled, so a robot that stops is truly still.
+whole shape is a function of the distance travelled, so a robot that stops is truly still. A
+scene's ``speed_limit`` scales their speeds (the stairwell: up to 1 m/s).
 
 Path (world frame, metres): the centre line y(x) over the ground, set by the scene's lateral
 freedom (:class:`~.trajectories.MotionProfile` ``weave``, ``gate_spacing``; else its small
@@ -172,10 +173,12 @@ def sensor_motion(profile_name: str, profile: MotionProfile, seed: int = 0, t0: 
     if profile_name == "smooth":
         return SensorMotion(profile, seed=seed, x_start=0.0, t0=t0)
     rng = np.random.default_rng([int(seed), 13])  # the speed profile's own stream
+    scale = profile.speed_limit / 2.0  # the builders' speed ranges end at 2 m/s
     if profile_name == "variable":
-        return RobotMotion(profile, variable_speed(rng, duration), seed, t0)
+        speed = variable_speed(rng, duration, speeds=(0.5 * scale, 2.0 * scale), min_change=0.3 * scale)
+        return RobotMotion(profile, speed, seed, t0)
     if profile_name == "stop_and_go":
-        return RobotMotion(profile, stop_and_go_speed(rng, duration), seed, t0)
+        return RobotMotion(profile, stop_and_go_speed(rng, duration, cruise_speeds=(1.0 * scale, 2.0 * scale)), seed, t0)
     raise ValueError(f"unknown motion profile '{profile_name}' (choose one of {', '.join(MOTION_PROFILES)})")
 
 
@@ -185,8 +188,7 @@ def kinematic_twin(motion):
     The smooth profile interpolates the stair surface linearly (kept: its poses are fixed by its
     seed), whose kinks at the 1 cm grid nodes would show up as acceleration spikes; the twin
     uses the spline through the same values (micrometres away). Other motions are returned."""
-    ground = getattr(motion, "profile", None) and motion.profile.ground
-    if isinstance(motion, SensorMotion) and hasattr(ground, "smooth"):
-        profile = dataclasses.replace(motion.profile, ground=ground.smooth)
+    if isinstance(motion, SensorMotion) and hasattr(motion.profile.ground, "smooth"):
+        profile = dataclasses.replace(motion.profile, ground=motion.profile.ground.smooth)
         return SensorMotion(profile, seed=motion.seed, x_start=motion.x_start, t0=motion.t0)
     return motion

@@ -320,8 +320,9 @@ def stairwell(length: float = DEFAULT_LENGTH) -> Scene:
         name="stairwell",
         primitives=tuple(prims),
         nominal_mask=_mask(),
+        # stairs are climbed at up to 1 m/s (at 2 m/s the bob over the steps would reach 1 g)
         motion=MotionProfile(speed=1.0, height=1.4, sway=0.15, yaw_deg=3.0, tilt_deg=1.5, bob=0.03,
-                             ground=_stair_surface(x0, x1), pitch_follow=0.5),
+                             ground=_stair_surface(x0, x1), pitch_follow=0.5, speed_limit=1.0),
         x_range=(x0, x1),
         description="straight stairwell with landings and side lobbies, climbing along x; roll weak mid-flight",
     )

@@ -29,6 +29,8 @@ class MotionProfile:
     the scene has room for them (0 = keep the small ``sway``), ``weave_wavelength`` (m along x)
     their length; with ``gate_spacing`` > 0 (m) the path passes y = ``y`` with zero slope at
     every multiple of ``gate_spacing`` in x (doorways in cross walls there) and weaves between.
+    ``speed_limit`` (m/s) scales the robot-like profiles' speeds (drawn for 2 m/s) where a scene
+    is not driven that fast (stairs).
     """
 
     speed: float = 1.5
@@ -44,6 +46,7 @@ class MotionProfile:
     weave: float = 0.0
     weave_wavelength: tuple[float, float] = (60.0, 90.0)
     gate_spacing: float = 0.0
+    speed_limit: float = 2.0
 
 
 class _Wave:
