@@ -20,7 +20,8 @@ from .hessian import KERNEL_CODES, assemble_normal_equations
 from .pointcloud import InputError, crop_range, sanitize_points
 from .solvers import DCREG_PRIOR, NONE, StepPrior, no_prior, solve_step, strategy_code
 from .voxel_hash import voxel_downsample
-from .voxel_map import PlaneParameters, VoxelMap
+from .planes import PlaneParameters
+from .voxel_map import VoxelMap
 
 TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve")
 
@@ -327,7 +328,7 @@ def build_target_map(points: np.ndarray, config: RegistrationConfig) -> VoxelMap
 def plane_parameters(config: RegistrationConfig) -> PlaneParameters:
     """PCA plane settings of the target map from the correspondence config."""
     cc = config.correspondence
-    return PlaneParameters(cc.normal_neighbors, cc.max_distance, cc.max_plane_thickness, cc.min_planarity)
+    return PlaneParameters(cc.normal_neighbors, cc.max_distance, cc.max_plane_thickness, cc.min_planarity, cc.max_thickness_ratio)
 
 
 def register(
