@@ -66,8 +66,8 @@ def test_singular_block_reports_detection_failure_and_falls_back_to_direct_solve
     rep = analyze_hessian(H)
     assert rep.mask == (True,) * 6 and "failed" in rep.describe()
     arrays = analyze_hessian_arrays(H, 10.0, 10.0)
-    step, _, fallback = solve_step(H, g, strategy_code("dcreg"), arrays, DegeneracyConfig().solver_parameters(), no_prior())
-    assert fallback and np.all(np.isfinite(step))
+    solved = solve_step(H, g, strategy_code("dcreg"), arrays, DegeneracyConfig().solver_parameters(), no_prior())
+    assert solved.fell_back and np.all(np.isfinite(solved.delta))
 
 
 def _random_jacobian(seed: int, rows: int, weak: float) -> np.ndarray:

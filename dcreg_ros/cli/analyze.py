@@ -66,9 +66,8 @@ def run(args: argparse.Namespace) -> int:
     fallback = False
     if args.gradient:
         g = read_numbers(args.gradient, 6, "the gradient")
-        delta, pcg_iterations, fallback = solve_step(H, g, strategy_code(args.strategy), arrays,
-                                                     DegeneracyConfig().solver_parameters(), no_prior())
-        step = delta
+        solved = solve_step(H, g, strategy_code(args.strategy), arrays, DegeneracyConfig().solver_parameters(), no_prior())
+        step, pcg_iterations, fallback = solved.delta, solved.pcg_iterations, solved.fell_back
     if args.json:
         out = report.to_dict()
         out["step"] = None if step is None else [float(v) for v in step]

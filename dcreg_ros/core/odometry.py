@@ -23,8 +23,9 @@ from .config_io import ConfigError, LoadableConfig, non_negative, param, positiv
 from .degeneracy import DegeneracyReport
 from .deskew import deskew, interpolate_motion, normalize_times
 from .geometry import invert_pose, project_to_so3, so3_log, transform_points
+from .motion_prior import ConstantVelocityModel, MotionPriorConfig, Prediction
 from .pointcloud import InputError, crop_range, finite_points
-from .registration import RegistrationResult, align, plane_parameters
+from .registration import PredictionPrior, RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
 from .threshold import AdaptiveThreshold
 from .voxel_hash import voxel_downsample_indices
@@ -65,10 +66,7 @@ def _odometry_robust() -> RobustConfig:
 
 
 def _odometry_degeneracy() -> DegeneracyConfig:
-    # kappa_target 20 rather than the paper's 10: measured on the simulated corridor, tunnel and
-    # sparse corridor (3 seeds each), the prior at 10 holds the motion model too firmly where the
-    # flagged direction still carries some information (docs/ALGORITHM.md, benchmarks/RESULTS.md)
-    return DegeneracyConfig(strategy="dcreg_prior", kappa_target=20.0)
+    return DegeneracyConfig(strategy="dcreg_prior")
 
 
 def _odometry_convergence() -> ConvergenceConfig:
@@ -87,6 +85,7 @@ class OdometryConfig(LoadableConfig):
     correspondence: CorrespondenceConfig = section(CorrespondenceConfig, "plane estimation of map points (max_distance and max_points_per_voxel come from mapping)")
     robust: RobustConfig = section(_odometry_robust, "robust kernel (scale = sigma / 3 of the adaptive threshold)")
     degeneracy: DegeneracyConfig = section(_odometry_degeneracy, "degeneracy detection and mitigation")
+    motion_prior: MotionPriorConfig = section(MotionPriorConfig, "the motion prediction between scans and its uncertainty (the prior of dcreg_prior)")
     convergence: ConvergenceConfig = section(_odometry_convergence, "iteration control")
 
     def check(self) -> None:
@@ -164,6 +163,7 @@ class Odometry:
         old = self.config
         self.config = config
         self._registration = config.registration_config()
+        self.motion.config = config.motion_prior
         needs_reset = (
             old.mapping != config.mapping or old.correspondence != config.correspondence
             or old.adaptive_threshold != config.adaptive_threshold or old.preprocess.max_range != config.preprocess.max_range
@@ -181,14 +181,30 @@ class Odometry:
         self.stamps: list[float] = []
         self._scan_pose = np.eye(4)  # pose of the last scan's reference time (mid-scan if deskewed)
         self._delta = np.eye(4)  # motion over the last frame interval
+        self.motion = ConstantVelocityModel(cfg.motion_prior)
+
+    def _predict(self, dt: float) -> Prediction:
+        """The motion since the last scan, from the motion model (constant velocity when the
+        interval is unusable)."""
+        return self.motion.predict(dt if dt > 0.0 else 0.1)
+
+    def _prior(self, prediction: Prediction) -> PredictionPrior | None:
+        mp = self.config.motion_prior
+        if mp.prior_strength != "prediction":
+            return None
+        return PredictionPrior(prediction.covariance, mp.release_sigma, mp.plausible_sigma)
+
+    def _correct(self, delta: np.ndarray, covariance: np.ndarray, dt: float) -> None:
+        self.motion.correct(delta, covariance, dt)
 
     @property
     def last_pose(self) -> np.ndarray:
         return self.poses[-1] if self.poses else np.eye(4)
 
-    def _preprocess(self, points: np.ndarray, timestamps: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    def _preprocess(self, points: np.ndarray, timestamps: np.ndarray | None, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         """Sanitised, cropped, deskewed points -> (source for registration, points for the map,
-        whether the scan carried usable per-point times)."""
+        whether the scan carried usable per-point times). ``motion`` (4x4) is the predicted
+        motion over the scan interval that deskewing interpolates."""
         p = self.config.preprocess
         pts, finite = finite_points(points, "frame")
         fractions = None
@@ -198,7 +214,7 @@ class Odometry:
                 raise InputError(f"frame: {len(times)} timestamps for {len(finite)} points")
             fractions = normalize_times(times[finite])
         if fractions is not None and p.deskew and len(self.poses) >= 2:
-            pts = deskew(pts, fractions, self._delta)
+            pts = deskew(pts, fractions, motion)
         pts = crop_range(pts, p.min_range, p.max_range, "frame")
         frame = pts[voxel_downsample_indices(pts, p.map_voxel_size)]
         source = frame[voxel_downsample_indices(frame, p.source_voxel_size)] if p.source_voxel_size > p.map_voxel_size else frame
@@ -210,24 +226,28 @@ class Odometry:
         leaving the odometry state unchanged."""
         index = len(self.poses)
         stamp = float(stamp) if stamp is not None else index * 0.1
+        dt = stamp - self.stamps[-1] if self.stamps else 0.0
         t0 = time.perf_counter()
-        source, frame, timed = self._preprocess(points, timestamps)
+        prediction = self._predict(dt) if index > 0 else None
+        source, frame, timed = self._preprocess(points, timestamps, self._delta if prediction is None else prediction.delta)
         preprocess_ms = (time.perf_counter() - t0) * 1e3
-        prediction = self._scan_pose @ self._delta
+        guess = self._scan_pose if prediction is None else self._scan_pose @ prediction.delta
         if index == 0:
-            pose, result = prediction, None
+            pose, result = guess, None
         else:
             sigma = self.threshold.sigma
             result = align(
-                source, self.local_map, prediction, self._registration,
+                source, self.local_map, guess, self._registration,
                 max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
+                prior=self._prior(prediction),
             )
-            pose = result.T_target_source if result.ok else prediction
+            pose = result.T_target_source if result.ok else guess
             pose[:3, :3] = project_to_so3(pose[:3, :3])  # keep the chained poses orthonormal
         t1 = time.perf_counter()
         if index > 0:
-            self.threshold.update(prediction, pose)
+            self.threshold.update(guess, pose)
             self._delta = invert_pose(self._scan_pose) @ pose
+            self._correct(self._delta, result.covariance if result.ok else prediction.covariance, dt)
         self.local_map.insert(transform_points(pose, frame))
         self.local_map.remove_far(pose[:3, 3], self.config.preprocess.max_range)
         map_ms = (time.perf_counter() - t1) * 1e3
@@ -236,11 +256,9 @@ class Odometry:
         # where deskewing is unbiased by velocity errors); report the pose at its stamp, the start.
         stamp_pose = pose @ interpolate_motion(self._delta, -0.5) if timed else pose
         record = _record(index, stamp, stamp_pose, result, len(source), self.threshold.sigma, preprocess_ms, map_ms)
-        if index > 0 and stamp > self.stamps[-1]:
-            dt = stamp - self.stamps[-1]
+        if index > 0 and dt > 0.0:
             record.twist = body_twist(self._delta, dt)
-            # the frame's motion is the difference of two registered poses: both errors count
-            record.twist_covariance = 2.0 * record.covariance / (dt * dt)
+            record.twist_covariance = self.motion.covariance.copy()
         self.poses.append(stamp_pose)
         self.stamps.append(stamp)
         return record

@@ -50,6 +50,7 @@ class RegistrationResult:
     pcg_iterations: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     residual_variance: float = float("nan")  # sigma^2 (m^2) of the final system, the scale of H
+    released: tuple[bool, ...] = (False,) * 6  # flagged axes where the data overrode the prediction prior
 
     @property
     def ok(self) -> bool:
@@ -94,6 +95,33 @@ def covariance_from_hessian(H: np.ndarray, chi2: float, count: int) -> np.ndarra
     return sigma2 * (vecs * inv) @ vecs.T
 
 
+def posterior_covariance(H: np.ndarray, residual_variance: float, analysis: HessianAnalysis, prior_covariance: np.ndarray,
+                         released: np.ndarray) -> np.ndarray:
+    """Covariance (6x6, rotation first, body frame) of a registration with a motion prior on its
+    flagged directions. Well-constrained directions keep the LiDAR's information H / sigma^2; a
+    flagged direction v adds the prediction's 1 / (v^T C v); where the prior held v (the data
+    did not significantly disagree with it) the data's own information along v is left out, so
+    the estimate there is the prediction and so is its uncertainty, in physical units."""
+    keep = np.eye(6)
+    prior_info = np.zeros((6, 6))
+    for s in range(2):
+        C = prior_covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3]
+        for a in range(3):
+            if not analysis.mask[3 * s + a]:
+                continue
+            v = analysis.bases[s][:, a]
+            variance = float(v @ C @ v)
+            if variance > 0.0 and np.isfinite(variance):
+                prior_info[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] += np.outer(v, v) / variance
+            if not released[3 * s + a]:
+                keep[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] -= np.outer(v, v)
+    info = keep @ (0.5 * (H + H.T)) @ keep / max(residual_variance, 1e-12) + prior_info
+    vals, vecs = np.linalg.eigh(0.5 * (info + info.T))
+    if not np.all(np.isfinite(vals)) or vals.max() <= 0:
+        return np.eye(6) * 1e6
+    return (vecs / np.maximum(vals, vals.max() * 1e-12)) @ vecs.T
+
+
 def _deviation(T: np.ndarray, T0: np.ndarray) -> np.ndarray:
     """Rotation-first tangent deviation of T from the initial guess (for the prior strategy)."""
     out = np.empty(6)
@@ -135,10 +163,13 @@ def coarse_to_fine_sets(source: np.ndarray, fraction: float, min_points: int = 2
 @dataclass(frozen=True)
 class PredictionPrior:
     """What the caller knows about its initial guess, for ``dcreg_prior``: the guess's covariance
-    (6x6, rotation first, rad^2 / m^2, body frame), e.g. a motion model's prediction uncertainty.
-    Without one, ``dcreg_prior`` uses the kappa_target clamp as its strength."""
+    (6x6, rotation first, rad^2 / m^2, body frame), e.g. a motion model's prediction uncertainty,
+    and ``release_sigma`` (see :class:`~dcreg_ros.core.solvers.StepPrior`). Without one,
+    ``dcreg_prior`` uses the kappa_target clamp as its strength."""
 
     covariance: np.ndarray
+    release_sigma: float = 4.0
+    plausible_sigma: float = 0.0
 
 
 class NormalEquations(NamedTuple):
@@ -181,6 +212,7 @@ class _GaussNewton:
         self.status, self.converged, self.iterations, self.pcg_total = "max_iterations", False, 0, 0
         self._small = 0
         self._recent: list[np.ndarray] = []
+        self.released = np.zeros(6, dtype=np.bool_)
 
     @property
     def points(self) -> np.ndarray:
@@ -234,8 +266,9 @@ class _GaussNewton:
             return no_prior()
         offset = _deviation(self.T, self.T0)
         if self.prior is None:
-            return StepPrior(offset, np.zeros((6, 6)), 0.0, False)
-        return StepPrior(offset, self.prior.covariance, equations.residual_variance, True)
+            return StepPrior(offset, np.zeros((6, 6)), 0.0, False, 0.0, self.released)
+        return StepPrior(offset, np.ascontiguousarray(self.prior.covariance, dtype=np.float64), equations.residual_variance,
+                         True, float(self.prior.release_sigma), self.released, float(self.prior.plausible_sigma))
 
     def step(self, equations: NormalEquations, it: int) -> np.ndarray:
         """Detection, then the strategy's step (mitigated in every iteration or only the first)."""
@@ -249,6 +282,7 @@ class _GaussNewton:
         self.timings["detection"] += (t1 - t0) * 1e3
         self.timings["solve"] += (time.perf_counter() - t1) * 1e3
         self.pcg_total += solved.pcg_iterations
+        self.released = self.released | solved.released
         self.iterations = it + 1
         if it == 0:
             self.first = analysis
@@ -280,6 +314,8 @@ class _GaussNewton:
         eq, threshold = self.equations, self.config.degeneracy.threshold
         rmse = float(np.sqrt(eq.r2 / eq.count)) if eq.count > 0 else float("nan")
         covariance = covariance_from_hessian(eq.H, eq.chi2, eq.count) if eq.count >= 6 else np.eye(6) * 1e6
+        if self.prior is not None and self.last is not None and eq.count > 6 and self.code == DCREG_PRIOR:
+            covariance = posterior_covariance(eq.H, eq.residual_variance, self.last, self.prior.covariance, self.released)
         return RegistrationResult(
             T_target_source=self.T,
             converged=self.converged,
@@ -296,6 +332,7 @@ class _GaussNewton:
             pcg_iterations=self.pcg_total,
             timings=self.timings,
             residual_variance=eq.residual_variance if eq.count > 6 else float("nan"),
+            released=tuple(bool(r) for r in self.released),
         )
 
 
