@@ -24,6 +24,10 @@ def _open(path: str, topic: str | None):
     return open_dataset(path, topic=topic)
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def _check_max_frames(max_frames: int | None) -> None:
     if max_frames is not None and max_frames < 1:
         raise CliError("--max-frames must be at least 1")
@@ -93,7 +97,8 @@ def run_run(args: argparse.Namespace) -> int:
     notes = result.frame_notes()
     lines = [f"frames           {summary['frames']} registered, {summary['skipped']} skipped"
              + (f": {result.skips.describe()}" if result.skips.skipped else ""),
-             f"time             {summary['ms_per_frame_median']:.1f} ms/frame median, {summary['ms_per_frame_p95']:.1f} p95, {summary['wall_hz']:.1f} Hz wall",
+             f"time             {_number(summary['ms_per_frame_median'])} ms/frame median, {_number(summary['ms_per_frame_p95'])} p95, "
+             f"{_number(summary['wall_hz'])} Hz wall",
              f"path             {summary['path_length_m']:.2f} m",
              f"degenerate       {summary['degenerate_frames']} frames; per axis "
              + ", ".join(f"{a} {n}" for a, n in summary["degenerate_frames_per_axis"].items())]

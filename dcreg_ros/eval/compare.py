@@ -33,7 +33,7 @@ class MethodResult:
 
     method: str
     frames: int
-    ms_per_frame: float
+    ms_per_frame: float | None  # median over registered frames; None with fewer than 2 frames
     trajectory: Trajectory
     stop: RunStop = END_OF_INPUT
     ate_m: float | None = None
@@ -123,7 +123,8 @@ def compare_methods(input_path: str | Path, strategies: list[str], peers: list[s
         result = run_odometry(dataset, config, strategy, progress, max_frames, writer.write_frame if writer else None)
         if writer is not None:
             writer.finish(summarize(result, len(dataset)))
-        row = MethodResult(method, len(result.records), float(np.nanmedian(result.frame_ms())), result.trajectory,
+        ms = result.frame_ms()
+        row = MethodResult(method, len(result.records), float(np.median(ms)) if np.isfinite(ms).all() else None, result.trajectory,
                            result.stop, skipped=result.skips.skipped)
         _score(row, gt, truth, result.trajectory.stamps, result.masks)
         comparison.rows.append(row)
@@ -169,7 +170,7 @@ def _run_kiss_icp(input_path, topic, config: OdometryConfig, max_frames: int | N
     if writer is not None:
         writer.finish({"frames": len(stamps), "completed": stop.completed, "stopped_reason": stop.reason,
                        "skipped": dataset.skips.skipped, "skipped_by_reason": dataset.skips.to_list()})
-    return MethodResult(method, len(stamps), float(np.median(ms[1:])) if len(ms) > 1 else float("nan"), traj, stop,
+    return MethodResult(method, len(stamps), float(np.median(ms[1:])) if len(ms) > 1 else None, traj, stop,
                         skipped=dataset.skips.skipped)
 
 

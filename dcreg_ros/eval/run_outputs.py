@@ -49,14 +49,17 @@ class OutputError(Exception):
 def prepare_output_dir(path: str | Path) -> Path:
     """Create ``path`` (and parents) and check that files can be written in it, before any work."""
     out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: cannot be the output folder, it is a file")
     try:
         out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    try:
         with tempfile.NamedTemporaryFile(dir=out, prefix=".write_test_"):
             pass
-    except FileExistsError:
-        raise OutputError(f"{out}: cannot create the output folder (a file of that name exists)") from None
     except OSError as exc:
-        raise OutputError(f"{out}: cannot write the output folder ({exc.strerror or exc})") from None
+        raise OutputError(f"{out}: cannot write in the output folder ({exc.strerror or exc})") from None
     return out
 
 
@@ -204,6 +207,7 @@ def read_flags(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
 def summarize(result: RunResult, total: int | None = None) -> dict:
     """Numbers for the end-of-run table and summary.json (``total``: frames the input announced)."""
     ms = result.frame_ms()
+    timed = bool(np.isfinite(ms).all())
     masks = result.masks
     traj = result.trajectory
     return {
@@ -218,9 +222,9 @@ def summarize(result: RunResult, total: int | None = None) -> dict:
         "skipped_by_reason": result.skips.to_list(),
         "skipped_examples": result.skips.examples,
         "frame_notes": result.frame_notes().to_list(),
-        "ms_per_frame_median": float(np.nanmedian(ms)),
-        "ms_per_frame_p95": float(np.nanpercentile(ms, 95)),
-        "wall_hz": len(result.records) / result.wall_seconds if result.wall_seconds > 0 else float("nan"),
+        "ms_per_frame_median": float(np.median(ms)) if timed else None,  # None: no frame was registered against a map
+        "ms_per_frame_p95": float(np.percentile(ms, 95)) if timed else None,
+        "wall_hz": len(result.records) / result.wall_seconds if result.wall_seconds > 0 else None,
         "path_length_m": traj.path_length(),
         "degenerate_frames": int(masks.any(axis=1).sum()) if len(masks) else 0,
         "degenerate_frames_per_axis": {a: int(masks[:, i].sum()) for i, a in enumerate(AXIS_NAMES)} if len(masks) else {},
