@@ -152,7 +152,8 @@ class FrameRecord:
 
 class Preprocessed(NamedTuple):
     """One frame after preprocessing: ``source`` (registered), ``frame`` (inserted into the map),
-    whether it was ``timed`` (usable per-point times) and ``notes`` for the record."""
+    whether it was ``timed`` (a sweep with per-point times, deskewed unless a note says why not)
+    and ``notes`` for the record."""
 
     source: np.ndarray
     frame: np.ndarray
@@ -215,7 +216,8 @@ class Odometry:
         pts = crop_range(pts, p.min_range, p.max_range, "frame")
         frame = pts[voxel_downsample_indices(pts, p.map_voxel_size)]
         source = frame[voxel_downsample_indices(frame, p.source_voxel_size)] if p.source_voxel_size > p.map_voxel_size else frame
-        return Preprocessed(source, frame, fractions is not None, notes)
+        # implausible times still mark a sweep: its pose is reported like the neighbours' (at the stamp)
+        return Preprocessed(source, frame, fractions is not None or bool(notes), notes)
 
     def register_frame(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> FrameRecord:
         """Register one scan (N, 3 metres, sensor frame) with optional per-point times (s
