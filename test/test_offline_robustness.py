@@ -178,32 +178,56 @@ def test_folder_of_only_bad_files_says_why(tmp_path):
     assert json.loads((out / "summary.json").read_text())["skipped"] == 10
 
 
-def test_ctrl_c_keeps_the_frames_so_far_and_says_so(tmp_path):
-    # 300 frames (the 10 real OS0-8 scans, repeated): the run is interrupted a few frames in
-    folder = tmp_path / "loop"
+def _long_folder(folder: Path, frames: int = 300) -> Path:
+    """``frames`` scans: the 10 real OS0-8 frames, repeated (long enough to interrupt)."""
     folder.mkdir()
     files = sorted((require_data() / "degenerate" / "ouster_os0_8").glob("*.pcd"))
-    for i in range(300):
+    for i in range(frames):
         (folder / f"{i:04d}.pcd").symlink_to(files[i % len(files)])
-    out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "dcreg_ros.cli", "run", str(folder), "--out", str(out), "--no-plots"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    trajectory = out / "trajectory_tum.txt"
+    return folder
+
+
+def _interrupt(args: list, watch: Path, lines: int = 3) -> tuple[int, str, str]:
+    """Start `dcreg ARGS`, send SIGINT once ``watch`` has ``lines`` lines, return (status, stdout, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "dcreg_ros.cli", *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if trajectory.exists() and len(trajectory.read_text().splitlines()) >= 3:
+        if watch.exists() and len(watch.read_text().splitlines()) >= lines:
             break
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr, stderr
+    return proc.returncode, stdout, stderr
+
+
+def test_ctrl_c_keeps_the_frames_so_far_and_says_so(tmp_path):
+    folder = _long_folder(tmp_path / "loop")
+    out = tmp_path / "out"
+    status, stdout, stderr = _interrupt(["run", folder, "--out", out, "--no-plots"], out / "trajectory_tum.txt")
+    assert status == 130, stderr
     lines = [line for line in stderr.splitlines() if line.startswith("dcreg:")]
     assert len(lines) == 1 and lines[0].startswith("dcreg: interrupted: stopped after") and "of 300 frames" in lines[0]
     tum, rows, summary = _outputs(out)
     assert 3 <= tum < 300 and rows == tum == summary["frames"]
     assert summary["completed"] is False and summary["stopped_reason"] == "interrupted (Ctrl-C)"
     assert f"{tum} registered" in stdout
+
+
+def test_ctrl_c_during_compare_keeps_the_methods_so_far(tmp_path):
+    folder = _long_folder(tmp_path / "loop", frames=150)
+    out = tmp_path / "cmp"
+    status, stdout, stderr = _interrupt(["compare", folder, "--strategies", "none,dcreg", "--out", out, "--quiet"],
+                                        out / "dcreg_ros_dcreg" / "trajectory_tum.txt")
+    assert status == 130 and "dcreg: interrupted after 2 method(s)" in stderr, stderr
+    compare = json.loads((out / "compare.json").read_text())
+    assert compare["interrupted"] is True and compare["completed"] is False
+    first, second = compare["methods"]
+    assert first["frames"] == 150 and first["completed"] is True
+    assert 3 <= second["frames"] < 150 and second["stopped_reason"] == "interrupted (Ctrl-C)"
+    assert _outputs(out / "dcreg_ros_dcreg")[0] == second["frames"]
+    assert "(stopped: interrupted (Ctrl-C))" in stdout
 
 
 def test_compare_on_a_broken_bag_keeps_every_method_so_far(bags, tmp_path):

@@ -15,6 +15,7 @@ from ..core.config_io import ConfigError
 from ..core.pointcloud import InputError
 
 from ..eval.run_outputs import OutputError
+from ..eval.runner import caused_by_ctrl_c
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, CliError
 
 
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dcreg: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        print("dcreg: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemError as exc:  # Ctrl-C inside a numba kernel arrives like this
+        if not caused_by_ctrl_c(exc):
+            raise
         print("dcreg: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `dcreg ... | head`

@@ -21,7 +21,7 @@ from ..io.trajectory import Trajectory
 from .metrics import detection_scores, trajectory_errors
 from .progress import Progress
 from .run_outputs import RunWriter, prepare_output_dir, summarize, write_json
-from .runner import END_OF_INPUT, RunStop, GuardedScans, run_odometry
+from .runner import END_OF_INPUT, INTERRUPTED, GuardedScans, RunStop, caused_by_ctrl_c, run_odometry
 
 PEERS = ("kiss_icp",)
 COMPARE_FILE = "compare.json"
@@ -128,17 +128,17 @@ def compare_methods(input_path: str | Path, strategies: list[str], peers: list[s
                            result.stop, skipped=result.skips.skipped)
         _score(row, gt, truth, result.trajectory.stamps, result.masks)
         comparison.rows.append(row)
+        comparison.interrupted = result.stop.interrupted
         _write_compare(out_dir, comparison)
-        if result.stop.interrupted:
-            comparison.interrupted = True
+        if comparison.interrupted:
             return comparison
     for peer in peers:
         row = _run_kiss_icp(input_path, topic, config, max_frames, out_dir)
         _score(row, gt, None, row.trajectory.stamps, None)
         comparison.rows.append(row)
+        comparison.interrupted = row.stop.interrupted
         _write_compare(out_dir, comparison)
-        if row.stop.interrupted:
-            comparison.interrupted = True
+        if comparison.interrupted:
             return comparison
     return comparison
 
@@ -162,8 +162,10 @@ def _run_kiss_icp(input_path, topic, config: OdometryConfig, max_frames: int | N
             ms.append(frame.ms)
             if writer is not None:
                 writer.write_pose(frame.stamp, frame.pose)
-    except KeyboardInterrupt:
-        stop = RunStop(False, "interrupted (Ctrl-C)", interrupted=True)
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not caused_by_ctrl_c(exc):
+            raise
+        stop = INTERRUPTED
     except PeerUnavailable as exc:
         stop = RunStop(False, str(exc))
     traj = Trajectory(np.array(stamps), np.array(poses).reshape(-1, 4, 4))

@@ -24,7 +24,7 @@ from ..core.degeneracy import AXIS_NAMES
 from ..core.geometry import pose_to_xyz_rpy
 from ..core.odometry import FRAME_TIMING_KEYS, FrameRecord
 from ..io.trajectory import kitti_line, tum_line
-from .runner import RunResult, RunStop
+from .runner import INTERRUPTED, RunResult, RunStop, caused_by_ctrl_c
 
 TUM_FILE = "trajectory_tum.txt"
 KITTI_FILE = "trajectory_kitti.txt"
@@ -181,7 +181,7 @@ class RunWriter:
         self._close_files()
         if exc_type is None:
             return
-        reason = "interrupted (Ctrl-C)" if issubclass(exc_type, KeyboardInterrupt) else f"{exc_type.__name__}: {exc}"
+        reason = INTERRUPTED.reason if caused_by_ctrl_c(exc) else f"{exc_type.__name__}: {exc}"
         try:
             write_json(self.out_dir / SUMMARY_FILE, {**self.header, "frames": self.frames, "last_stamp": self.last_stamp,
                                                      "completed": False, "stopped_reason": reason})

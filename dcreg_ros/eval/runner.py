@@ -34,6 +34,7 @@ class RunStop:
 
 
 END_OF_INPUT = RunStop(True, "end of input")
+INTERRUPTED = RunStop(False, "interrupted (Ctrl-C)", interrupted=True)
 
 
 @dataclass
@@ -67,6 +68,18 @@ class RunResult:
             for note in r.notes:
                 log.skip("frame", f"frame {r.index}", note)
         return log
+
+
+def caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` stands for Ctrl-C: a SIGINT that arrives inside a numba kernel surfaces as
+    a SystemError ('returned a result with an exception set') chained to the KeyboardInterrupt."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class GuardedScans:
@@ -122,6 +135,8 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
                 skipped.append((index, str(exc)))
                 continue
             except Exception as exc:  # a bug must not cost the frames already registered
+                if caused_by_ctrl_c(exc):
+                    raise
                 stop = RunStop(False, f"unexpected error in frame {index}: {type(exc).__name__}: {exc}")
                 break
             last_stamp = scan.stamp
@@ -133,8 +148,10 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
         else:
             if max_frames is not None and seen >= max_frames:
                 stop = RunStop(True, f"max_frames ({max_frames}) reached")
-    except KeyboardInterrupt:
-        stop = RunStop(False, "interrupted (Ctrl-C)", interrupted=True)
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not caused_by_ctrl_c(exc):
+            raise
+        stop = INTERRUPTED
     finally:
         if progress is not None:
             progress.close()
