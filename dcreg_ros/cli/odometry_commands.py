@@ -78,6 +78,28 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run_run)
 
 
+def _run_table(report, dataset_notes: list[str]) -> list[str]:
+    """The end-of-run table: frames and skips, time, path, degeneracy, warnings, notes, accuracy."""
+    result, summary = report.result, report.summary
+    lines = [f"frames           {summary['frames']} registered, {summary['skipped']} skipped"
+             + (f": {result.skips.describe()}" if result.skips.skipped else ""),
+             f"time             {_number(summary['ms_per_frame_median'])} ms/frame median, {_number(summary['ms_per_frame_p95'])} p95, "
+             f"{_number(summary['wall_hz'])} Hz wall",
+             f"path             {summary['path_length_m']:.2f} m",
+             f"degenerate       {summary['degenerate_frames']} frames; per axis "
+             + ", ".join(f"{a} {n}" for a, n in summary["degenerate_frames_per_axis"].items())]
+    notes = result.frame_notes()
+    if notes.skipped:
+        lines.append(f"warnings         {notes.describe()}")
+    lines += [f"note             {n}" for n in dataset_notes]
+    if report.errors is not None:
+        e = report.errors
+        lines.append(f"accuracy         ATE {e.ate_rmse:.3f} m, RPE {e.rpe_rmse:.4f} m/frame (ground truth in the input, {e.describe_alignment()})")
+    elif report.accuracy_note:
+        lines.append(f"accuracy         not computed: {report.accuracy_note}")
+    return lines
+
+
 def run_run(args: argparse.Namespace) -> int:
     from ..eval.compare import find_degeneracy_truth
     from ..eval.offline import run_into_folder, write_run_plots
@@ -87,31 +109,15 @@ def run_run(args: argparse.Namespace) -> int:
     config = _config(args.config)
     dataset = _open(args.input, args.topic)
     report = run_into_folder(dataset, args.out, config, args.strategy, args.max_frames, args.quiet)
-    result, summary, out = report.result, report.summary, report.out_dir
-    if not result.records:
+    result, out = report.result, report.out_dir
+    if not result.records and not result.stop.interrupted:
         why = result.skips.describe() if result.skips.skipped else "empty input"
         stopped = "" if result.stop.completed else f"; stopped: {result.stop.reason}"
         raise CliError(f"no frame of {args.input} could be registered (0 registered, {result.skips.skipped} skipped: "
                        f"{why}{stopped}); summary in {out / 'summary.json'}")
     plots = [] if args.no_plots else write_run_plots(result, out, dataset.ground_truth, find_degeneracy_truth(args.input))
-    notes = result.frame_notes()
-    lines = [f"frames           {summary['frames']} registered, {summary['skipped']} skipped"
-             + (f": {result.skips.describe()}" if result.skips.skipped else ""),
-             f"time             {_number(summary['ms_per_frame_median'])} ms/frame median, {_number(summary['ms_per_frame_p95'])} p95, "
-             f"{_number(summary['wall_hz'])} Hz wall",
-             f"path             {summary['path_length_m']:.2f} m",
-             f"degenerate       {summary['degenerate_frames']} frames; per axis "
-             + ", ".join(f"{a} {n}" for a, n in summary["degenerate_frames_per_axis"].items())]
-    if notes.skipped:
-        lines.append(f"warnings         {notes.describe()}")
-    lines += [f"note             {n}" for n in dataset.notes]
-    if report.errors is not None:
-        e = report.errors
-        lines.append(f"accuracy         ATE {e.ate_rmse:.3f} m, RPE {e.rpe_rmse:.4f} m/frame (ground truth in the input, {e.describe_alignment()})")
-    elif report.accuracy_note:
-        lines.append(f"accuracy         not computed: {report.accuracy_note}")
     print(f"dcreg run: {args.input} -> {out} (strategy {result.strategy})")
-    print("\n".join(lines))
+    print("\n".join(_run_table(report, dataset.notes)))
     print("wrote " + ", ".join(["trajectory_tum.txt", "trajectory_kitti.txt", "diagnostics.csv", "summary.json", *plots]))
     if result.stop.interrupted:
         print(f"dcreg: interrupted: {stop_line(result.stop, len(result.records), report.total, out)}", file=sys.stderr)
