@@ -28,7 +28,8 @@ import dcreg_ros  # noqa: E402
 from dcreg_ros.eval.shared_data import shared_data_dir  # noqa: E402
 from dcreg_ros.core.degeneracy import analyze_hessian_arrays  # noqa: E402
 from dcreg_ros.core.geometry import pose_error  # noqa: E402
-from dcreg_ros.core.solvers import SolverParameters, solve_step, strategy_code  # noqa: E402
+from dcreg_ros.core.config import DegeneracyConfig  # noqa: E402
+from dcreg_ros.core.solvers import DCREG, no_prior, solve_step  # noqa: E402
 from dcreg_ros.eval import peers  # noqa: E402
 from dcreg_ros.io.cloud_files import read_cloud  # noqa: E402
 from results_file import write_section  # noqa: E402
@@ -64,13 +65,11 @@ def methods() -> dict:
 
 def detection_cost_us(H: np.ndarray, g: np.ndarray, repeats: int = 2000) -> float:
     """Median microseconds of DCReg detection + targeted-preconditioner PCG on one real system."""
-    params = SolverParameters().as_array()
-    code = strategy_code("dcreg")
-    zero = np.zeros(6)
+    params = DegeneracyConfig().solver_parameters()
+    prior = no_prior()
 
     def once():
-        a = analyze_hessian_arrays(H, 10.0, 10.0)
-        return solve_step(H, g, code, a[0], a[6], a[5], a[8], params, zero)
+        return solve_step(H, g, DCREG, analyze_hessian_arrays(H, 10.0, 10.0), params, prior)
 
     once()
     times = []

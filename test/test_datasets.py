@@ -38,7 +38,7 @@ def test_bag_dataset(tmp_path, kind):
         with BagWriter(path, storage="sqlite3") as writer:
             for s, T in zip(scans, poses(3)):
                 writer.write_scan("/points", s)
-                writer.write_odometry("/gt", s.stamp, T)
+                writer.write_odometry("/ground_truth", s.stamp, T)
         if kind == "ros2_file":
             path = path / "run.db3"
     ds = open_dataset(path)
@@ -53,7 +53,7 @@ def test_bag_dataset(tmp_path, kind):
     assert len(list(ds)) == 3  # iterable more than once
 
 
-def test_bag_dataset_with_ambiguous_ground_truth_runs_without_it(tmp_path):
+def test_bag_dataset_takes_ground_truth_only_from_a_named_topic(tmp_path):
     path = tmp_path / "bag"
     with BagWriter(path) as writer:
         for s in make_scans(2):
@@ -61,7 +61,7 @@ def test_bag_dataset_with_ambiguous_ground_truth_runs_without_it(tmp_path):
             writer.write_odometry("/odom", s.stamp, np.eye(4))
             writer.write_pose("/gt_pose", s.stamp, np.eye(4), "map")
     ds = open_dataset(path)
-    assert ds.ground_truth is None and "several" in ds.notes[0]
+    assert ds.ground_truth is None and "/gt_pose, /odom" in ds.notes[0] and "--gt-topic" in ds.notes[0]
     chosen = open_dataset(path, ground_truth_topic="/gt_pose")
     assert len(chosen.ground_truth) == 2 and not chosen.notes
     with pytest.raises(InputError, match="no topic '/nope'"):

@@ -11,7 +11,8 @@ from hypothesis.extra.numpy import arrays
 
 from conftest import minimal_example
 from dcreg_ros.core.degeneracy import analyze_hessian, analyze_hessian_arrays, schur_complements
-from dcreg_ros.core.solvers import direct_solve, pcg_solve, solve_step, strategy_code, targeted_preconditioner, SolverParameters
+from dcreg_ros.core.config import DegeneracyConfig
+from dcreg_ros.core.solvers import direct_solve, no_prior, pcg_solve, solve_step, strategy_code, targeted_preconditioner
 
 
 def _bases(report):
@@ -65,7 +66,7 @@ def test_singular_block_reports_detection_failure_and_falls_back_to_direct_solve
     rep = analyze_hessian(H)
     assert rep.mask == (True,) * 6 and "failed" in rep.describe()
     arrays = analyze_hessian_arrays(H, 10.0, 10.0)
-    step, _, fallback = solve_step(H, g, strategy_code("dcreg"), arrays[0], arrays[6], arrays[5], arrays[8], SolverParameters().as_array(), np.zeros(6))
+    step, _, fallback = solve_step(H, g, strategy_code("dcreg"), arrays, DegeneracyConfig().solver_parameters(), no_prior())
     assert fallback and np.all(np.isfinite(step))
 
 

@@ -22,6 +22,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from conftest import ROOT, assert_one_line_error, require_data, run_cli
+
+NOTE = "dcreg run: note: "  # remarks about the input (e.g. no ground truth) printed before the run
 from dcreg_ros.io.cloud_files import read_cloud
 from dcreg_ros.io.pointcloud2 import scan_to_pointcloud2_parts, seconds_to_sec_nanosec
 from dcreg_ros.io.trajectory import Trajectory, write_tum
@@ -73,15 +75,27 @@ def corrupt_mcap_chunk(bag: Path, dst: Path) -> int:
     return len(chunks)
 
 
-def corrupt_sqlite_pages(bag: Path, dst: Path, at: float = 0.6, pages: int = 3) -> None:
-    """Copy ``bag`` and overwrite ``pages`` database pages at ``at`` of the .db3 file."""
+def corrupt_sqlite_pages(bag: Path, dst: Path, at: float = 0.6) -> int:
+    """Copy ``bag`` and overwrite the database page that holds the middle of the /points message
+    at ``at`` of the bag (its blob's overflow chain breaks there). Returns that message's index."""
+    import sqlite3
+
     shutil.copytree(bag, dst)
     storage = next(dst.glob("*.db3"))
+    with sqlite3.connect(f"file:{storage}?mode=ro", uri=True) as db:
+        page = db.execute("PRAGMA page_size").fetchone()[0]
+        blobs = [row[0] for row in db.execute(
+            "SELECT data FROM messages JOIN topics ON messages.topic_id = topics.id WHERE topics.name = '/points' "
+            "ORDER BY timestamp")]
+    index = int(len(blobs) * at)
+    blob = blobs[index]
     data = bytearray(storage.read_bytes())
-    page = 4096
-    start = int(len(data) * at) // page * page
-    data[start: start + pages * page] = b"\xde\xad\xbe\xef" * (pages * page // 4)
+    where = data.find(blob[len(blob) // 2: len(blob) // 2 + 256])
+    assert where > 0
+    start = where // page * page
+    data[start: start + page] = b"\xde\xad\xbe\xef" * (page // 4)
     storage.write_bytes(bytes(data))
+    return index
 
 
 def _outputs(out: Path) -> tuple[int, int, dict]:
@@ -95,6 +109,10 @@ def test_mcap_chunk_with_a_bad_crc_keeps_the_frames_before_it(bags, tmp_path):
     assert chunks >= 3  # the damage is in the middle, not at either end
     out = tmp_path / "out"
     proc = run_cli("run", tmp_path / "bag", "--out", out, "--quiet", "--no-plots", ok=False)
+    # the ground truth lies in the damaged chunk too: a note says it is not available
+    notes = [line for line in proc.stderr.splitlines() if line.startswith(NOTE)]
+    assert len(notes) == 1 and "no ground truth" in notes[0] and "checksum" in notes[0]
+    proc.stderr = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith(NOTE))
     assert_one_line_error(proc, "Chunk checksum mismatch")
     assert "stopped after" in proc.stderr and f"of {FRAMES} frames" in proc.stderr
     tum, rows, summary = _outputs(out)
@@ -105,12 +123,13 @@ def test_mcap_chunk_with_a_bad_crc_keeps_the_frames_before_it(bags, tmp_path):
 
 
 def test_sqlite_with_corrupt_pages_keeps_the_frames_before_them(bags, tmp_path):
-    corrupt_sqlite_pages(bags["sqlite3"], tmp_path / "bag")
+    damaged = corrupt_sqlite_pages(bags["sqlite3"], tmp_path / "bag")
     out = tmp_path / "out"
     proc = run_cli("run", tmp_path / "bag", "--out", out, "--quiet", "--no-plots", ok=False)
+    proc.stderr = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith(NOTE))
     assert_one_line_error(proc, "malformed")
     tum, rows, summary = _outputs(out)
-    assert 0 < tum < FRAMES and rows == tum == summary["frames"]
+    assert tum == damaged == rows == summary["frames"]  # every frame before the damaged message
     assert summary["completed"] is False and "cannot read messages after /points message" in summary["stopped_reason"]
     # the poses written are the ones of a clean run of the same frames
     clean = tmp_path / "clean"

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
-from dcreg_ros.core.planes import least_squares_plane, pca_plane, symmetric_eigenvalues_3x3
+from dcreg_ros.core.planes import PlaneParameters, least_squares_plane, pca_plane, symmetric_eigenvalues_3x3
 from dcreg_ros.core.voxel_hash import voxel_downsample, voxel_downsample_indices
-from dcreg_ros.core.voxel_map import PLANAR, PlaneParameters, VoxelMap, knn_points, nearest_point
+from dcreg_ros.core.voxel_map import PLANAR, VoxelMap, knn_points, nearest_point
 
 
 @settings(max_examples=200, deadline=None)
@@ -37,6 +37,37 @@ def test_pca_plane_recovers_normal_and_rejects_lines():
     assert not pca_plane(line, 0.2, 0.05)[1]
     thick = pts + rng.normal(0, 0.3, (30, 1)) * n_true
     assert not pca_plane(thick, 0.2, 0.0)[1]
+
+
+def test_pca_plane_rejects_corners_whose_normal_is_arbitrary():
+    """Neighbours from a wall and the floor meeting at an edge (a 'blob' to PCA): within the
+    thickness limit and planar by the l1 - l0 test, but their smallest-spread direction is no
+    surface normal, so the plane is rejected; the same points from one face are accepted."""
+    rng = np.random.default_rng(3)
+    wall = np.column_stack([rng.uniform(0, 0.5, 6), np.zeros(6), rng.uniform(0, 0.15, 6)])  # y = 0
+    floor = np.column_stack([rng.uniform(0, 0.5, 6), rng.uniform(0, 0.15, 6), np.zeros(6)])  # z = 0
+    corner = np.vstack([wall, floor])
+    _, ok_loose = pca_plane(corner, 0.2, 0.03, 1.0)
+    assert ok_loose  # what the planarity and thickness tests alone accept
+    assert not pca_plane(corner, 0.2, 0.03)[1]
+    n, ok = pca_plane(np.vstack([wall, wall + [0.05, 0.0, 0.2]]), 0.2, 0.03)
+    assert ok and abs(n[1]) > 0.99
+
+
+def test_cached_planes_are_re_estimated_when_their_voxel_receives_points():
+    """A plane fitted while the map held a few sparse points is refreshed once the surface fills in."""
+    rng = np.random.default_rng(5)
+    vmap = VoxelMap(1.0, max_points_per_voxel=20, plane=PlaneParameters(neighbors=8, radius=1.0))
+    p0 = np.array([0.5, 0.5, 0.5])
+    u, v = np.array([1.0, 0.0, -1.0]) / np.sqrt(2.0), np.array([0.0, 1.0, 0.0])  # an oblique plane x + z = 1
+    sparse = p0 + np.array([[0, 0], [0.3, 0.1], [-0.3, 0.2], [0.1, -0.35], [-0.2, -0.3], [0.35, -0.25], [-0.1, 0.38], [0.25, 0.3]]) @ np.vstack([u, v])
+    slots = vmap.insert(sparse)
+    vmap.ensure_normals(slots[:1])
+    assert vmap.plane_state[slots[0]] == PLANAR and abs(vmap.normals[slots[0]] @ (np.array([1.0, 0.0, 1.0]) / np.sqrt(2.0))) > 0.99
+    wall = p0 + np.column_stack([rng.uniform(-0.12, 0.12, 10), np.zeros(10), rng.uniform(-0.12, 0.12, 10)])  # y = 0.5
+    vmap.insert(wall)
+    assert vmap.ensure_normals(slots[:1]) == 1  # invalidated by the new points, estimated again
+    assert vmap.plane_state[slots[0]] == PLANAR and abs(vmap.normals[slots[0], 1]) > 0.99
 
 
 def test_reference_least_squares_plane_and_rank_deficient_case():

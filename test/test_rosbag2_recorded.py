@@ -95,7 +95,7 @@ def test_a_pointcloud_bag_with_an_undecodable_connection_still_runs(tmp_path):
     assert len(dataset) == 3 and "/srv/_service_event (my_msgs/srv/Thing_Event)" in dataset.notes[0]
     out = tmp_path / "out"
     proc = run_cli("run", path, "--out", out, "--quiet", "--no-plots")
-    assert "3 registered, 0 skipped" in proc.stdout and "connection(s) left out" in proc.stdout
+    assert "3 registered, 0 skipped" in proc.stdout and "dcreg run: note: 1 connection(s) left out" in proc.stderr
     assert "/srv/_service_event" in json.loads((out / "summary.json").read_text())["notes"][0]
     proc = run_cli("run", path, "--topic", "/srv/_service_event", "--out", tmp_path / "o2", ok=False)
     assert_one_line_error(proc, "topic '/srv/_service_event' cannot be decoded: message definition cannot be parsed")

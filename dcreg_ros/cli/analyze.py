@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.degeneracy import analyze_hessian_arrays, DegeneracyReport
-from ..core.solvers import STRATEGIES, SolverParameters, solve_step, strategy_code
+from ..core.config import DegeneracyConfig
+from ..core.solvers import STRATEGIES, no_prior, solve_step, strategy_code
 from .errors import CliError
 from .report import degeneracy_table, format_matrix
 
@@ -75,15 +76,13 @@ def run(args: argparse.Namespace) -> int:
         span = f"; its entries reach {nonzero.min():.3g} .. {nonzero.max():.3g}" if nonzero.size else ""
         raise CliError(f"{args.hessian}: the Hessian cannot be analysed in float64 ({exc}){span}: "
                        "scale H by a constant, the degeneracy ratios do not change") from None
-    report = DegeneracyReport.from_arrays(arrays, args.threshold)
+    report = DegeneracyReport.from_analysis(arrays, args.threshold)
     step = pcg_iterations = None
     fallback = False
     if args.gradient:
         g = read_numbers(args.gradient, 6, "the gradient")
-        delta, pcg_iterations, fallback = solve_step(
-            H, g, strategy_code(args.strategy), arrays[0], arrays[6], arrays[5], arrays[8],
-            SolverParameters().as_array(), np.zeros(6),
-        )
+        delta, pcg_iterations, fallback = solve_step(H, g, strategy_code(args.strategy), arrays,
+                                                     DegeneracyConfig().solver_parameters(), no_prior())
         step = delta
     if args.json:
         out = report.to_dict()

@@ -18,10 +18,13 @@ def _config(path: str | None) -> OdometryConfig:
     return OdometryConfig() if path is None else OdometryConfig.from_yaml(path)
 
 
-def _open(path: str, topic: str | None):
+def _open(path: str, topic: str | None, gt_topic: str | None = None):
     from ..io.datasets import open_dataset
 
-    return open_dataset(path, topic=topic)
+    return open_dataset(path, topic=topic, ground_truth_topic=gt_topic)
+
+
+GT_TOPIC_HELP = "ground-truth topic of a bag (nav_msgs/Odometry or PoseStamped; default /ground_truth, never another topic)"
 
 
 def _number(value: float | None) -> str:
@@ -35,7 +38,7 @@ def _check_max_frames(max_frames: int | None) -> None:
 
 # ------------------------------------------------------------------------------------ simulate
 def add_simulate(p: argparse.ArgumentParser) -> None:
-    from ..sim import SCENE_NAMES
+    from ..sim import MOTION_PROFILES, SCENE_NAMES
 
     p.add_argument("scene", choices=SCENE_NAMES, help="scene to simulate")
     p.add_argument("--out", required=True, help="output ROS 2 bag directory (must not exist)")
@@ -44,6 +47,10 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--noise", type=float, default=0.015, help="range noise standard deviation, m (default 0.015)")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
+    p.add_argument("--motion", choices=MOTION_PROFILES, default="smooth",
+                   help="smooth (near-constant speed), variable (0.5-2 m/s) or stop_and_go (default smooth)")
+    p.add_argument("--no-imu", action="store_true", help="leave the simulated IMU (/imu) out")
+    p.add_argument("--no-wheel", action="store_true", help="leave the simulated wheel odometry (/wheel/odom) out")
     p.set_defaults(func=run_simulate)
 
 
@@ -56,12 +63,31 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise CliError("--noise must be >= 0")
     if Path(args.out).exists():
         raise CliError(f"{args.out} already exists; choose a new --out")
-    result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise)
+    from ..core.geometry import rotation_to_euler
+    from ..sim.proprioception import ImuModel, WheelModel
+
+    result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise, motion=args.motion,
+                      imu=None if args.no_imu else ImuModel(), wheel=None if args.no_wheel else WheelModel())
     write_simulation(result, args.out, storage=args.storage)
     points = np.mean([len(s) for s in result.scans])
     weak = [a for a, m in zip(("roll", "pitch", "yaw", "x", "y", "z"), result.nominal_mask) if m]
-    print(f"wrote {args.out}: {len(result.scans)} scans of {args.scene} ({args.beams} beams, {points:.0f} points/scan), "
+    print(f"wrote {args.out}: {len(result.scans)} scans of {args.scene} ({args.beams} beams, {points:.0f} points/scan, "
+          f"{args.motion} motion), "
           f"{result.ground_truth.path_length():.1f} m path; unobservable: {', '.join(weak) or 'nothing'}")
+
+    def mounting(T: np.ndarray) -> str:
+        rpy = np.degrees(rotation_to_euler(T[:3, :3])) + 0.0
+        return f"xyz ({', '.join(f'{v:.3f}' for v in T[:3, 3])}) m, rpy ({', '.join(f'{v:.1f}' for v in rpy)}) deg"
+
+    if result.imu is not None:
+        imu = result.imu
+        print(f"imu /imu {imu.model.rate:.0f} Hz, lidar -> imu {mounting(imu.T_lidar_imu)}; biases gyro "
+              f"({', '.join(f'{v:+.4f}' for v in np.degrees(imu.gyro_bias))}) deg/s, accel "
+              f"({', '.join(f'{v:+.3f}' for v in imu.accel_bias)}) m/s²")
+    if result.wheel is not None:
+        wheel = result.wheel
+        print(f"wheel /wheel/odom {wheel.model.rate:.0f} Hz, base_link -> lidar {mounting(wheel.T_base_lidar)}; "
+              f"scale error {wheel.scale_error:+.2%}, slip {np.degrees(wheel.slip):+.3f} deg/m")
     return 0
 
 
@@ -69,6 +95,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="ROS 1/2 bag (file or directory) or a folder of PCD/PLY/BIN files")
     p.add_argument("--topic", help="PointCloud2 topic (default: the only one in the bag)")
+    p.add_argument("--gt-topic", help=GT_TOPIC_HELP)
     p.add_argument("--config", help="odometry config YAML (see config/odometry.yaml)")
     p.add_argument("--strategy", choices=STRATEGIES, help="solve strategy (default from the config)")
     p.add_argument("--out", required=True, help="output folder")
@@ -78,8 +105,8 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run_run)
 
 
-def _run_table(report, dataset_notes: list[str]) -> list[str]:
-    """The end-of-run table: frames and skips, time, path, degeneracy, warnings, notes, accuracy."""
+def _run_table(report) -> list[str]:
+    """The end-of-run table: frames and skips, time, path, degeneracy, warnings, accuracy."""
     result, summary = report.result, report.summary
     lines = [f"frames           {summary['frames']} registered, {summary['skipped']} skipped"
              + (f": {result.skips.describe()}" if result.skips.skipped else ""),
@@ -91,7 +118,6 @@ def _run_table(report, dataset_notes: list[str]) -> list[str]:
     notes = result.frame_notes()
     if notes.skipped:
         lines.append(f"warnings         {notes.describe()}")
-    lines += [f"note             {n}" for n in dataset_notes]
     if report.errors is not None:
         e = report.errors
         lines.append(f"accuracy         ATE {e.ate_rmse:.3f} m, RPE {e.rpe_rmse:.4f} m/frame (ground truth in the input, {e.describe_alignment()})")
@@ -107,7 +133,9 @@ def run_run(args: argparse.Namespace) -> int:
 
     _check_max_frames(args.max_frames)
     config = _config(args.config)
-    dataset = _open(args.input, args.topic)
+    dataset = _open(args.input, args.topic, args.gt_topic)
+    for note in dataset.notes:
+        print(f"dcreg run: note: {note}", file=sys.stderr)
     report = run_into_folder(dataset, args.out, config, args.strategy, args.max_frames, args.quiet)
     result, out = report.result, report.out_dir
     if not result.records and not result.stop.interrupted:
@@ -117,7 +145,7 @@ def run_run(args: argparse.Namespace) -> int:
                        f"{why}{stopped}); summary in {out / 'summary.json'}")
     plots = [] if args.no_plots else write_run_plots(result, out, dataset.ground_truth, find_degeneracy_truth(args.input))
     print(f"dcreg run: {args.input} -> {out} (strategy {result.strategy})")
-    print("\n".join(_run_table(report, dataset.notes)))
+    print("\n".join(_run_table(report)))
     print("wrote " + ", ".join(["trajectory_tum.txt", "trajectory_kitti.txt", "diagnostics.csv", "summary.json", *plots]))
     if result.stop.interrupted:
         print(f"dcreg: interrupted: {stop_line(result.stop, len(result.records), report.total, out)}", file=sys.stderr)
@@ -128,7 +156,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------- eval
-def _load_trajectory(path: str, what: str):
+def _load_trajectory(path: str, what: str, gt_topic: str | None = None):
     from ..io.trajectory import read_tum
 
     p = Path(path)
@@ -141,16 +169,17 @@ def _load_trajectory(path: str, what: str):
     if p.exists():
         from ..io.bags import read_ground_truth
 
-        traj = read_ground_truth(p)
+        traj = read_ground_truth(p, gt_topic)
         if traj is None:
-            raise CliError(f"{path}: no nav_msgs/Odometry or PoseStamped topic to use as {what}")
+            raise CliError(f"{path}: no /ground_truth topic to use as {what} (name another with --gt-topic)")
         return traj
     raise CliError(f"{path}: no such file or directory")
 
 
 def add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("estimate", help="TUM file or a `dcreg run` output folder")
-    p.add_argument("ground_truth", help="TUM file, a bag with nav_msgs/Odometry ground truth, or a simulated bag")
+    p.add_argument("ground_truth", help="TUM file, a bag with ground truth on /ground_truth (or --gt-topic), or a simulated bag")
+    p.add_argument("--gt-topic", help=GT_TOPIC_HELP)
     p.add_argument("--out", help="folder for eval.json and eval.png (default: the estimate's folder)")
     p.add_argument("--rpe-delta", type=int, default=1, help="RPE frame delta (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -164,7 +193,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else (Path(args.estimate) if Path(args.estimate).is_dir() else Path(args.estimate).parent)
     est = _load_trajectory(args.estimate, "estimate")
-    gt = _load_trajectory(args.ground_truth, "ground truth")
+    gt = _load_trajectory(args.ground_truth, "ground truth", args.gt_topic)
     prepare_output_dir(out)
     errors = trajectory_errors(est, gt, rpe_delta=args.rpe_delta)
     result = {"ate_rmse_m": errors.ate_rmse, "ate_max_m": errors.ate_max, "rpe_rmse_m": errors.rpe_rmse,
@@ -188,6 +217,7 @@ def add_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategies", default="none,dcreg,dcreg_prior", help="comma-separated strategies (default none,dcreg,dcreg_prior)")
     p.add_argument("--peers", default="", help="comma-separated peers: kiss_icp")
     p.add_argument("--topic", help="PointCloud2 topic")
+    p.add_argument("--gt-topic", help=GT_TOPIC_HELP)
     p.add_argument("--config", help="odometry config YAML")
     p.add_argument("--max-frames", type=int, help="use only the first N frames")
     p.add_argument("--out", help="write compare.json (and per-method trajectories) here")
@@ -208,7 +238,7 @@ def run_compare(args: argparse.Namespace) -> int:
             raise CliError(f"unknown peer {p!r}; available: {', '.join(PEERS)}")
     _check_max_frames(args.max_frames)
     comparison = compare_methods(args.input, strategies, peers, _config(args.config), args.topic, args.max_frames,
-                                 args.quiet, args.out)
+                                 args.quiet, args.out, args.gt_topic)
     print(format_compare_table(comparison.rows))
     if args.out:
         print(f"wrote {Path(args.out) / 'compare.json'} and one folder per method", file=sys.stderr)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .config_io import ConfigError, LoadableConfig, non_negative, one_of, param, positive, section
 from .correspondences import METHODS
 from .hessian import KERNELS
+from .planes import PlaneParameters
 from .solvers import STRATEGIES, SolverParameters
 
 
@@ -32,9 +33,10 @@ class CorrespondenceConfig:
     method: str = param("point_plane", "point_plane (nearest point with PCA normal, fast) or knn_plane (reference k-NN plane fit per iteration)", one_of(*METHODS), "one of " + ", ".join(METHODS))
     max_distance: float = param(1.0, "largest source-to-target point distance accepted (m); also the map voxel edge", positive, "> 0 m")
     knn: int = param(5, "neighbours per plane fit for knn_plane (reference: 5)", lambda k: 3 <= k <= 64, "between 3 and 64")
-    normal_neighbors: int = param(10, "neighbours for the PCA normals of point_plane", lambda k: 5 <= k <= 64, "between 5 and 64")
-    max_plane_thickness: float = param(0.2, "reject a plane when a neighbour lies farther than this from it (m)", positive, "> 0 m")
-    min_planarity: float = param(0.03, "reject PCA planes with (l1 - l0) / l2 below this (lines, blobs)", lambda x: 0.0 <= x < 1.0, "in [0, 1)")
+    normal_neighbors: int = param(PlaneParameters.neighbors, "neighbours for the PCA normals of point_plane", lambda k: 5 <= k <= 64, "between 5 and 64")
+    max_plane_thickness: float = param(PlaneParameters.max_thickness, "reject a plane when a neighbour lies farther than this from it (m)", positive, "> 0 m")
+    min_planarity: float = param(PlaneParameters.min_planarity, "reject PCA planes with (l1 - l0) / l2 below this (lines); l0 <= l1 <= l2 are the neighbourhood's covariance eigenvalues", lambda x: 0.0 <= x < 1.0, "in [0, 1)")
+    max_thickness_ratio: float = param(PlaneParameters.max_thickness_ratio, "reject PCA planes thicker than this fraction of their smaller in-plane extent, sqrt(l0 / l1) (blobs, corners: their normals point anywhere and fake information along unconstrained directions)", lambda x: 0.0 < x <= 1.0, "in (0, 1]")
     max_points_per_voxel: int = param(20, "points kept per map voxel; 0 = all (exact k-NN)", lambda k: k >= 0, ">= 0")
 
 

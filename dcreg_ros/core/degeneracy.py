@@ -11,6 +11,7 @@ threshold. All numeric work is numba-compiled so detection costs microseconds pe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -97,14 +98,30 @@ def align_eigenvectors_to_axes(eigenvalues: np.ndarray, eigenvectors: np.ndarray
     return values, basis
 
 
-@njit(cache=True)
-def analyze_hessian_arrays(H: np.ndarray, threshold: float, kappa_target: float):
-    """Numba core of the detection. Returns, in order:
+class HessianAnalysis(NamedTuple):
+    """Numba-friendly result of the detection on one 6x6 Hessian (axis order roll pitch yaw x y z).
 
-    ok, kappa_R, kappa_t, kappa_full, raw eigenvalues (6: S_R ascending then S_t ascending),
-    aligned eigenvalues (6: roll pitch yaw x y z), aligned bases (2, 3, 3), mask (6),
-    clamped eigenvalues (6).
+    ``raw``: eigenvalues of S_R ascending then S_t ascending; ``aligned``: the eigenvalue matched
+    to each axis; ``bases[0]`` / ``bases[1]``: the aligned eigenvectors of S_R / S_t as columns;
+    ``clamped``: lambda_max / kappa_target on degenerate directions, else the aligned value.
+    ``ok`` is False when a diagonal block is singular (then every direction is flagged).
     """
+
+    ok: bool
+    kappa_rotation: float
+    kappa_translation: float
+    kappa_full: float
+    raw: np.ndarray
+    aligned: np.ndarray
+    bases: np.ndarray
+    mask: np.ndarray
+    clamped: np.ndarray
+
+
+@njit(cache=True)
+def analyze_hessian_arrays(H: np.ndarray, threshold: float, kappa_target: float) -> HessianAnalysis:
+    """Numba core of the detection (method sections 2-4): Schur complements, eigenvector -> axis
+    alignment, the per-direction ratio test and the clamped eigenvalues."""
     full = np.abs(np.linalg.eigvalsh(0.5 * (H + H.T)))
     kappa_full = full.max() / max(full.min(), _TINY)
     raw = np.full(6, np.nan)
@@ -117,13 +134,13 @@ def analyze_hessian_arrays(H: np.ndarray, threshold: float, kappa_target: float)
     clamped = np.full(6, np.nan)
     S_R, S_t, ok = schur_complements(H)
     if not ok:
-        return False, np.inf, np.inf, kappa_full, raw, aligned, bases, mask, clamped
+        return HessianAnalysis(False, np.inf, np.inf, kappa_full, raw, aligned, bases, mask, clamped)
     kappas = np.empty(2)
     for s in range(2):
         S = S_R if s == 0 else S_t
         vals, vecs = np.linalg.eigh(S)
         if not (np.all(np.isfinite(vals)) and np.all(np.isfinite(vecs))):
-            return False, np.inf, np.inf, kappa_full, raw, aligned, bases, mask, clamped
+            return HessianAnalysis(False, np.inf, np.inf, kappa_full, raw, aligned, bases, mask, clamped)
         raw[3 * s: 3 * s + 3] = vals
         kappas[s] = vals.max() / max(vals.min(), _TINY)
         av, ab = align_eigenvectors_to_axes(vals, vecs)
@@ -135,7 +152,7 @@ def analyze_hessian_arrays(H: np.ndarray, threshold: float, kappa_target: float)
             degenerate = lmax / max(av[a], _TINY) > threshold
             mask[3 * s + a] = degenerate
             clamped[3 * s + a] = floor if degenerate else av[a]
-    return True, kappas[0], kappas[1], kappa_full, raw, aligned, bases, mask, clamped
+    return HessianAnalysis(True, kappas[0], kappas[1], kappa_full, raw, aligned, bases, mask, clamped)
 
 
 @dataclass(frozen=True)
@@ -161,14 +178,14 @@ class DegeneracyReport:
     threshold: float
 
     @classmethod
-    def from_arrays(cls, arrays: tuple, threshold: float) -> "DegeneracyReport":
-        ok, k_r, k_t, k_f, raw, aligned, bases, mask, clamped = arrays
+    def from_analysis(cls, a: HessianAnalysis, threshold: float) -> "DegeneracyReport":
         return cls(
-            ok=bool(ok), mask=tuple(bool(m) for m in mask), kappa_rotation=float(k_r),
-            kappa_translation=float(k_t), kappa_full=float(k_f), eigenvalues_rotation_raw=raw[:3].copy(),
-            eigenvalues_translation_raw=raw[3:].copy(), eigenvalues_rotation=aligned[:3].copy(),
-            eigenvalues_translation=aligned[3:].copy(), basis_rotation=bases[0].copy(),
-            basis_translation=bases[1].copy(), clamped_eigenvalues=clamped.copy(), threshold=float(threshold),
+            ok=bool(a.ok), mask=tuple(bool(m) for m in a.mask), kappa_rotation=float(a.kappa_rotation),
+            kappa_translation=float(a.kappa_translation), kappa_full=float(a.kappa_full),
+            eigenvalues_rotation_raw=a.raw[:3].copy(), eigenvalues_translation_raw=a.raw[3:].copy(),
+            eigenvalues_rotation=a.aligned[:3].copy(), eigenvalues_translation=a.aligned[3:].copy(),
+            basis_rotation=a.bases[0].copy(), basis_translation=a.bases[1].copy(),
+            clamped_eigenvalues=a.clamped.copy(), threshold=float(threshold),
         )
 
     @property
@@ -246,4 +263,4 @@ def _list(a: np.ndarray) -> list:
 def analyze_hessian(H: np.ndarray, threshold: float = 10.0, kappa_target: float = 10.0) -> DegeneracyReport:
     """Degeneracy report of a 6x6 Hessian (rotation first)."""
     H = np.ascontiguousarray(H, dtype=np.float64)
-    return DegeneracyReport.from_arrays(analyze_hessian_arrays(H, float(threshold), float(kappa_target)), threshold)
+    return DegeneracyReport.from_analysis(analyze_hessian_arrays(H, float(threshold), float(kappa_target)), threshold)

@@ -6,8 +6,23 @@ Both return unit normals; a plane is only accepted when every neighbour lies wit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
+
+
+@dataclass(frozen=True)
+class PlaneParameters:
+    """PCA plane estimation of map points: ``neighbors`` nearest points within ``radius`` (m),
+    rejected as described in :func:`pca_plane_indexed`. The defaults are those of
+    ``CorrespondenceConfig`` (which takes them from here)."""
+
+    neighbors: int = 10
+    radius: float = 1.0
+    max_thickness: float = 0.2
+    min_planarity: float = 0.03
+    max_thickness_ratio: float = 0.5
 
 
 @njit(cache=True)
@@ -80,11 +95,16 @@ def _eigenvector_sym(a00, a11, a22, a01, a02, a12, eigenvalue):
 
 
 @njit(cache=True)
-def pca_plane_indexed(points: np.ndarray, idx: np.ndarray, count: int, max_thickness: float, min_planarity: float) -> tuple[float, float, float, bool]:
-    """PCA plane of ``points[idx[:count]]``: (nx, ny, nz, ok).
+def pca_plane_indexed(points: np.ndarray, idx: np.ndarray, count: int, max_thickness: float, min_planarity: float,
+                      max_thickness_ratio: float) -> tuple[float, float, float, bool]:
+    """PCA plane of ``points[idx[:count]]``: (nx, ny, nz, ok), with covariance eigenvalues
+    l0 <= l1 <= l2.
 
-    Accepted when planarity (l1 - l0) / l2 >= ``min_planarity`` (rejects lines and blobs) and
-    every point lies within ``max_thickness`` (m) of the plane. Allocation-free.
+    Accepted when planarity (l1 - l0) / l2 >= ``min_planarity`` (rejects lines), the RMS
+    thickness sqrt(l0) is at most ``max_thickness_ratio`` times the smaller in-plane extent
+    sqrt(l1) (rejects blobs and corners, whose normal is arbitrary: they create information
+    along directions the scene does not constrain) and every point lies within
+    ``max_thickness`` (m) of the plane. Allocation-free.
     """
     mx = my = mz = 0.0
     for j in range(count):
@@ -116,7 +136,7 @@ def pca_plane_indexed(points: np.ndarray, idx: np.ndarray, count: int, max_thick
     cyz *= inv
     l0, l1, l2 = _sym_eigenvalues(cxx, cyy, czz, cxy, cxz, cyz)
     nx, ny, nz = _eigenvector_sym(cxx, cyy, czz, cxy, cxz, cyz, l0)
-    if l2 <= 0.0 or (l1 - l0) < min_planarity * l2:
+    if l2 <= 0.0 or (l1 - l0) < min_planarity * l2 or l0 > max_thickness_ratio * max_thickness_ratio * l1:
         return nx, ny, nz, False
     for j in range(count):
         q = idx[j]
@@ -126,10 +146,11 @@ def pca_plane_indexed(points: np.ndarray, idx: np.ndarray, count: int, max_thick
 
 
 @njit(cache=True)
-def pca_plane(neighbours: np.ndarray, max_thickness: float, min_planarity: float) -> tuple[np.ndarray, bool]:
+def pca_plane(neighbours: np.ndarray, max_thickness: float, min_planarity: float,
+              max_thickness_ratio: float = PlaneParameters.max_thickness_ratio) -> tuple[np.ndarray, bool]:
     """Plane normal of (k, 3) points by PCA (see :func:`pca_plane_indexed`)."""
     idx = np.arange(neighbours.shape[0])
-    nx, ny, nz, ok = pca_plane_indexed(neighbours, idx, neighbours.shape[0], max_thickness, min_planarity)
+    nx, ny, nz, ok = pca_plane_indexed(neighbours, idx, neighbours.shape[0], max_thickness, min_planarity, max_thickness_ratio)
     return np.array([nx, ny, nz]), ok
 
 

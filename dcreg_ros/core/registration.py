@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from .config import RegistrationConfig
 from .correspondences import find_correspondences
-from .degeneracy import DegeneracyReport, analyze_hessian_arrays
+from .degeneracy import DegeneracyReport, HessianAnalysis, analyze_hessian_arrays
 from .geometry import apply_right_perturbation, is_valid_pose, so3_log
 from .hessian import KERNEL_CODES, assemble_normal_equations
 from .pointcloud import InputError, crop_range, sanitize_points
-from .solvers import STRATEGY_CODES, solve_step, strategy_code
+from .solvers import DCREG_PRIOR, NONE, StepPrior, no_prior, solve_step, strategy_code
 from .voxel_hash import voxel_downsample
-from .voxel_map import PlaneParameters, VoxelMap
+from .planes import PlaneParameters
+from .voxel_map import VoxelMap
 
 TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve")
 
@@ -47,6 +49,7 @@ class RegistrationResult:
     strategy: str
     pcg_iterations: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    residual_variance: float = float("nan")  # sigma^2 (m^2) of the final system, the scale of H
 
     @property
     def ok(self) -> bool:
@@ -129,6 +132,173 @@ def coarse_to_fine_sets(source: np.ndarray, fraction: float, min_points: int = 2
     return [np.ascontiguousarray(source[::step]), source]
 
 
+@dataclass(frozen=True)
+class PredictionPrior:
+    """What the caller knows about its initial guess, for ``dcreg_prior``: the guess's covariance
+    (6x6, rotation first, rad^2 / m^2, body frame), e.g. a motion model's prediction uncertainty.
+    Without one, ``dcreg_prior`` uses the kappa_target clamp as its strength."""
+
+    covariance: np.ndarray
+
+
+class NormalEquations(NamedTuple):
+    """H delta = g of one linearisation plus its residual statistics."""
+
+    H: np.ndarray
+    g: np.ndarray
+    count: int
+    chi2: float  # sum of weighted squared residuals (m^2), the scale of H
+    r2: float  # sum of squared raw residuals (m^2)
+
+    @property
+    def residual_variance(self) -> float:
+        return self.chi2 / max(self.count - 6, 1)
+
+
+class _GaussNewton:
+    """The loop of :func:`align`, one small method per step of the algorithm."""
+
+    def __init__(self, source, target, init, config, strategy, max_distance, kernel_scale, prior) -> None:
+        self.config = config
+        self.strategy = strategy or config.degeneracy.strategy
+        self.code = strategy_code(self.strategy)
+        self.target = target
+        cc = config.correspondence
+        self.max_distance = cc.max_distance if max_distance is None else max_distance
+        self.scale = config.robust.scale if kernel_scale is None else kernel_scale
+        self.adaptive = config.robust.adaptive_scale and kernel_scale is None
+        self.kernel = KERNEL_CODES[config.robust.kernel]
+        self.params = config.degeneracy.solver_parameters()
+        self.prior = prior
+        self.T = np.array(init, dtype=np.float64)
+        self.T0 = self.T.copy()
+        self.stages = coarse_to_fine_sets(np.ascontiguousarray(source, dtype=np.float64), config.convergence.coarse_fraction)
+        self.stage = 0
+        self.timings = dict.fromkeys(TIMING_KEYS, 0.0)
+        self.equations = NormalEquations(np.zeros((6, 6)), np.zeros(6), 0, 0.0, 0.0)
+        self.first: HessianAnalysis | None = None
+        self.last: HessianAnalysis | None = None
+        self.status, self.converged, self.iterations, self.pcg_total = "max_iterations", False, 0, 0
+        self._small = 0
+        self._recent: list[np.ndarray] = []
+
+    @property
+    def points(self) -> np.ndarray:
+        return self.stages[self.stage]
+
+    def run(self) -> RegistrationResult:
+        for it in range(self.config.convergence.max_iterations):
+            equations = self.linearize(it)
+            if equations.count < self.config.convergence.min_correspondences:
+                self.status = "too_few_correspondences"
+                if it == 0:  # keep the counts for the report; there is no usable system
+                    self.equations = equations._replace(H=np.zeros((6, 6)), g=np.zeros(6))
+                break
+            self.equations = equations
+            delta = self.step(equations, it)
+            if not np.all(np.isfinite(delta)):
+                self.status = "numerical_failure"
+                break
+            if self.update(delta):
+                break
+        return self.result()
+
+    def robust_parameters(self, it: int) -> tuple[float, float]:
+        """(kernel scale, residual gate) of iteration ``it``: the scale anneals from
+        max_distance / 3 to twice the previous RMSE; the gate follows the previous RMSE."""
+        rc = self.config.robust
+        previous = self.equations
+        if it > 0 and previous.count > 0:
+            rmse = np.sqrt(previous.r2 / previous.count)
+            scale = max(self.scale, 2.0 * rmse) if self.adaptive else self.scale
+            gate = max(rc.min_gate, rc.gate_factor * rmse) if rc.gate_factor > 0 else np.inf
+            return scale, gate
+        return (max(self.scale, self.max_distance / 3.0) if self.adaptive else self.scale), np.inf
+
+    def linearize(self, it: int) -> NormalEquations:
+        """Correspondences at the current pose and the normal equations they give."""
+        cc = self.config.correspondence
+        t0 = time.perf_counter()
+        normals, residuals, valid = find_correspondences(self.points, self.T, self.target, cc.method, self.max_distance,
+                                                         cc.knn, cc.max_plane_thickness)
+        t1 = time.perf_counter()
+        scale, gate = self.robust_parameters(it)
+        equations = NormalEquations(*assemble_normal_equations(self.points, np.ascontiguousarray(self.T[:3, :3]), normals,
+                                                               residuals, valid, self.kernel, scale, gate))
+        self.timings["correspondence"] += (t1 - t0) * 1e3
+        self.timings["hessian"] += (time.perf_counter() - t1) * 1e3
+        return equations
+
+    def step_prior(self, equations: NormalEquations) -> StepPrior:
+        if self.code != DCREG_PRIOR:
+            return no_prior()
+        offset = _deviation(self.T, self.T0)
+        if self.prior is None:
+            return StepPrior(offset, np.zeros((6, 6)), 0.0, False)
+        return StepPrior(offset, self.prior.covariance, equations.residual_variance, True)
+
+    def step(self, equations: NormalEquations, it: int) -> np.ndarray:
+        """Detection, then the strategy's step (mitigated in every iteration or only the first)."""
+        dc = self.config.degeneracy
+        t0 = time.perf_counter()
+        analysis = analyze_hessian_arrays(equations.H, dc.threshold, dc.kappa_target)
+        t1 = time.perf_counter()
+        mitigate = dc.handling == "every_iteration" or it == 0
+        code = self.code if mitigate else NONE
+        solved = solve_step(equations.H, equations.g, code, analysis, self.params, self.step_prior(equations) if mitigate else no_prior())
+        self.timings["detection"] += (t1 - t0) * 1e3
+        self.timings["solve"] += (time.perf_counter() - t1) * 1e3
+        self.pcg_total += solved.pcg_iterations
+        self.iterations = it + 1
+        if it == 0:
+            self.first = analysis
+        self.last = analysis
+        return solved.delta
+
+    def update(self, delta: np.ndarray) -> bool:
+        """Apply the (trust-region limited) step; True when the loop is done."""
+        conv = self.config.convergence
+        delta = _limit_step(delta, conv.max_step_rotation, conv.max_step_translation)
+        self.T = apply_right_perturbation(self.T, delta)
+        step_r, step_t = np.linalg.norm(delta[:3]), np.linalg.norm(delta[3:])
+        # Correspondence switching can leave a limit cycle of steps just above the tolerance:
+        # several consecutive small steps, or a return to a recent pose, count as converged too.
+        small = step_r < 10 * conv.rotation_tolerance and step_t < 10 * conv.translation_tolerance
+        self._small = self._small + 1 if small else 0
+        cycled = _revisits(self.T, self._recent, 10 * conv.rotation_tolerance, 10 * conv.translation_tolerance)
+        self._recent = (self._recent + [self.T])[-6:]
+        stalled = conv.stop_on_stall and (self._small >= 3 or cycled)
+        if not ((step_r < conv.rotation_tolerance and step_t < conv.translation_tolerance) or stalled):
+            return False
+        if self.stage + 1 < len(self.stages):  # the subset has converged: refine with every point
+            self.stage, self._small, self._recent = self.stage + 1, 0, []
+            return False
+        self.status, self.converged = "converged", True
+        return True
+
+    def result(self) -> RegistrationResult:
+        eq, threshold = self.equations, self.config.degeneracy.threshold
+        rmse = float(np.sqrt(eq.r2 / eq.count)) if eq.count > 0 else float("nan")
+        covariance = covariance_from_hessian(eq.H, eq.chi2, eq.count) if eq.count >= 6 else np.eye(6) * 1e6
+        return RegistrationResult(
+            T_target_source=self.T,
+            converged=self.converged,
+            status=self.status,
+            iterations=self.iterations,
+            rmse=rmse,
+            fitness=eq.count / max(len(self.points), 1),
+            num_correspondences=int(eq.count),
+            covariance=covariance,
+            hessian=eq.H,
+            degeneracy_first=None if self.first is None else DegeneracyReport.from_analysis(self.first, threshold),
+            degeneracy_last=None if self.last is None else DegeneracyReport.from_analysis(self.last, threshold),
+            strategy=self.strategy,
+            pcg_iterations=self.pcg_total,
+            timings=self.timings,
+            residual_variance=eq.residual_variance if eq.count > 6 else float("nan"),
+        )
+
+
 def align(
     source: np.ndarray,
     target: VoxelMap,
@@ -137,110 +307,15 @@ def align(
     strategy: str | None = None,
     max_distance: float | None = None,
     kernel_scale: float | None = None,
+    prior: PredictionPrior | None = None,
 ) -> RegistrationResult:
-    """Register prepared source points (N, 3, source frame) to a target map.
+    """Register prepared source points (N, 3, source frame) to a target map, starting at ``init``.
 
     ``max_distance`` and ``kernel_scale`` override the config (the odometry pipeline passes its
-    adaptive threshold); the strategy defaults to ``config.degeneracy.strategy``.
+    adaptive threshold); the strategy defaults to ``config.degeneracy.strategy``; ``prior`` is the
+    uncertainty of ``init`` that sets the strength of ``dcreg_prior``.
     """
-    strategy = strategy or config.degeneracy.strategy
-    code = strategy_code(strategy)
-    cc, dc, conv = config.correspondence, config.degeneracy, config.convergence
-    max_distance = cc.max_distance if max_distance is None else max_distance
-    scale = config.robust.scale if kernel_scale is None else kernel_scale
-    rc = config.robust
-    kernel = KERNEL_CODES[rc.kernel]
-    adaptive = rc.adaptive_scale and kernel_scale is None
-    params = dc.solver_parameters().as_array()
-    source = np.ascontiguousarray(source, dtype=np.float64)
-    T = np.array(init, dtype=np.float64)
-    T0 = T.copy()
-    timings = dict.fromkeys(TIMING_KEYS, 0.0)
-    first = last = None
-    H = np.zeros((6, 6))
-    chi2, count, r2sum = 0.0, 0, 0.0
-    status, converged, iterations, pcg_total = "max_iterations", False, 0, 0
-    zero_offset = np.zeros(6)
-    small = 0
-    recent: list[np.ndarray] = []
-    stages = coarse_to_fine_sets(source, conv.coarse_fraction)
-    stage = 0
-    points = stages[0]
-    for it in range(conv.max_iterations):
-        t0 = time.perf_counter()
-        normals, residuals, valid = find_correspondences(points, T, target, cc.method, max_distance, cc.knn, cc.max_plane_thickness)
-        t1 = time.perf_counter()
-        R = np.ascontiguousarray(T[:3, :3])
-        scale_it, gate_it = scale, np.inf
-        if it > 0 and count > 0:
-            prev_rmse = np.sqrt(r2sum / count)
-            if adaptive:
-                scale_it = max(scale, 2.0 * prev_rmse)
-            if rc.gate_factor > 0:
-                gate_it = max(rc.min_gate, rc.gate_factor * prev_rmse)
-        elif adaptive:
-            scale_it = max(scale, max_distance / 3.0)
-        H_it, g, count_it, chi2_it, r2_it = assemble_normal_equations(points, R, normals, residuals, valid, kernel, scale_it, gate_it)
-        t2 = time.perf_counter()
-        timings["correspondence"] += (t1 - t0) * 1e3
-        timings["hessian"] += (t2 - t1) * 1e3
-        if count_it < conv.min_correspondences:
-            status = "too_few_correspondences"
-            if it == 0:
-                count, chi2, r2sum = count_it, chi2_it, r2_it
-            break
-        H, chi2, count, r2sum = H_it, chi2_it, count_it, r2_it
-        analysis = analyze_hessian_arrays(H, dc.threshold, dc.kappa_target)
-        t3 = time.perf_counter()
-        mitigate = dc.handling == "every_iteration" or it == 0
-        step_code = code if mitigate else 0
-        offset = _deviation(T, T0) if step_code == STRATEGY_CODES["dcreg_prior"] else zero_offset
-        delta, pcg_it, _ = solve_step(H, g, step_code, analysis[0], analysis[6], analysis[5], analysis[8], params, offset)
-        t4 = time.perf_counter()
-        timings["detection"] += (t3 - t2) * 1e3
-        timings["solve"] += (t4 - t3) * 1e3
-        pcg_total += pcg_it
-        iterations = it + 1
-        if it == 0:
-            first = analysis
-        last = analysis
-        if not np.all(np.isfinite(delta)):
-            status = "numerical_failure"
-            break
-        delta = _limit_step(delta, conv.max_step_rotation, conv.max_step_translation)
-        T = apply_right_perturbation(T, delta)
-        step_r, step_t = np.linalg.norm(delta[:3]), np.linalg.norm(delta[3:])
-        # Correspondence switching can leave a limit cycle of steps just above the tolerance:
-        # several consecutive small steps, or a return to a recent pose, count as converged too.
-        small = small + 1 if (step_r < 10 * conv.rotation_tolerance and step_t < 10 * conv.translation_tolerance) else 0
-        cycled = _revisits(T, recent, 10 * conv.rotation_tolerance, 10 * conv.translation_tolerance)
-        recent = (recent + [T])[-6:]
-        stalled = conv.stop_on_stall and (small >= 3 or cycled)
-        if (step_r < conv.rotation_tolerance and step_t < conv.translation_tolerance) or stalled:
-            if stage + 1 < len(stages):  # the subset has converged: refine with every point
-                stage, small, recent = stage + 1, 0, []
-                points = stages[stage]
-                continue
-            status, converged = "converged", True
-            break
-    rmse = float(np.sqrt(r2sum / count)) if count > 0 else float("nan")
-    covariance = covariance_from_hessian(H, chi2, count) if count >= 6 else np.eye(6) * 1e6
-    return RegistrationResult(
-        T_target_source=T,
-        converged=converged,
-        status=status,
-        iterations=iterations,
-        rmse=rmse,
-        fitness=count / max(len(points), 1),
-        num_correspondences=int(count),
-        covariance=covariance,
-        hessian=H,
-        degeneracy_first=None if first is None else DegeneracyReport.from_arrays(first, dc.threshold),
-        degeneracy_last=None if last is None else DegeneracyReport.from_arrays(last, dc.threshold),
-        strategy=strategy,
-        pcg_iterations=pcg_total,
-        timings=timings,
-    )
+    return _GaussNewton(source, target, init, config, strategy, max_distance, kernel_scale, prior).run()
 
 
 def build_target_map(points: np.ndarray, config: RegistrationConfig) -> VoxelMap:
@@ -253,7 +328,7 @@ def build_target_map(points: np.ndarray, config: RegistrationConfig) -> VoxelMap
 def plane_parameters(config: RegistrationConfig) -> PlaneParameters:
     """PCA plane settings of the target map from the correspondence config."""
     cc = config.correspondence
-    return PlaneParameters(cc.normal_neighbors, cc.max_distance, cc.max_plane_thickness, cc.min_planarity)
+    return PlaneParameters(cc.normal_neighbors, cc.max_distance, cc.max_plane_thickness, cc.min_planarity, cc.max_thickness_ratio)
 
 
 def register(

@@ -4,9 +4,13 @@
 - ``dcreg``: the reference DCReg update: targeted preconditioner from the Schur analysis + PCG.
   On a 6x6 SPD system PCG converges to the exact solution, so its step equals Gauss-Newton; the
   value of this strategy is the per-axis diagnosis that comes with it (method file section 4).
-- ``dcreg_prior``: the MAP reading of the same preconditioner: the clamped eigenvalues define a
-  Gaussian prior Gamma on the degenerate directions only, centred on the initial guess, and the
-  step solves (H + Gamma) delta = g - Gamma e, with e the current deviation from the guess.
+- ``dcreg_prior``: the MAP reading of the same preconditioner: a Gaussian prior Gamma on the
+  degenerate directions only, centred on the initial guess (the motion prediction in odometry),
+  and the step solves (H + Gamma) delta = g - Gamma e, with e the current deviation from the
+  guess. Gamma's strength along a flagged direction v is the prediction's information in the
+  units of H, sigma^2 / (v^T C v) with C the prediction covariance and sigma^2 the residual
+  variance, when the caller knows C (odometry, localization); otherwise (pairwise registration)
+  the clamp lambda_max / kappa_target of the targeted preconditioner (``prior_information``).
 - ``solution_remapping`` (ME-SR, Zhang et al. 2016): eigenvalues of H below an absolute
   threshold are degenerate; the Gauss-Newton step is projected onto the well-constrained
   eigenvectors (recomputed every iteration, which reproduces the paper's ME-SR cylinder result).
@@ -20,13 +24,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
+from .degeneracy import HessianAnalysis
+
 STRATEGIES = ("none", "dcreg", "dcreg_prior", "solution_remapping", "tsvd", "tikhonov", "fcn_sr")
+# numba reads module-level integers as compile-time constants: the dispatch below stays readable
+NONE, DCREG, DCREG_PRIOR, SOLUTION_REMAPPING, TSVD, TIKHONOV, FCN_SR = range(len(STRATEGIES))
 STRATEGY_CODES = {name: code for code, name in enumerate(STRATEGIES)}
+_ABSOLUTE, _RELATIVE = 0, 1  # eigenvalue tests of the ME-* and FCN baselines
 
 
 def strategy_code(name: str) -> int:
@@ -37,21 +46,40 @@ def strategy_code(name: str) -> int:
         raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}") from None
 
 
-@dataclass(frozen=True)
-class SolverParameters:
-    """Parameters of the solve strategies (see the module docstring)."""
+class SolverParameters(NamedTuple):
+    """Parameters of the solve strategies (see the module docstring; defaults in core/config.py)."""
 
-    pcg_max_iterations: int = 10
-    pcg_tolerance: float = 1e-6
-    eigen_threshold: float = 120.0
-    tikhonov_gamma: float = 100.0
-    fcn_kappa: float = 10.0
+    pcg_max_iterations: int
+    pcg_tolerance: float
+    eigen_threshold: float
+    tikhonov_gamma: float
+    fcn_kappa: float
 
-    def as_array(self) -> np.ndarray:
-        return np.array(
-            [self.pcg_max_iterations, self.pcg_tolerance, self.eigen_threshold, self.tikhonov_gamma, self.fcn_kappa],
-            dtype=np.float64,
-        )
+
+class StepPrior(NamedTuple):
+    """The motion prior of ``dcreg_prior`` for one Gauss-Newton step.
+
+    ``offset``: the current estimate's deviation from the initial guess (rotation first, rad and
+    m, body frame). ``covariance``: the initial guess's covariance (6x6, rotation first, rad^2 and
+    m^2) and ``residual_variance``: sigma^2 of the point-to-plane residuals (m^2), used when
+    ``physical`` is True; otherwise the prior is the kappa_target clamp.
+    """
+
+    offset: np.ndarray
+    covariance: np.ndarray
+    residual_variance: float
+    physical: bool
+
+
+class StepResult(NamedTuple):
+    delta: np.ndarray  # (6,) rotation first
+    pcg_iterations: int
+    fell_back: bool  # a direct solve replaced the requested method
+
+
+def no_prior() -> StepPrior:
+    """The prior of a strategy that needs none (and of dcreg_prior centred on the current pose)."""
+    return StepPrior(np.zeros(6), np.zeros((6, 6)), 0.0, False)
 
 
 @njit(cache=True)
@@ -135,14 +163,34 @@ def prior_information(bases: np.ndarray, aligned: np.ndarray, clamped: np.ndarra
 
 
 @njit(cache=True)
-def _eigen_projection(H: np.ndarray, mode: int, eigen_threshold: float, fcn_kappa: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Eigen-decomposition of H and the keep-mask of its modes.
+def prediction_information(bases: np.ndarray, mask: np.ndarray, covariance: np.ndarray, residual_variance: float) -> np.ndarray:
+    """Gamma along the flagged directions only: for each flagged axis a with aligned eigenvector
+    v (of S_R or S_t), sigma^2 / (v^T C v) v v^T, i.e. the prediction's information along v in
+    the units of H (H is sum J^T J, the information times sigma^2)."""
+    G = np.zeros((6, 6))
+    for s in range(2):
+        C = covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3]
+        for a in range(3):
+            if not mask[3 * s + a]:
+                continue
+            v = bases[s][:, a].copy()
+            variance = v @ (C @ v)
+            if not (variance > 0.0) or not np.isfinite(variance):
+                continue
+            weight = residual_variance / variance
+            for i in range(3):
+                for j in range(3):
+                    G[3 * s + i, 3 * s + j] += weight * v[i] * v[j]
+    return G
 
-    mode 0: absolute threshold (ME-*), mode 1: relative (FCN). Returns (values, vectors, keep, degenerate).
-    """
+
+@njit(cache=True)
+def _eigen_projection(H: np.ndarray, test: int, eigen_threshold: float, fcn_kappa: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Eigen-decomposition of H and the keep-mask of its modes (absolute test of the ME-*
+    baselines or relative test of FCN). Returns (values, vectors, keep, degenerate)."""
     vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
     keep = np.ones(6, dtype=np.bool_)
-    if mode == 0:
+    if test == _ABSOLUTE:
         for i in range(6):
             keep[i] = vals[i] >= eigen_threshold
     else:
@@ -154,57 +202,70 @@ def _eigen_projection(H: np.ndarray, mode: int, eigen_threshold: float, fcn_kapp
 
 
 @njit(cache=True)
-def solve_step(
-    H: np.ndarray,
-    g: np.ndarray,
-    strategy: int,
-    analysis_ok: bool,
-    bases: np.ndarray,
-    aligned: np.ndarray,
-    clamped: np.ndarray,
-    params: np.ndarray,
-    prior_offset: np.ndarray,
-) -> tuple[np.ndarray, int, bool]:
-    """One mitigated Gauss-Newton step: (delta, PCG iterations, fell back to a direct solve).
+def _dcreg_pcg(H, g, analysis, params) -> StepResult:
+    if not analysis.ok:
+        return StepResult(direct_solve(H, g), 0, True)
+    P = targeted_preconditioner(analysis.bases, analysis.clamped)
+    x, iters, converged = pcg_solve(H, g, P, params.pcg_max_iterations, params.pcg_tolerance)
+    if not converged:
+        return StepResult(direct_solve(H, g), iters, True)
+    return StepResult(x, iters, False)
 
-    ``prior_offset`` is the current deviation from the initial guess (dcreg_prior only).
-    """
-    pcg_max = int(params[0])
-    pcg_tol = params[1]
-    eigen_threshold = params[2]
-    gamma = params[3]
-    fcn_kappa = params[4]
-    if strategy == 0:
-        return direct_solve(H, g), 0, False
-    if strategy == 1:
-        if not analysis_ok:
-            return direct_solve(H, g), 0, True
-        P = targeted_preconditioner(bases, clamped)
-        x, iters, converged = pcg_solve(H, g, P, pcg_max, pcg_tol)
-        if not converged:
-            return direct_solve(H, g), iters, True
-        return x, iters, False
-    if strategy == 2:
-        if not analysis_ok:
-            return direct_solve(H, g), 0, True
-        G = prior_information(bases, aligned, clamped)
-        return direct_solve(H + G, g - G @ prior_offset), 0, False
-    if strategy == 4:
-        vals, vecs, keep, _ = _eigen_projection(H, 0, eigen_threshold, fcn_kappa)
-        coeff = np.zeros(6)
-        proj_g = vecs.T @ g
-        for i in range(6):
-            if keep[i]:
-                coeff[i] = proj_g[i] / vals[i]
-        return vecs @ coeff, 0, False
-    if strategy == 5:
-        vals, vecs, keep, degenerate = _eigen_projection(H, 0, eigen_threshold, fcn_kappa)
-        if degenerate:
-            return direct_solve(H + gamma * np.eye(6), g), 0, False
-        return direct_solve(H, g), 0, False
-    # solution_remapping (3) and fcn_sr (6): project the Gauss-Newton step
-    vals, vecs, keep, degenerate = _eigen_projection(H, 0 if strategy == 3 else 1, eigen_threshold, fcn_kappa)
+
+@njit(cache=True)
+def _dcreg_prior(H, g, analysis, prior) -> StepResult:
+    if not analysis.ok:
+        return StepResult(direct_solve(H, g), 0, True)
+    if prior.physical:
+        G = prediction_information(analysis.bases, analysis.mask, prior.covariance, prior.residual_variance)
+    else:
+        G = prior_information(analysis.bases, analysis.aligned, analysis.clamped)
+    return StepResult(direct_solve(H + G, g - G @ prior.offset), 0, False)
+
+
+@njit(cache=True)
+def _truncated(H, g, params) -> StepResult:
+    vals, vecs, keep, _ = _eigen_projection(H, _ABSOLUTE, params.eigen_threshold, params.fcn_kappa)
+    coeff = np.zeros(6)
+    proj_g = vecs.T @ g
+    for i in range(6):
+        if keep[i]:
+            coeff[i] = proj_g[i] / vals[i]
+    return StepResult(vecs @ coeff, 0, False)
+
+
+@njit(cache=True)
+def _tikhonov(H, g, params) -> StepResult:
+    _, _, _, degenerate = _eigen_projection(H, _ABSOLUTE, params.eigen_threshold, params.fcn_kappa)
+    if degenerate:
+        return StepResult(direct_solve(H + params.tikhonov_gamma * np.eye(6), g), 0, False)
+    return StepResult(direct_solve(H, g), 0, False)
+
+
+@njit(cache=True)
+def _remapped(H, g, test, params) -> StepResult:
+    """Project the Gauss-Newton step onto the kept eigenvectors (ME-SR, FCN-SR)."""
+    _, vecs, keep, degenerate = _eigen_projection(H, test, params.eigen_threshold, params.fcn_kappa)
     step = direct_solve(H, g)
     if degenerate:
         step = ((vecs * keep.astype(np.float64)) @ vecs.T) @ step
-    return step, 0, False
+    return StepResult(step, 0, False)
+
+
+@njit(cache=True)
+def solve_step(H: np.ndarray, g: np.ndarray, strategy: int, analysis: HessianAnalysis, params: SolverParameters,
+               prior: StepPrior) -> StepResult:
+    """One mitigated Gauss-Newton step of ``strategy`` (a module constant: NONE, DCREG, ...)."""
+    if strategy == DCREG:
+        return _dcreg_pcg(H, g, analysis, params)
+    if strategy == DCREG_PRIOR:
+        return _dcreg_prior(H, g, analysis, prior)
+    if strategy == TSVD:
+        return _truncated(H, g, params)
+    if strategy == TIKHONOV:
+        return _tikhonov(H, g, params)
+    if strategy == SOLUTION_REMAPPING:
+        return _remapped(H, g, _ABSOLUTE, params)
+    if strategy == FCN_SR:
+        return _remapped(H, g, _RELATIVE, params)
+    return StepResult(direct_solve(H, g), 0, False)

@@ -7,13 +7,12 @@ and a neighbourhood query touches 27 small blocks.
 
 Normals are estimated lazily: a stored point's plane (PCA over its nearest map neighbours) is
 computed the first time the point is matched, then cached in ``plane_state`` (UNKNOWN, PLANAR,
-NOT_PLANAR). Most map points are never matched, so this saves most of the normal estimation,
-and points matched later see a denser neighbourhood.
+NOT_PLANAR) until a new point enters its voxel. Most map points are never matched, so this
+saves most of the normal estimation, and planes follow the neighbourhood as it grows denser.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
@@ -29,7 +28,7 @@ from .voxel_hash import (
     table_size_for,
     voxel_index,
 )
-from .planes import pca_plane_indexed
+from .planes import PlaneParameters, pca_plane_indexed
 
 UNKNOWN = np.int8(0)
 PLANAR = np.int8(1)
@@ -66,7 +65,11 @@ def _insert_kernel(
             points[slot, 0] = pts[i, 0]
             points[slot, 1] = pts[i, 1]
             points[slot, 2] = pts[i, 2]
-            plane_state[slot] = UNKNOWN
+            # the voxel's neighbourhood changed: its cached planes are re-estimated when next
+            # matched (a plane estimated while the map was sparse can be far off, and would
+            # otherwise be kept for good)
+            for j in range(c + 1):
+                plane_state[cell * n_per + j] = UNKNOWN
             cell_counts[cell] = c + 1
             stored[m] = slot
             m += 1
@@ -227,7 +230,8 @@ def unknown_planes(slots: np.ndarray, plane_state: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, parallel=True)
 def _estimate_normals_kernel(
-    slots, k, radius, max_thickness, min_planarity, inv_size, voxel_size, table_keys, table_values, cell_counts, points, n_per, normals, plane_state
+    slots, k, radius, max_thickness, min_planarity, max_thickness_ratio, inv_size, voxel_size, table_keys, table_values,
+    cell_counts, points, n_per, normals, plane_state
 ):
     max_d2 = radius * radius
     n = slots.shape[0]
@@ -245,22 +249,12 @@ def _estimate_normals_kernel(
             plane_state[i] = NOT_PLANAR
             if found < 5:
                 continue
-            nx, ny, nz, ok = pca_plane_indexed(points, idx, found, max_thickness, min_planarity)
+            nx, ny, nz, ok = pca_plane_indexed(points, idx, found, max_thickness, min_planarity, max_thickness_ratio)
             if ok:
                 normals[i, 0] = nx
                 normals[i, 1] = ny
                 normals[i, 2] = nz
                 plane_state[i] = PLANAR
-
-
-@dataclass(frozen=True)
-class PlaneParameters:
-    """PCA plane estimation of map points: ``neighbors`` nearest points within ``radius`` (m)."""
-
-    neighbors: int = 10
-    radius: float = 1.0
-    max_thickness: float = 0.2
-    min_planarity: float = 0.05
 
 
 class VoxelMap:
@@ -353,7 +347,7 @@ class VoxelMap:
         p = self.plane
         _estimate_normals_kernel(
             np.ascontiguousarray(slots, dtype=np.int64), int(p.neighbors), float(min(p.radius, self.voxel_size)),
-            float(p.max_thickness), float(p.min_planarity), self.inv_size, self.voxel_size, self.table_keys,
+            float(p.max_thickness), float(p.min_planarity), float(p.max_thickness_ratio), self.inv_size, self.voxel_size, self.table_keys,
             self.table_values, self.cell_counts, self.points, self.max_points_per_voxel, self.normals, self.plane_state,
         )
 

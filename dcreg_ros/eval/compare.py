@@ -100,18 +100,18 @@ def _score(row: MethodResult, gt: Trajectory | None, truth, stamps: np.ndarray, 
 
 def compare_methods(input_path: str | Path, strategies: list[str], peers: list[str], config: OdometryConfig,
                     topic: str | None = None, max_frames: int | None = None, quiet: bool = True,
-                    out: str | Path | None = None) -> Comparison:
+                    out: str | Path | None = None, gt_topic: str | None = None) -> Comparison:
     """Run every strategy (and peer) on the same input; one :class:`MethodResult` per method.
 
     ``out`` (checked before the first run) receives each method's streamed outputs and
-    compare.json. A broken input ends each method where it breaks (its row says so); Ctrl-C ends
+    compare.json; ``gt_topic`` names a bag's ground-truth topic (default ``/ground_truth``). A broken input ends each method where it breaks (its row says so); Ctrl-C ends
     the comparison with the rows so far.
     """
     unknown = [p for p in peers if p not in PEERS]
     if unknown:
         raise ValueError(f"unknown peer {unknown[0]!r}; available: {', '.join(PEERS)}")
     out_dir = prepare_output_dir(out) if out is not None else None
-    first = open_dataset(input_path, topic)
+    first = open_dataset(input_path, topic, ground_truth_topic=gt_topic)
     gt, truth = first.ground_truth, find_degeneracy_truth(input_path)
     comparison = Comparison()
     for strategy in strategies:

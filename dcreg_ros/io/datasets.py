@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.pointcloud import InputError
 from .bag_reader import STORAGE_SUFFIXES, storage_file_hint
-from .bags import BagError, read_ground_truth, read_scans, scan_topic
+from .bags import GROUND_TRUTH_TOPICS, POSE_TYPES, BagError, list_topics, read_ground_truth, read_scans, scan_topic
 from .cloud_files import read_cloud
 from .pointcloud2 import INTENSITY_FIELDS, TIME_FIELDS, relative_times, seconds_to_sec_nanosec
 from .scan import Scan
@@ -47,7 +47,8 @@ class Dataset(ABC):
 
 
 class BagDataset(Dataset):
-    """PointCloud2 messages of one topic of a ROS 1 or ROS 2 bag."""
+    """PointCloud2 messages of one topic of a ROS 1 or ROS 2 bag; ground truth from
+    ``ground_truth_topic`` or else ``/ground_truth`` (never guessed from another pose topic)."""
 
     def __init__(self, path: str | Path, topic: str | None = None, ground_truth_topic: str | None = None) -> None:
         self.path = Path(path)
@@ -63,9 +64,15 @@ class BagDataset(Dataset):
         except BagError as exc:
             if ground_truth_topic is not None:
                 raise
-            # several pose topics: running without ground truth beats refusing to run
+            # an unusable /ground_truth: running without ground truth beats refusing to run
             self.ground_truth = None
             self.notes.append(f"no ground truth: {exc}")
+        else:
+            if self.ground_truth is None:
+                others = sorted(t for t, m in list_topics(self.path).items() if m in POSE_TYPES)
+                if others:
+                    self.notes.append(f"no ground truth: no {GROUND_TRUTH_TOPICS[0]} topic; pose topics {', '.join(others)} "
+                                      "are not taken as ground truth unless named (--gt-topic)")
 
     def __len__(self) -> int:
         return self._count
@@ -168,7 +175,8 @@ def open_dataset(path: str | Path, topic: str | None = None, period: float = 0.1
     """Open a bag (ROS 1 ``.bag``, ROS 2 directory or its ``.mcap``/``.db3``) or a cloud folder.
 
     ``topic`` selects the PointCloud2 topic of a bag (auto-detected when None); ``period`` (s) is
-    the scan spacing of folders without ``timestamps.txt``. Raises :class:`InputError`.
+    the scan spacing of folders without ``timestamps.txt``; ``ground_truth_topic`` names a bag's
+    ground-truth topic (default ``/ground_truth``). Raises :class:`InputError`.
     """
     p = Path(path)
     if not p.exists():

@@ -2,23 +2,31 @@
 
 Where real degenerate data with ground truth is scarce, odometry can be evaluated here: exact ray
 casting (:mod:`.raycast`) against analytic scenes (:mod:`.scenes`) by a spinning LiDAR model
-(:mod:`.sensors`) moving along a smooth seeded path (:mod:`.trajectories`); :func:`simulate` ties
-them together and :func:`write_simulation` stores a ROS 2 bag with the truth beside it.
+(:mod:`.sensors`) moving along a seeded path (:mod:`.trajectories` for the smooth profile,
+:mod:`.motion_profiles` for the robot-like ones); :func:`simulate` ties them together, with a
+simulated IMU and wheel odometry (:mod:`.proprioception`), and :func:`write_simulation` stores a
+ROS 2 bag with the truth beside it.
 """
 
+from .motion_profiles import MOTION_PROFILES
+from .proprioception import ImuModel, WheelModel
 from .scenes import SCENE_NAMES, SCENES, Scene, build_scene
 from .sensors import LidarModel, sensor_preset
-from .simulate import SimulationResult, deskew, load_degeneracy_truth, simulate, write_simulation
+from .simulate import SimulationResult, deskew, load_degeneracy_truth, load_simulation_info, simulate, write_simulation
 
 __all__ = [
+    "MOTION_PROFILES",
+    "ImuModel",
     "SCENES",
     "SCENE_NAMES",
     "LidarModel",
     "Scene",
+    "WheelModel",
     "SimulationResult",
     "build_scene",
     "deskew",
     "load_degeneracy_truth",
+    "load_simulation_info",
     "sensor_preset",
     "simulate",
     "write_simulation",

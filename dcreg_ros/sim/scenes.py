@@ -205,7 +205,9 @@ def open_field(length: float = DEFAULT_LENGTH) -> Scene:
         name="open_field",
         primitives=tuple(prims),
         nominal_mask=_mask("yaw", "x", "y"),
-        motion=MotionProfile(speed=1.8, height=1.8, sway=1.0, yaw_deg=4.0, tilt_deg=1.0),
+        # the poles stand 20-40 m off the x axis: room for S-curves of +-6 m (headings of 30-45 deg)
+        motion=MotionProfile(speed=1.8, height=1.8, sway=1.0, yaw_deg=4.0, tilt_deg=1.0, weave=6.0,
+                             weave_wavelength=(60.0, 90.0)),
         x_range=(x0, x1),
         description="ground plane with sparse thin poles 20-60 m away; x, y, yaw weakly constrained",
     )
@@ -228,7 +230,31 @@ def _stair_layout(x0: float, x1: float) -> list[tuple[int, float, float]]:
     return [(k, k * period + STAIR_LANDING / 2, k * STAIR_STEPS * STAIR_RISE) for k in range(first, last + 1)]
 
 
-def _stair_surface(x0: float, x1: float, smoothing: float = 0.35) -> Callable[[np.ndarray], np.ndarray]:
+class WalkingSurface:
+    """Walking-surface height z(x) (m) tabulated on a grid: ``surface(x)`` interpolates linearly
+    (what the smooth profile has always used), ``smooth(x)`` and ``slope(x)`` follow a C2 cubic
+    spline through the same values, so velocities and accelerations taken from poses (the IMU)
+    have no kinks at the grid nodes; the two differ by micrometres."""
+
+    def __init__(self, grid: np.ndarray, z: np.ndarray) -> None:
+        from scipy.interpolate import CubicSpline
+
+        self.grid, self.z = grid, z
+        self._spline = CubicSpline(grid, z)
+        self._slope = self._spline.derivative()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.interp(x, self.grid, self.z)
+
+    def smooth(self, x: np.ndarray) -> np.ndarray:
+        return self._spline(np.clip(x, self.grid[0], self.grid[-1]))
+
+    def slope(self, x: np.ndarray) -> np.ndarray:
+        inside = (x >= self.grid[0]) & (x <= self.grid[-1])
+        return np.where(inside, self._slope(np.clip(x, self.grid[0], self.grid[-1])), 0.0)
+
+
+def _stair_surface(x0: float, x1: float, smoothing: float = 0.35) -> WalkingSurface:
     """Walking-surface height z(x) (m): the step and landing tops, smoothed over ``smoothing`` m
     (a climber's hip moves on a ramp, not on a staircase)."""
     from scipy.ndimage import gaussian_filter1d
@@ -240,12 +266,7 @@ def _stair_surface(x0: float, x1: float, smoothing: float = 0.35) -> Callable[[n
         z[(grid >= xs - STAIR_LANDING) & (grid < xs)] = base
         for i in range(STAIR_STEPS):
             z[(grid >= xs + i * STAIR_RUN) & (grid < xs + (i + 1) * STAIR_RUN)] = base + (i + 1) * STAIR_RISE
-    z = gaussian_filter1d(z, smoothing / step, mode="nearest")
-
-    def surface(x: np.ndarray) -> np.ndarray:
-        return np.interp(x, grid, z)
-
-    return surface
+    return WalkingSurface(grid, gaussian_filter1d(z, smoothing / step, mode="nearest"))
 
 
 def _lobby(side: float, xa: float, xb: float, base: float, w: float) -> list:
@@ -299,8 +320,9 @@ def stairwell(length: float = DEFAULT_LENGTH) -> Scene:
         name="stairwell",
         primitives=tuple(prims),
         nominal_mask=_mask(),
+        # stairs are climbed at up to 1 m/s (at 2 m/s the bob over the steps would reach 1 g)
         motion=MotionProfile(speed=1.0, height=1.4, sway=0.15, yaw_deg=3.0, tilt_deg=1.5, bob=0.03,
-                             ground=_stair_surface(x0, x1), pitch_follow=0.5),
+                             ground=_stair_surface(x0, x1), pitch_follow=0.5, speed_limit=1.0),
         x_range=(x0, x1),
         description="straight stairwell with landings and side lobbies, climbing along x; roll weak mid-flight",
     )
@@ -339,7 +361,10 @@ def structured(length: float = DEFAULT_LENGTH) -> Scene:
         name="structured",
         primitives=tuple(prims),
         nominal_mask=_mask(),
-        motion=MotionProfile(speed=1.5, height=1.0, sway=0.3, yaw_deg=4.0, tilt_deg=1.0),
+        # the aisle |y| < 2 m is clear of furniture: weave up to 1.4 m between the doorways at the
+        # cross walls (multiples of ROOM_LENGTH in x, since x0 = -MARGIN is one)
+        motion=MotionProfile(speed=1.5, height=1.0, sway=0.3, yaw_deg=4.0, tilt_deg=1.0, weave=1.4,
+                             gate_spacing=ROOM_LENGTH),
         x_range=(x0, x1),
         description="suite of furnished rooms joined by doorways; well constrained in 6 DoF",
     )

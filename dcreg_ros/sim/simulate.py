@@ -27,15 +27,20 @@ import numpy as np
 
 from ..core.degeneracy import AXIS_NAMES, analyze_hessian
 from ..core.geometry import invert_pose
+from ..core.proprioception import WheelOdometrySamples
 from ..io.scan import Scan
 from ..io.trajectory import Trajectory, write_tum
 from .raycast import PackedPrimitives, cast_rays
 from .scenes import Scene, build_scene
 from .sensors import LidarModel, sensor_preset
+from .motion_profiles import MOTION_PROFILES, RobotMotion, sensor_motion
+from .proprioception import (POST_ROLL, PRE_ROLL, ImuModel, ImuTruth, WheelModel, WheelTruth, sample_stamps, simulate_imu,
+                             simulate_wheel_odometry)
 from .trajectories import SensorMotion
 
 TRUTH_FILE = "degeneracy_truth.json"
 TUM_FILE = "ground_truth_tum.txt"
+INFO_FILE = "simulation.json"
 MAX_SPEED = 2.2  # m/s: bound on every scene's speed including its seeded variation (sizes the scene)
 
 
@@ -55,7 +60,9 @@ class FrameSample:
 @dataclass
 class SimulationResult:
     """Scans plus ground truth. ``degenerate_mask`` is (frames, 6) bool, axes roll pitch yaw x y z;
-    ``motion`` gives T_world_sensor at any time, for exact deskewing."""
+    ``motion`` gives T_world_sensor at any time, for exact deskewing; ``motion_profile`` is its
+    name in ``MOTION_PROFILES``; ``imu`` and ``wheel`` hold the simulated proprioception with
+    its extrinsics and drawn errors (None when left out)."""
 
     scene: Scene
     sensor: LidarModel
@@ -63,18 +70,34 @@ class SimulationResult:
     ground_truth: Trajectory
     nominal_mask: np.ndarray
     degenerate_mask: np.ndarray
-    motion: SensorMotion
+    motion: SensorMotion | RobotMotion
     seed: int
+    motion_profile: str = "smooth"
+    imu: ImuTruth | None = None
+    wheel: WheelTruth | None = None
 
     def __len__(self) -> int:
         return len(self.scans)
 
     def frames(self, start: int, stop: int | None = None) -> "SimulationResult":
-        """The same simulation restricted to frames start..stop-1 (scans, ground truth, truth)."""
+        """The same simulation restricted to frames start..stop-1 (scans, ground truth, truth;
+        IMU and wheel samples from PRE_ROLL before the first kept scan to POST_ROLL after the last)."""
         window = slice(start, stop)
         gt = self.ground_truth
-        return dataclasses.replace(self, scans=self.scans[window], degenerate_mask=self.degenerate_mask[window],
-                                   ground_truth=Trajectory(gt.stamps[window], gt.poses[window]))
+        scans = self.scans[window]
+        imu, wheel = self.imu, self.wheel
+        if scans:
+            t0, t1 = scans[0].stamp - PRE_ROLL, scans[-1].stamp + self.sensor.period + POST_ROLL
+            if imu is not None:
+                imu = dataclasses.replace(imu, samples=imu.samples.between(t0, t1))
+            if wheel is not None:
+                keep = (wheel.samples.stamps >= t0) & (wheel.samples.stamps <= t1)
+                w = wheel.samples
+                wheel = dataclasses.replace(wheel, samples=WheelOdometrySamples(
+                    w.stamps[keep], w.poses[keep], w.linear_velocity[keep], w.angular_velocity[keep],
+                    w.pose_covariance[keep], w.twist_covariance[keep], w.frame_id, w.child_frame_id))
+        return dataclasses.replace(self, scans=scans, degenerate_mask=self.degenerate_mask[window],
+                                   ground_truth=Trajectory(gt.stamps[window], gt.poses[window]), imu=imu, wheel=wheel)
 
 
 def point_to_plane_hessian(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
@@ -99,7 +122,7 @@ def degeneracy_truth(points: np.ndarray, normals: np.ndarray, threshold: float =
     return np.array(analyze_hessian(H, threshold=threshold).mask, dtype=bool)
 
 
-def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: SensorMotion, stamp: float,
+def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: SensorMotion | RobotMotion, stamp: float,
                    rng: np.random.Generator, frame_id: str = "lidar") -> FrameSample:
     """Cast one revolution starting at ``stamp`` (s): column c is cast from the pose at
     ``stamp + c * period / columns``. Points come out in column (= time = azimuth) order."""
@@ -147,23 +170,31 @@ def deskew(scan: Scan, poses_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarr
 def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frames: int = 300, beams: int = 32,
              seed: int = 0, noise: float = 0.015, dropout: float = 0.0, period: float = 0.1, *,
              columns: int = 1024, start_stamp: float = 1000.0, threshold: float = 10.0,
-             sensor: LidarModel | None = None, frame_id: str = "lidar") -> SimulationResult:
+             sensor: LidarModel | None = None, frame_id: str = "lidar", motion: str = "smooth",
+             imu: ImuModel | None = ImuModel(), wheel: WheelModel | None = WheelModel()) -> SimulationResult:
     """Simulate ``frames`` consecutive revolutions of a LiDAR moving through ``scene``.
 
     ``scene`` is a name from ``SCENE_NAMES``, a builder from ``SCENES`` or a built Scene.
     ``noise`` is the range noise sigma (m), ``dropout`` the probability of losing a return,
     ``period`` the revolution time (s); ``sensor`` overrides the preset built from ``beams``,
     ``columns``, ``noise``, ``dropout`` and ``period``. Stamps are ``start_stamp + k * period``.
-    ``threshold`` is the degeneracy ratio of the per-frame truth. Deterministic given ``seed``.
+    ``threshold`` is the degeneracy ratio of the per-frame truth. ``motion`` is one of
+    ``MOTION_PROFILES`` (see :mod:`.motion_profiles`). ``imu`` and ``wheel`` are the models of the
+    simulated IMU and wheel odometry (:mod:`.proprioception`; None leaves one out); their
+    samples run from PRE_ROLL before the first scan to POST_ROLL after the last. Deterministic
+    given ``seed``; each part (motion, LiDAR noise, IMU, wheels) draws from its own stream.
     """
     if frames < 1:
         raise ValueError("frames must be >= 1")
+    if motion not in MOTION_PROFILES:
+        raise ValueError(f"unknown motion profile '{motion}' (choose one of {', '.join(MOTION_PROFILES)})")
     if sensor is None:
         sensor = sensor_preset(beams, columns=columns, range_noise=noise, dropout=dropout, period=period)
     travel = MAX_SPEED * frames * sensor.period + 10.0
     scene = build_scene(scene, length=travel)
     primitives = scene.pack()
-    motion = SensorMotion(scene.motion, seed=seed, x_start=0.0, t0=start_stamp)
+    motion_name, motion = motion, sensor_motion(motion, scene.motion, seed=seed, t0=start_stamp,
+                                                duration=frames * sensor.period + 10.0)
     rng = np.random.default_rng([int(seed), 11])  # sensor noise stream, separate from the motion's
     stamps = start_stamp + np.arange(frames) * sensor.period
     scans, masks = [], np.zeros((frames, 6), dtype=bool)
@@ -171,25 +202,97 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
         sample = simulate_frame(primitives, sensor, motion, float(stamp), rng, frame_id)
         scans.append(sample.scan)
         masks[k] = degeneracy_truth(sample.points_true, sample.normals, threshold)
+    end = float(stamps[-1]) + sensor.period
+    imu_truth = None if imu is None else simulate_imu(
+        motion, sample_stamps(start_stamp, end, imu.rate), imu, np.random.default_rng([int(seed), 23]))
+    wheel_truth = None if wheel is None else simulate_wheel_odometry(
+        motion, sample_stamps(start_stamp, end, wheel.rate), wheel, np.random.default_rng([int(seed), 29]))
     return SimulationResult(
         scene=scene, sensor=sensor, scans=scans, ground_truth=Trajectory(stamps, motion.poses(stamps)),
         nominal_mask=np.array(scene.nominal_mask, dtype=bool), degenerate_mask=masks, motion=motion, seed=int(seed),
+        motion_profile=motion_name, imu=imu_truth, wheel=wheel_truth,
     )
 
 
+def _mounting(T: np.ndarray, xyz: tuple, rpy_deg: tuple) -> dict:
+    """A mounting for simulation.json: as configured (m, deg; R = Rz Ry Rx) and as a 4x4 matrix."""
+    return {"xyz_m": list(xyz), "rpy_deg": list(rpy_deg), "matrix": [[round(float(v), 12) + 0.0 for v in row] for row in T]}
+
+
+def simulation_info(result: SimulationResult, imu_topic: str | None, wheel_topic: str | None) -> dict:
+    """What ``simulation.json`` holds: scene, motion profile, seed, extrinsics (4x4, m) and the
+    drawn IMU biases (rad/s, m/s², IMU frame) and wheel errors, with the topics they went to."""
+    info: dict = {"scene": result.scene.name, "motion_profile": result.motion_profile, "seed": result.seed,
+                  "lidar_frame": result.scans[0].frame_id if result.scans else "lidar", "extrinsics": {}}
+    if result.imu is not None:
+        m = result.imu.model
+        info["extrinsics"]["T_lidar_imu"] = _mounting(result.imu.T_lidar_imu, m.mount_xyz, m.mount_rpy_deg)
+        info["imu"] = {"topic": imu_topic, "frame_id": m.frame_id, "rate_hz": m.rate, "gyro_noise_rad_s": m.gyro_noise,
+                       "accel_noise_m_s2": m.accel_noise, "gyro_bias_rad_s": [float(v) for v in result.imu.gyro_bias],
+                       "accel_bias_m_s2": [float(v) for v in result.imu.accel_bias]}
+    if result.wheel is not None:
+        m = result.wheel.model
+        info["extrinsics"]["T_base_lidar"] = _mounting(result.wheel.T_base_lidar, m.mount_xyz, m.mount_rpy_deg)
+        info["wheel"] = {"topic": wheel_topic, "frame_id": m.frame_id, "child_frame_id": m.child_frame_id, "rate_hz": m.rate,
+                         "scale_error": result.wheel.scale_error, "slip_rad_per_m": result.wheel.slip,
+                         "speed_noise_fraction": m.speed_noise, "yaw_rate_noise_rad_per_m": m.yaw_rate_noise}
+    return info
+
+
+def static_transforms(result: SimulationResult) -> list[tuple[str, str, np.ndarray]]:
+    """(parent, child, T_parent_child) of the simulated robot: base_link -> lidar, lidar -> imu."""
+    lidar = result.scans[0].frame_id if result.scans else "lidar"
+    out = []
+    if result.wheel is not None:
+        out.append((result.wheel.model.child_frame_id, lidar, result.wheel.T_base_lidar))
+    if result.imu is not None:
+        out.append((lidar, result.imu.model.frame_id, result.imu.T_lidar_imu))
+    return out
+
+
 def write_simulation(result: SimulationResult, out: str | Path, storage: str = "mcap",
-                     points_topic: str = "/points", ground_truth_topic: str = "/ground_truth") -> Path:
-    """Write a ROS 2 bag directory ``out`` (must not exist) with PointCloud2 scans and
-    nav_msgs/Odometry ground truth (world -> lidar), plus ``ground_truth_tum.txt`` and
-    ``degeneracy_truth.json`` inside it. Returns the bag directory."""
+                     points_topic: str = "/points", ground_truth_topic: str = "/ground_truth",
+                     imu_topic: str | None = "/imu", wheel_topic: str | None = "/wheel/odom") -> Path:
+    """Write a ROS 2 bag directory ``out`` (must not exist) with PointCloud2 scans, nav_msgs/Odometry
+    ground truth (world -> lidar), the simulated IMU (sensor_msgs/Imu, no orientation, the model's
+    noise variances) and wheel odometry (nav_msgs/Odometry odom -> base_link with covariances),
+    and their mounting on ``/tf_static`` (base_link -> lidar, lidar -> imu), all in stamp order;
+    a topic of None (or a result without that sensor) leaves it out. ``ground_truth_tum.txt``,
+    ``degeneracy_truth.json`` and ``simulation.json`` (:func:`simulation_info`) go inside the
+    bag directory. Returns it."""
     from ..io.bags import BagWriter  # rosbags is only needed when a bag is written
 
     out = Path(out)
     gt = result.ground_truth
+    imu = result.imu if imu_topic is not None else None
+    wheel = result.wheel if wheel_topic is not None else None
+    kept = dataclasses.replace(result, imu=imu, wheel=wheel)
+    # (stamp, kind, index): kinds sort the messages of equal stamps deterministically
+    events = [(float(s.stamp), 0, k) for k, s in enumerate(result.scans)]
+    if imu is not None:
+        events += [(float(t), 1, k) for k, t in enumerate(imu.samples.stamps)]
+    if wheel is not None:
+        events += [(float(t), 2, k) for k, t in enumerate(wheel.samples.stamps)]
+    events.sort()
     with BagWriter(out, storage=storage) as writer:
-        for scan, pose in zip(result.scans, gt.poses):
-            writer.write_scan(points_topic, scan)
-            writer.write_odometry(ground_truth_topic, scan.stamp, pose, frame_id="world", child_frame_id=scan.frame_id)
+        transforms = static_transforms(kept)
+        if transforms and events:
+            writer.write_static_transforms(events[0][0], transforms)
+        if imu is not None:
+            gyro_cov = np.eye(3) * imu.model.gyro_noise**2
+            accel_cov = np.eye(3) * imu.model.accel_noise**2
+        for stamp, kind, k in events:
+            if kind == 0:
+                scan = result.scans[k]
+                writer.write_scan(points_topic, scan)
+                writer.write_odometry(ground_truth_topic, scan.stamp, gt.poses[k], frame_id="world", child_frame_id=scan.frame_id)
+            elif kind == 1:
+                s = imu.samples
+                writer.write_imu(imu_topic, stamp, s.angular_velocity[k], s.linear_acceleration[k], s.frame_id, gyro_cov, accel_cov)
+            else:
+                w = wheel.samples
+                writer.write_wheel_odometry(wheel_topic, stamp, w.poses[k], w.linear_velocity[k], w.angular_velocity[k],
+                                            w.pose_covariance[k], w.twist_covariance[k], w.frame_id, w.child_frame_id)
     write_tum(out / TUM_FILE, gt)
     truth = {
         "scene": result.scene.name,
@@ -198,7 +301,15 @@ def write_simulation(result: SimulationResult, out: str | Path, storage: str = "
         "frames": [{"stamp": float(s), "mask": [bool(m) for m in mask]} for s, mask in zip(gt.stamps, result.degenerate_mask)],
     }
     (out / TRUTH_FILE).write_text(json.dumps(truth, indent=1))
+    info = simulation_info(kept, imu_topic if imu is not None else None, wheel_topic if wheel is not None else None)
+    (out / INFO_FILE).write_text(json.dumps(info, indent=1))
     return out
+
+
+def load_simulation_info(path: str | Path) -> dict:
+    """The content of ``simulation.json`` (a path to it or to the bag directory holding it)."""
+    path = Path(path)
+    return json.loads((path / INFO_FILE if path.is_dir() else path).read_text())
 
 
 def load_degeneracy_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

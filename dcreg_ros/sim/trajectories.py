@@ -23,6 +23,14 @@ class MotionProfile:
 
     ``ground(x)`` gives the walking-surface height at x (None = flat at z = 0) and
     ``pitch_follow`` the fraction of the surface slope angle the sensor pitches with.
+
+    The scene's lateral freedom, used by the robot-like profiles (:mod:`.motion_profiles`; the
+    smooth profile always sways by ``sway``): ``weave`` (m) is the amplitude of real turns where
+    the scene has room for them (0 = keep the small ``sway``), ``weave_wavelength`` (m along x)
+    their length; with ``gate_spacing`` > 0 (m) the path passes y = ``y`` with zero slope at
+    every multiple of ``gate_spacing`` in x (doorways in cross walls there) and weaves between.
+    ``speed_limit`` (m/s) scales the robot-like profiles' speeds (drawn for 2 m/s) where a scene
+    is not driven that fast (stairs).
     """
 
     speed: float = 1.5
@@ -35,6 +43,10 @@ class MotionProfile:
     ground: Callable[[np.ndarray], np.ndarray] | None = None
     pitch_follow: float = 0.0
     start_ramp: float = 1.5  # s: time constant of the start from rest (0 = start at full speed)
+    weave: float = 0.0
+    weave_wavelength: tuple[float, float] = (60.0, 90.0)
+    gate_spacing: float = 0.0
+    speed_limit: float = 2.0
 
 
 class _Wave:
@@ -64,6 +76,7 @@ class SensorMotion:
     def __init__(self, profile: MotionProfile, seed: int = 0, x_start: float = 0.0, t0: float = 0.0) -> None:
         rng = np.random.default_rng([int(seed), 7])  # own stream: independent of the sensor noise
         self.profile = profile
+        self.seed = int(seed)
         self.t0 = float(t0)
         self.x_start = float(x_start)
         self.speed = profile.speed * rng.uniform(0.95, 1.05)
@@ -119,13 +132,17 @@ class SensorMotion:
 
     def poses(self, stamps) -> np.ndarray:
         """(N, 4, 4) T_world_sensor at ``stamps`` (s)."""
-        values = self.xyz_rpy(stamps)
-        out = np.tile(np.eye(4), (len(values), 1, 1))
-        # euler_to_rotation broadcasts over arrays, giving (3, 3, N)
-        out[:, :3, :3] = np.moveaxis(euler_to_rotation(values[:, 3], values[:, 4], values[:, 5]), -1, 0)
-        out[:, :3, 3] = values[:, :3]
-        return out
+        return poses_from_xyz_rpy(self.xyz_rpy(stamps))
 
     def pose(self, stamp: float) -> np.ndarray:
         """4x4 T_world_sensor at ``stamp`` (s)."""
         return self.poses([stamp])[0]
+
+
+def poses_from_xyz_rpy(values: np.ndarray) -> np.ndarray:
+    """(N, 4, 4) poses from (N, 6) x, y, z (m), roll, pitch, yaw (rad; R = Rz Ry Rx)."""
+    out = np.tile(np.eye(4), (len(values), 1, 1))
+    # euler_to_rotation broadcasts over arrays, giving (3, 3, N)
+    out[:, :3, :3] = np.moveaxis(euler_to_rotation(values[:, 3], values[:, 4], values[:, 5]), -1, 0)
+    out[:, :3, 3] = values[:, :3]
+    return out
