@@ -65,10 +65,9 @@ def pairwise_demo(data: Path) -> None:
 
 
 def odometry_demo(out: Path, scene: str, frames: int, beams: int) -> None:
-    from .cli.odometry_commands import compare_methods, format_compare_table
     from .core.odometry import OdometryConfig
-    from .eval.plots import plot_degeneracy, plot_trajectory
-    from .eval.runner import run_odometry, write_run_outputs
+    from .eval.compare import compare_methods, format_compare_table
+    from .eval.offline import run_into_folder, write_run_plots
     from .io.datasets import open_dataset
     from .sim import load_degeneracy_truth, simulate, write_simulation
 
@@ -84,16 +83,14 @@ def odometry_demo(out: Path, scene: str, frames: int, beams: int) -> None:
           + (", ".join(a for a, m in zip(("roll", "pitch", "yaw", "x", "y", "z"), sim.nominal_mask) if m) or "nothing"))
     config = OdometryConfig()
     default = config.degeneracy.strategy
-    rows = compare_methods(str(bag), [default, "none"], ["kiss_icp"], config, quiet=True)
-    print(format_compare_table(rows))
+    comparison = compare_methods(str(bag), [default, "none"], ["kiss_icp"], config, quiet=True)
+    print(format_compare_table(comparison.rows))
     truth = load_degeneracy_truth(bag / "degeneracy_truth.json")
     for strategy in (default, "none"):
-        result = run_odometry(open_dataset(str(bag)), config, strategy)
-        folder = out / f"run_{strategy}"
-        write_run_outputs(result, folder)
-        plot_trajectory(result, folder / "trajectory.png", sim.ground_truth)
-        plot_degeneracy(result, folder / "degeneracy.png", truth)
-    print(f"  plots and trajectories: {out}/run_{default}/ and {out}/run_none/ (trajectory.png, degeneracy.png, diagnostics.csv)")
+        report = run_into_folder(open_dataset(str(bag)), out / f"run_{strategy}", config, strategy)
+        write_run_plots(report.result, report.out_dir, sim.ground_truth, truth)
+    print(f"  plots and trajectories: {out}/run_{default}/ and {out}/run_none/ (trajectory.png, degeneracy.png, diagnostics.csv);"
+          f" trajectory.png shows each estimate SE(3)-aligned to the ground truth, as the ATE uses it")
 
 
 def ros_demo(out: Path) -> None:

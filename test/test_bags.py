@@ -22,6 +22,7 @@ from dcreg_ros.io.bags import (
 )
 from dcreg_ros.io.pointcloud2 import scan_to_pointcloud2_parts, seconds_to_sec_nanosec
 from dcreg_ros.io.scan import Scan
+from dcreg_ros.io.skips import SkipLog
 from dcreg_ros.io.trajectory import Trajectory, quaternion_to_rotation
 
 T0 = 1_700_000_000.0
@@ -79,8 +80,8 @@ def test_ros2_round_trip(ros2_bags, storage):
                                  "/pose": "geometry_msgs/msg/PoseStamped"}
     assert pointcloud_topic(path) == "/points"
     assert count_scans(path) == 3
-    stats: dict = {}
-    assert_same_scans(list(read_scans(path, stats=stats)), scans)
+    stats: dict = {}  # the older dict form the bag player passes
+    assert_same_scans(list(read_scans(path, None, stats)), scans)
     assert stats == {"read": 3, "skipped": 0, "errors": []}
     gt = read_ground_truth(path, "/gt")
     np.testing.assert_allclose(gt.stamps, [s.stamp for s in scans], atol=1e-6)
@@ -252,8 +253,12 @@ def test_malformed_messages_are_skipped_and_counted(tmp_path):
         put(2, b"\x00\x01\x00\x00garbage")  # not deserialisable
         put(3, ts.serialize_cdr(_cloud(ts, scans[2]), "sensor_msgs/msg/PointCloud2"))
     assert count_scans(path) == 4
-    stats: dict = {}
-    out = list(read_scans(path, stats=stats))
+    skips = SkipLog()
+    out = list(read_scans(path, skips=skips))
     assert_same_scans(out, [scans[0], scans[2]])
-    assert stats["read"] == 2 and stats["skipped"] == 2
-    assert len(stats["errors"]) == 2 and "message 1" in stats["errors"][0] and "bytes" in stats["errors"][0]
+    assert skips.read == 2 and skips.skipped == 2 and skips.by_kind() == {"unreadable message": 2}
+    assert len(skips.examples) == 2 and "message 1" in skips.examples[0] and "bytes" in skips.examples[0]
+    assert {g.first_item for g in skips.groups.values()} == {"/points message 1", "/points message 2"}
+    legacy: dict = {}
+    list(read_scans(path, None, legacy))
+    assert legacy["read"] == 2 and legacy["skipped"] == 2 and "message 1" in legacy["errors"][0]

@@ -108,3 +108,20 @@ def test_analyze_hessian_bad_inputs(tmp_path):
     np.savetxt(tmp_path / "H.txt", H)
     np.savetxt(tmp_path / "g5.txt", np.ones(5))
     assert_one_line_error(run_cli("analyze-hessian", tmp_path / "H.txt", "--gradient", tmp_path / "g5.txt", ok=False), "needs 6 numbers")
+
+
+def test_analyze_hessian_out_of_float64_range_is_one_line(tmp_path):
+    np.savetxt(tmp_path / "huge.txt", 1e308 * np.eye(6))
+    assert_one_line_error(run_cli("analyze-hessian", tmp_path / "huge.txt", ok=False), "divide H by a constant")
+    np.savetxt(tmp_path / "tiny.txt", 1e-308 * np.eye(6))
+    assert_one_line_error(run_cli("analyze-hessian", tmp_path / "tiny.txt", ok=False), "scale H by a constant")
+    # the same matrix scaled into range is analysed: the ratios do not depend on the scale
+    np.savetxt(tmp_path / "ok.txt", 1e100 * np.eye(6))
+    assert "well constrained" in run_cli("analyze-hessian", tmp_path / "ok.txt").stdout
+
+
+def test_yaml_syntax_error_in_a_config_is_one_line(clouds, tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("registration:\n  degeneracy: [1, 2\n")
+    proc = run_cli("register", clouds / "source.pcd", clouds / "target.pcd", "--config", cfg, ok=False)
+    assert_one_line_error(proc, "is not valid YAML: line 3, column 1: expected ',' or ']'")

@@ -48,8 +48,15 @@ def test_compare_prints_one_table_with_detection_scores(bag, tmp_path):
     assert lines[0].split()[:3] == ["method", "frames", "ATE"]
     names = [line.split()[0] for line in lines[1:]]
     assert names == ["dcreg_ros/none", "dcreg_ros/dcreg_prior", "kiss_icp"]
-    rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    compare = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    rows = compare["methods"]
+    assert compare["completed"] and [r["method"] for r in rows] == names
     assert all("ate_m" in r for r in rows) and all("recall" in r for r in rows[:2])
+    # every method streamed its trajectory into its own folder
+    for r in rows:
+        folder = tmp_path / "cmp" / r["method"].replace("/", "_")
+        assert len((folder / "trajectory_tum.txt").read_text().splitlines()) == r["frames"] == 25
+        assert json.loads((folder / "summary.json").read_text())["completed"] is True
 
 
 def test_bad_inputs_give_one_line_errors(bag, tmp_path):

@@ -48,7 +48,7 @@ def test_bag_dataset(tmp_path, kind):
     assert [s.stamp for s in out] == pytest.approx([s.stamp for s in scans], abs=1e-6)
     np.testing.assert_allclose(out[1].points, scans[1].points.astype(np.float32))
     np.testing.assert_allclose(out[2].times, scans[2].times, atol=1e-7)
-    assert ds.stats["read"] == 3 and ds.stats["skipped"] == 0
+    assert ds.skips.read == 3 and ds.skips.skipped == 0
     np.testing.assert_allclose(ds.ground_truth.poses, poses(3))
     assert len(list(ds)) == 3  # iterable more than once
 
@@ -96,7 +96,7 @@ def test_folder_dataset_natural_order_and_period(tmp_path):
     np.testing.assert_allclose(out[4].times, np.linspace(0, 0.1, 50), atol=1e-7)
     np.testing.assert_array_equal(out[4].intensity, np.full(50, 4.0))
     assert out[3].times is None and out[3].intensity is None  # the PLY files have x, y, z only
-    assert ds.stats == {"read": 11, "skipped": 0, "errors": []}
+    assert ds.skips.read == 11 and ds.skips.skipped == 0 and not ds.skips.examples
 
 
 def test_folder_dataset_with_timestamps_and_ground_truth(tmp_path):
@@ -141,7 +141,9 @@ def test_unreadable_file_is_skipped_and_counted(tmp_path):
     assert len(ds) == 3
     out = list(ds)
     assert [int(s.points[0, 0]) for s in out] == [0, 2]
-    assert ds.stats["skipped"] == 1 and "scan_1.ply" in ds.stats["errors"][0]
+    assert ds.skips.skipped == 1 and ds.skips.read == 2 and "scan_1.ply" in ds.skips.examples[0]
+    (group,) = ds.skips.groups.values()
+    assert group.kind == "unreadable file" and group.first_item == "scan_1.ply" and group.count == 1
 
 
 def test_dataset_errors(tmp_path):

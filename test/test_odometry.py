@@ -9,7 +9,7 @@ import pytest
 
 import dcreg_ros
 from conftest import box_room, require_data
-from dcreg_ros.core.deskew import deskew, normalize_times
+from dcreg_ros.core.deskew import DEFAULT_MAX_TIME_SPAN_S, deskew, max_time_span, normalize_times, scan_fractions
 from dcreg_ros.core.geometry import invert_pose, pose_error, pose_from_xyz_rpy, so3_exp, transform_points
 from dcreg_ros.io.cloud_files import read_cloud
 from dcreg_ros.io.trajectory import read_kitti
@@ -108,3 +108,59 @@ def test_config_and_strategy_selection(tmp_path):
         dcreg_ros.Odometry(strategy="nope")
     with pytest.raises(dcreg_ros.ConfigError, match="max_range"):
         dcreg_ros.OdometryConfig.from_dict({"preprocess": {"min_range": 10.0, "max_range": 5.0}})
+
+
+def test_per_point_times_are_validated_before_deskewing():
+    good = np.linspace(0.0, 0.1, 100)
+    np.testing.assert_allclose(scan_fractions(good, max_time_span(0.1)).fractions, np.linspace(0, 1, 100))
+    assert max_time_span(0.1) == pytest.approx(0.2) and max_time_span(None) == DEFAULT_MAX_TIME_SPAN_S
+    assert max_time_span(-0.1) == DEFAULT_MAX_TIME_SPAN_S and max_time_span(float("nan")) == DEFAULT_MAX_TIME_SPAN_S
+    for bad, words in ((np.where(np.arange(100) == 7, 1e308, good), "span 1e+308 s"),
+                       (np.where(np.arange(100) == 7, -1e308, good), "span 1e+308 s"),
+                       (np.where(np.arange(100) % 2 == 0, 1e308, -1e308), "span inf s"),
+                       (np.where(np.arange(100) == 3, np.nan, good), "1 of 100 per-point times are NaN or Inf"),
+                       (good * 1e9, "more than the plausible 0.2 s")):  # nanoseconds where seconds belong
+        checked = scan_fractions(bad, 0.2)
+        assert checked.fractions is None and words in checked.note, (words, checked.note)
+    assert scan_fractions(np.zeros(10), 0.2) == (None, None)  # no spread: nothing to deskew, nothing wrong
+
+
+def test_implausible_point_times_turn_deskewing_off_for_that_frame_only():
+    """A sensor sweeping the room at 3 m/s; frame 5 carries +-1e308 in its time field. It is
+    registered without deskewing, says why in its notes, and the trajectory stays within a few cm
+    of the clean run's."""
+    world = box_room(n=8000, seed=6, noise=0.0)
+    rng = np.random.default_rng(3)
+
+    def pose_at(t: float) -> np.ndarray:  # 3 m/s forward, 0.2 rad/s yaw
+        return pose_from_xyz_rpy(3.0 * t, 0.0, 0.0, 0.0, 0.0, 0.2 * t)
+
+    def sweep(k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scan k as a spinning LiDAR takes it: 20 azimuth sectors, each seen at its own time."""
+        sector = rng.integers(0, 20, len(world))
+        times = sector * 0.005
+        scan = np.empty_like(world)
+        for j in range(20):
+            sel = sector == j
+            scan[sel] = transform_points(invert_pose(pose_at(0.1 * k + 0.005 * j)), world[sel])
+        return scan, times
+
+    scans = [sweep(k) for k in range(9)]
+
+    def run(corrupt: bool):
+        odom = dcreg_ros.Odometry()
+        records = []
+        for k, (scan, times) in enumerate(scans):
+            times = times.copy()
+            if corrupt and k == 5:
+                times[::100], times[50::100] = 1e308, -1e308
+            records.append((odom.register_frame(scan, times, stamp=0.1 * k), pose_at(0.1 * k)))
+        return records
+
+    clean, spoiled = run(False), run(True)
+    assert all(not r.notes for r, _ in clean)
+    assert [bool(r.notes) for r, _ in spoiled] == [k == 5 for k in range(9)]
+    assert "deskewing off" in spoiled[5][0].notes[0]
+    for (a, _), (b, _) in zip(clean, spoiled):
+        assert np.all(np.isfinite(b.pose))
+        assert pose_error(b.pose, a.pose)[0] < 0.02  # 7 cm when these times were used for deskewing

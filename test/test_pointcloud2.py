@@ -304,3 +304,45 @@ def test_seconds_to_sec_nanosec_examples():
     assert seconds_to_sec_nanosec(1.5) == (1, 500_000_000)
     assert seconds_to_sec_nanosec(2.9999999999) == (3, 0)
     assert seconds_to_sec_nanosec(-0.25) == (-1, 750_000_000)
+
+
+HOSTILE = (np.nan, np.inf, -np.inf, 1e308, -1e308, 3e38, -3e38, 1e-320)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_convert_without_numpy_warnings(value):
+    """float64 x and t fields with garbage: no RuntimeWarning (overflow, invalid cast) escapes, bad
+    points are dropped, bad times are NaN (the odometry then says why it does not deskew)."""
+    import warnings
+
+    n = 300
+    pts = np.random.default_rng(2).uniform(-20, 20, (n, 3))
+    rel = np.linspace(0.0, 0.1, n)
+    rec = xyz_records(pts, "<f8", {"t": STAMP + rel, "intensity": np.full(n, 7.0)})
+    rec["x"][::50] = value
+    rec["t"][::37] = value
+    rec["t"][5] = -value
+    rec["intensity"][::41] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = pointcloud2_to_scan(make_msg(rec))
+        fields, step, data = scan_to_pointcloud2_parts(out)  # and back to float32, as the node publishes it
+    assert np.isfinite(out.points).all() and len(out) == n - (0 if np.isfinite(value) else len(range(0, n, 50)))
+    bad_times = ~np.isfinite(out.times) | (np.abs(out.times) > 1.0)
+    kept = np.isfinite(rec["x"])
+    spoiled = np.zeros(n, bool)
+    spoiled[::37] = spoiled[5] = True
+    if abs(value) > 1.0 or not np.isfinite(value):
+        assert bad_times.any()  # the garbage is visible, not silently turned into 0
+    np.testing.assert_allclose(out.times[~spoiled[kept] & ~bad_times], rel[kept][~spoiled[kept] & ~bad_times], atol=2e-6)
+    back = np.frombuffer(data, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"), ("t", "<f4")])
+    assert len(back) == len(out) and step == 20
+
+
+def test_float_payloads_that_are_not_bytes_are_refused():
+    good = make_msg(xyz_records(np.ones((3, 3))))
+    for data, words in ((array.array("d", [1.0, float("nan")] * 18), "whole numbers"), (np.full(36, 1.5), "whole numbers"),
+                        ([300] * 36, "outside 0..255"), ("x" * 36, "not a byte sequence")):
+        good.data = data
+        with pytest.raises(PointCloud2Error, match=words):
+            pointcloud2_to_scan(good)

@@ -35,9 +35,18 @@ def read_numbers(path: str, count: int, what: str) -> np.ndarray:
     return values
 
 
+# The analysis forms products of entries (Schur complements, eigen-decompositions): beyond this
+# magnitude they overflow float64. The ratios it reports do not depend on the scale of H.
+MAX_ABS_ENTRY = 1e150
+
+
 def load_hessian(path: str) -> np.ndarray:
     H = read_numbers(path, 36, "the Hessian").reshape(6, 6)
-    scale = max(np.abs(H).max(), 1e-300)
+    largest = np.abs(H).max()
+    if largest > MAX_ABS_ENTRY:
+        raise CliError(f"{path}: the Hessian's largest entry is {largest:.3g}; the analysis needs entries within "
+                       f"+-{MAX_ABS_ENTRY:.0e} (it multiplies them): divide H by a constant, the degeneracy ratios do not change")
+    scale = max(largest, 1e-300)
     asym = np.abs(H - H.T).max() / scale
     if asym > 1e-6:
         raise CliError(f"{path}: the Hessian is not symmetric (max |H - H^T| / max |H| = {asym:.2g})")
@@ -60,7 +69,13 @@ def run(args: argparse.Namespace) -> int:
     if not (np.isfinite(args.kappa_target) and args.kappa_target >= 1.0):
         raise CliError("--kappa-target must be a number >= 1")
     H = load_hessian(args.hessian)
-    arrays = analyze_hessian_arrays(H, float(args.threshold), float(args.kappa_target))
+    try:
+        arrays = analyze_hessian_arrays(H, float(args.threshold), float(args.kappa_target))
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
+        nonzero = np.abs(H[H != 0])
+        span = f"; its entries reach {nonzero.min():.3g} .. {nonzero.max():.3g}" if nonzero.size else ""
+        raise CliError(f"{args.hessian}: the Hessian cannot be analysed in float64 ({exc}){span}: "
+                       "scale H by a constant, the degeneracy ratios do not change") from None
     report = DegeneracyReport.from_analysis(arrays, args.threshold)
     step = pcg_iterations = None
     fallback = False

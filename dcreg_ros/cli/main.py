@@ -14,9 +14,9 @@ from .._version import __version__
 from ..core.config_io import ConfigError
 from ..core.pointcloud import InputError
 
-from .errors import CliError
-
-EXIT_ERROR = 1
+from ..eval.run_outputs import OutputError
+from ..eval.runner import caused_by_ctrl_c
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, CliError
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]]:
@@ -48,12 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CliError, InputError, ConfigError) as exc:
-        print(f"dcreg: error: {exc}", file=sys.stderr)
+    except (CliError, InputError, ConfigError, OutputError) as exc:
+        print(f"dcreg: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("dcreg: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except SystemError as exc:  # Ctrl-C inside a numba kernel arrives like this
+        if not caused_by_ctrl_c(exc):
+            raise
+        print("dcreg: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `dcreg ... | head`
         return 0
 

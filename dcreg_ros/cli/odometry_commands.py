@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.odometry import OdometryConfig
 from ..core.solvers import STRATEGIES
-from .errors import CliError
+from .errors import EXIT_INTERRUPTED, CliError
 
 
 def _config(path: str | None) -> OdometryConfig:
@@ -27,15 +27,13 @@ def _open(path: str, topic: str | None, gt_topic: str | None = None):
 GT_TOPIC_HELP = "ground-truth topic of a bag (nav_msgs/Odometry or PoseStamped; default /ground_truth, never another topic)"
 
 
-def _truth_for(path: str):
-    """Per-frame degeneracy truth stored by the simulator next to a bag, if any."""
-    from ..sim import load_degeneracy_truth
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
-    p = Path(path)
-    for candidate in (p / "degeneracy_truth.json", p.parent / "degeneracy_truth.json"):
-        if candidate.exists():
-            return load_degeneracy_truth(candidate)
-    return None
+
+def _check_max_frames(max_frames: int | None) -> None:
+    if max_frames is not None and max_frames < 1:
+        raise CliError("--max-frames must be at least 1")
 
 
 # ------------------------------------------------------------------------------------ simulate
@@ -107,42 +105,53 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run_run)
 
 
-def run_run(args: argparse.Namespace) -> int:
-    from ..eval.runner import Progress, run_odometry, write_run_outputs
+def _run_table(report) -> list[str]:
+    """The end-of-run table: frames and skips, time, path, degeneracy, warnings, accuracy."""
+    result, summary = report.result, report.summary
+    lines = [f"frames           {summary['frames']} registered, {summary['skipped']} skipped"
+             + (f": {result.skips.describe()}" if result.skips.skipped else ""),
+             f"time             {_number(summary['ms_per_frame_median'])} ms/frame median, {_number(summary['ms_per_frame_p95'])} p95, "
+             f"{_number(summary['wall_hz'])} Hz wall",
+             f"path             {summary['path_length_m']:.2f} m",
+             f"degenerate       {summary['degenerate_frames']} frames; per axis "
+             + ", ".join(f"{a} {n}" for a, n in summary["degenerate_frames_per_axis"].items())]
+    notes = result.frame_notes()
+    if notes.skipped:
+        lines.append(f"warnings         {notes.describe()}")
+    if report.errors is not None:
+        e = report.errors
+        lines.append(f"accuracy         ATE {e.ate_rmse:.3f} m, RPE {e.rpe_rmse:.4f} m/frame (ground truth in the input, {e.describe_alignment()})")
+    elif report.accuracy_note:
+        lines.append(f"accuracy         not computed: {report.accuracy_note}")
+    return lines
 
+
+def run_run(args: argparse.Namespace) -> int:
+    from ..eval.compare import find_degeneracy_truth
+    from ..eval.offline import run_into_folder, write_run_plots
+    from ..eval.run_outputs import stop_line
+
+    _check_max_frames(args.max_frames)
     config = _config(args.config)
     dataset = _open(args.input, args.topic, args.gt_topic)
     for note in dataset.notes:
         print(f"dcreg run: note: {note}", file=sys.stderr)
-    out = Path(args.out)
-    progress = Progress(len(dataset), enabled=not args.quiet)
-    result = run_odometry(dataset, config, args.strategy, progress, args.max_frames)
-    if not result.records:
-        raise CliError(f"no frame of {args.input} could be registered ({len(result.skipped)} skipped: "
-                       f"{result.skipped[0][1] if result.skipped else 'empty input'})")
-    summary = write_run_outputs(result, out, plots=not args.no_plots)
-    truth = _truth_for(args.input)
-    if truth is not None and not args.no_plots:
-        from ..eval.plots import plot_degeneracy
-
-        plot_degeneracy(result, out / "degeneracy.png", truth)
-    gt = dataset.ground_truth
-    lines = [f"frames           {summary['frames']} registered, {summary['skipped']} skipped"
-             + (f" (first: {result.skipped[0][1]})" if result.skipped else ""),
-             f"time             {summary['ms_per_frame_median']:.1f} ms/frame median, {summary['ms_per_frame_p95']:.1f} p95, {summary['wall_hz']:.1f} Hz wall",
-             f"path             {summary['path_length_m']:.2f} m",
-             f"degenerate       {summary['degenerate_frames']} frames; per axis "
-             + ", ".join(f"{a} {n}" for a, n in summary["degenerate_frames_per_axis"].items())]
-    if gt is not None and len(gt) > 1:
-        from ..eval.metrics import trajectory_errors
-
-        errors = trajectory_errors(result.trajectory, gt)
-        summary.update({"ate_rmse_m": errors.ate_rmse, "rpe_rmse_m": errors.rpe_rmse})
-        lines.append(f"accuracy         ATE {errors.ate_rmse:.3f} m, RPE {errors.rpe_rmse:.4f} m/frame (ground truth in the input)")
-        (out / "summary.json").write_text(json.dumps({**json.loads((out / "summary.json").read_text()), **summary}, indent=2))
+    report = run_into_folder(dataset, args.out, config, args.strategy, args.max_frames, args.quiet)
+    result, out = report.result, report.out_dir
+    if not result.records and not result.stop.interrupted:
+        why = result.skips.describe() if result.skips.skipped else "empty input"
+        stopped = "" if result.stop.completed else f"; stopped: {result.stop.reason}"
+        raise CliError(f"no frame of {args.input} could be registered (0 registered, {result.skips.skipped} skipped: "
+                       f"{why}{stopped}); summary in {out / 'summary.json'}")
+    plots = [] if args.no_plots else write_run_plots(result, out, dataset.ground_truth, find_degeneracy_truth(args.input))
     print(f"dcreg run: {args.input} -> {out} (strategy {result.strategy})")
-    print("\n".join(lines))
-    print(f"wrote trajectory_tum.txt, trajectory_kitti.txt, diagnostics.csv, summary.json{'' if args.no_plots else ', trajectory.png, degeneracy.png'}")
+    print("\n".join(_run_table(report)))
+    print("wrote " + ", ".join(["trajectory_tum.txt", "trajectory_kitti.txt", "diagnostics.csv", "summary.json", *plots]))
+    if result.stop.interrupted:
+        print(f"dcreg: interrupted: {stop_line(result.stop, len(result.records), report.total, out)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not result.stop.completed:
+        raise CliError(stop_line(result.stop, len(result.records), report.total, out))
     return 0
 
 
@@ -180,21 +189,23 @@ def add_eval(p: argparse.ArgumentParser) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from ..eval.metrics import trajectory_errors
     from ..eval.plots import plot_errors
+    from ..eval.run_outputs import prepare_output_dir, read_flags, write_json
 
+    out = Path(args.out) if args.out else (Path(args.estimate) if Path(args.estimate).is_dir() else Path(args.estimate).parent)
     est = _load_trajectory(args.estimate, "estimate")
     gt = _load_trajectory(args.ground_truth, "ground truth", args.gt_topic)
+    prepare_output_dir(out)
     errors = trajectory_errors(est, gt, rpe_delta=args.rpe_delta)
-    out = Path(args.out) if args.out else (Path(args.estimate) if Path(args.estimate).is_dir() else Path(args.estimate).parent)
-    out.mkdir(parents=True, exist_ok=True)
     result = {"ate_rmse_m": errors.ate_rmse, "ate_max_m": errors.ate_max, "rpe_rmse_m": errors.rpe_rmse,
               "rpe_delta_frames": errors.rpe_delta, "matched_poses": errors.matched,
+              "alignment": errors.alignment, "alignment_note": errors.alignment_note,
               "estimate": str(args.estimate), "ground_truth": str(args.ground_truth)}
-    (out / "eval.json").write_text(json.dumps(result, indent=2))
-    plot_errors(errors, out / "eval.png")
+    write_json(out / "eval.json", result)
+    plot_errors(errors, out / "eval.png", flags=read_flags(args.estimate))
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"ATE  {errors.ate_rmse:.4f} m rmse, {errors.ate_max:.4f} m max (SE(3) aligned, {errors.matched} poses)")
+        print(f"ATE  {errors.ate_rmse:.4f} m rmse, {errors.ate_max:.4f} m max ({errors.describe_alignment()}, {errors.matched} poses)")
         print(f"RPE  {errors.rpe_rmse:.4f} m rmse over {errors.rpe_delta} frame(s)")
         print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
     return 0
@@ -214,78 +225,30 @@ def add_compare(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run_compare)
 
 
-def compare_methods(input_path: str, strategies: list[str], peers: list[str], config: OdometryConfig,
-                    topic: str | None = None, max_frames: int | None = None, quiet: bool = True,
-                    gt_topic: str | None = None) -> list[dict]:
-    """Run every strategy (and peer) on the same input; one dict of numbers per method."""
-    from ..eval.metrics import detection_scores, trajectory_errors
-    from ..eval.runner import Progress, run_odometry
-    from ..io.trajectory import Trajectory
-
-    gt = _open(input_path, topic, gt_topic).ground_truth
-    truth = _truth_for(input_path)
-    rows = []
-    for strategy in strategies:
-        dataset = _open(input_path, topic)
-        total = min(len(dataset), max_frames) if max_frames else len(dataset)
-        result = run_odometry(dataset, config, strategy, Progress(total, f"{strategy}: ", enabled=not quiet), max_frames)
-        row = {"method": f"dcreg_ros/{strategy}", "frames": len(result.records),
-               "ms_per_frame": float(np.nanmedian(result.frame_ms())), "trajectory": result.trajectory}
-        if gt is not None and len(result.records) > 1:
-            e = trajectory_errors(result.trajectory, gt)
-            row.update(ate_m=e.ate_rmse, rpe_m=e.rpe_rmse)
-        if truth is not None and result.records:
-            s = detection_scores([r.stamp for r in result.records[1:]], result.masks[1:], *truth)
-            row.update(precision=s.precision, recall=s.recall, false_alarm_rate=s.false_alarm_rate)
-        rows.append(row)
-    for peer in peers:
-        if peer != "kiss_icp":
-            raise CliError(f"unknown peer {peer!r}; available: kiss_icp")
-        from ..eval.peers import kiss_icp_odometry
-
-        scans = list(_open(input_path, topic))[:max_frames]
-        stamps, poses, ms = kiss_icp_odometry(scans, config.preprocess.max_range)
-        traj = Trajectory(stamps, poses)
-        row = {"method": "kiss_icp", "frames": len(stamps), "ms_per_frame": float(np.median(ms[1:])) if len(ms) > 1 else float("nan"),
-               "trajectory": traj}
-        if gt is not None and len(stamps) > 1:
-            e = trajectory_errors(traj, gt)
-            row.update(ate_m=e.ate_rmse, rpe_m=e.rpe_rmse)
-        rows.append(row)
-    return rows
-
-
-def format_compare_table(rows: list[dict]) -> str:
-    def f(v, fmt):
-        return fmt.format(v) if isinstance(v, (int, float)) and np.isfinite(v) else "-"
-
-    lines = [f"{'method':<24} {'frames':>6} {'ATE m':>8} {'RPE m':>8} {'ms/frame':>9} {'precision':>9} {'recall':>7} {'false alarms':>12}"]
-    for r in rows:
-        lines.append(f"{r['method']:<24} {r['frames']:>6} {f(r.get('ate_m'), '{:.3f}'):>8} {f(r.get('rpe_m'), '{:.4f}'):>8} "
-                     f"{f(r.get('ms_per_frame'), '{:.1f}'):>9} {f(r.get('precision'), '{:.2f}'):>9} {f(r.get('recall'), '{:.2f}'):>7} "
-                     f"{f(r.get('false_alarm_rate'), '{:.1%}'):>12}")
-    return "\n".join(lines)
-
-
 def run_compare(args: argparse.Namespace) -> int:
+    from ..eval.compare import PEERS, compare_methods, format_compare_table
+
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     for s in strategies:
         if s not in STRATEGIES:
             raise CliError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
-    rows = compare_methods(args.input, strategies, peers, _config(args.config), args.topic, args.max_frames, args.quiet,
-                           args.gt_topic)
-    print(format_compare_table(rows))
+    for p in peers:
+        if p not in PEERS:
+            raise CliError(f"unknown peer {p!r}; available: {', '.join(PEERS)}")
+    _check_max_frames(args.max_frames)
+    comparison = compare_methods(args.input, strategies, peers, _config(args.config), args.topic, args.max_frames,
+                                 args.quiet, args.out, args.gt_topic)
+    print(format_compare_table(comparison.rows))
     if args.out:
-        from ..io.trajectory import write_tum
-
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for r in rows:
-            write_tum(out / f"{r['method'].replace('/', '_')}_tum.txt", r["trajectory"])
-        clean = [{k: v for k, v in r.items() if k != "trajectory"} for r in rows]
-        (out / "compare.json").write_text(json.dumps(clean, indent=2))
-        print(f"wrote {out / 'compare.json'}", file=sys.stderr)
+        print(f"wrote {Path(args.out) / 'compare.json'} and one folder per method", file=sys.stderr)
+    if comparison.interrupted:
+        print(f"dcreg: interrupted after {len(comparison.rows)} method(s); the rows so far are above"
+              + (f" and in {Path(args.out) / 'compare.json'}" if args.out else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    broken = [r for r in comparison.rows if not r.stop.completed]
+    if broken:
+        raise CliError(f"{len(broken)} of {len(comparison.rows)} method(s) stopped early ({broken[0].method}: {broken[0].stop.reason})")
     return 0
 
 

@@ -150,6 +150,14 @@ def replace(cfg: T, **changes: Any) -> T:
     return new
 
 
+def _yaml_problem(exc: Exception) -> str:
+    """'line 3, column 1: expected ...' (1-based) instead of PyYAML's multi-line report."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return " ".join(f"{where}{problem}".split())
+
+
 def load_yaml(cls: type[T], path: str | Path, key: str | None = None) -> T:
     """Load config ``cls`` from a YAML file.
 
@@ -166,7 +174,7 @@ def load_yaml(cls: type[T], path: str | Path, key: str | None = None) -> T:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must contain a mapping")
     if key is not None and key in data:

@@ -11,10 +11,53 @@ start turns them into a half-frame offset that oscillates from frame to frame.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
 from .geometry import rotate_by_vector, so3_exp, so3_log
+
+# Per-point times may span at most this many frame intervals (a spinning LiDAR's sweep takes one);
+# before the first interval is known, at most DEFAULT_MAX_TIME_SPAN_S.
+MAX_TIME_SPAN_INTERVALS = 2.0
+DEFAULT_MAX_TIME_SPAN_S = 1.0
+
+
+class ScanFractions(NamedTuple):
+    """Validated per-point times: ``fractions`` in [0, 1] over the scan, or None with a ``note``
+    saying why deskewing is off for this frame (None when the scan simply has no time spread)."""
+
+    fractions: np.ndarray | None
+    note: str | None = None
+
+
+def max_time_span(frame_interval: float | None) -> float:
+    """Largest plausible spread of per-point times (s) for scans ``frame_interval`` s apart."""
+    if frame_interval is not None and np.isfinite(frame_interval) and frame_interval > 0:
+        return MAX_TIME_SPAN_INTERVALS * float(frame_interval)
+    return DEFAULT_MAX_TIME_SPAN_S
+
+
+def scan_fractions(times: np.ndarray, max_span: float) -> ScanFractions:
+    """Per-point times (s, relative to the scan stamp) -> scan fractions, if they are plausible.
+
+    Every time must be finite and their spread at most ``max_span`` seconds (see
+    :func:`max_time_span`); otherwise deskewing this frame would move points by a meaningless
+    motion (a single time of 1e308 squeezes every other point to the same fraction), so the
+    fractions are None and the note says why.
+    """
+    t = np.asarray(times, dtype=np.float64).reshape(-1)
+    if t.size == 0:
+        return ScanFractions(None)
+    bad = int(np.count_nonzero(~np.isfinite(t)))
+    if bad:
+        return ScanFractions(None, f"deskewing off: {bad} of {t.size} per-point times are NaN or Inf")
+    with np.errstate(over="ignore"):
+        span = float(t.max() - t.min())
+    if not span <= max_span:
+        return ScanFractions(None, f"deskewing off: per-point times span {span:.3g} s, more than the plausible {max_span:.3g} s")
+    return ScanFractions(normalize_times(t))
 
 
 def normalize_times(times: np.ndarray) -> np.ndarray | None:

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
 from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig, RegistrationConfig, RobustConfig
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .degeneracy import DegeneracyReport
-from .deskew import deskew, interpolate_motion, normalize_times
-from .geometry import invert_pose, project_to_so3, so3_log, transform_points
-from .motion_prior import ConstantVelocityModel, MotionPriorConfig, Prediction
+from .deskew import deskew, interpolate_motion, max_time_span, scan_fractions
+from .geometry import invert_pose, project_to_so3, transform_points
+from .motion_prior import ConstantVelocityModel, MotionPriorConfig, Prediction, delta_to_twist
 from .pointcloud import InputError, crop_range, finite_points
 from .registration import PredictionPrior, RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
@@ -117,7 +118,8 @@ class FrameRecord:
     ``pose``: world_T_sensor (4x4, m) at the scan start (header stamp). ``covariance``: 6x6,
     rotation first, in the sensor frame. ``twist``: the sensor's velocity over the last frame
     interval, rotation first (rad/s, then m/s) in the sensor frame, with ``twist_covariance``
-    (6x6, same order). ``timings``: milliseconds per stage.
+    (6x6, same order). ``timings``: milliseconds per stage. ``notes``: remarks on the frame for
+    the user (e.g. why deskewing was off), each worth a WARN.
     """
 
     index: int
@@ -136,6 +138,7 @@ class FrameRecord:
     degeneracy: DegeneracyReport | None = None
     degeneracy_first: DegeneracyReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total_ms(self) -> float:
@@ -144,6 +147,17 @@ class FrameRecord:
     @property
     def degenerate_mask(self) -> tuple[bool, ...]:
         return self.degeneracy.mask if self.degeneracy is not None else (False,) * 6
+
+
+class Preprocessed(NamedTuple):
+    """One frame after preprocessing: ``source`` (registered), ``frame`` (inserted into the map),
+    whether it was ``timed`` (a sweep with per-point times, deskewed unless a note says why not)
+    and ``notes`` for the record."""
+
+    source: np.ndarray
+    frame: np.ndarray
+    timed: bool
+    notes: list[str]
 
 
 class Odometry:
@@ -201,35 +215,38 @@ class Odometry:
     def last_pose(self) -> np.ndarray:
         return self.poses[-1] if self.poses else np.eye(4)
 
-    def _preprocess(self, points: np.ndarray, timestamps: np.ndarray | None, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Sanitised, cropped, deskewed points -> (source for registration, points for the map,
-        whether the scan carried usable per-point times). ``motion`` (4x4) is the predicted
-        motion over the scan interval that deskewing interpolates."""
+    def _preprocess(self, points: np.ndarray, timestamps: np.ndarray | None, max_span: float, motion: np.ndarray) -> Preprocessed:
+        """Sanitised, cropped, deskewed points (per-point times spanning at most ``max_span`` s);
+        ``motion`` (4x4) is the predicted motion over the scan that deskewing interpolates."""
         p = self.config.preprocess
         pts, finite = finite_points(points, "frame")
-        fractions = None
+        fractions, notes = None, []
         if timestamps is not None:
             times = np.asarray(timestamps, dtype=np.float64).reshape(-1)
             if len(times) != len(finite):
                 raise InputError(f"frame: {len(times)} timestamps for {len(finite)} points")
-            fractions = normalize_times(times[finite])
+            fractions, note = scan_fractions(times[finite], max_span)
+            notes = [note] if note else []
         if fractions is not None and p.deskew and len(self.poses) >= 2:
             pts = deskew(pts, fractions, motion)
         pts = crop_range(pts, p.min_range, p.max_range, "frame")
         frame = pts[voxel_downsample_indices(pts, p.map_voxel_size)]
         source = frame[voxel_downsample_indices(frame, p.source_voxel_size)] if p.source_voxel_size > p.map_voxel_size else frame
-        return source, frame, fractions is not None
+        # implausible times still mark a sweep: its pose is reported like the neighbours' (at the stamp)
+        return Preprocessed(source, frame, fractions is not None or bool(notes), notes)
 
     def register_frame(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> FrameRecord:
-        """Register one scan (N, 3 metres, sensor frame) with optional per-point times (any
-        unit; only their spread over the scan is used). Raises InputError for unusable frames,
-        leaving the odometry state unchanged."""
+        """Register one scan (N, 3 metres, sensor frame) with optional per-point times (s
+        relative to the stamp; implausible ones turn deskewing off for the frame, with a note in
+        the record). Raises InputError for unusable frames, leaving the odometry state unchanged."""
         index = len(self.poses)
         stamp = float(stamp) if stamp is not None else index * 0.1
         dt = stamp - self.stamps[-1] if self.stamps else 0.0
         t0 = time.perf_counter()
         prediction = self._predict(dt) if index > 0 else None
-        source, frame, timed = self._preprocess(points, timestamps, self._delta if prediction is None else prediction.delta)
+        interval = dt if self.stamps else None
+        source, frame, timed, notes = self._preprocess(points, timestamps, max_time_span(interval),
+                                                       self._delta if prediction is None else prediction.delta)
         preprocess_ms = (time.perf_counter() - t0) * 1e3
         guess = self._scan_pose if prediction is None else self._scan_pose @ prediction.delta
         if index == 0:
@@ -256,20 +273,13 @@ class Odometry:
         # where deskewing is unbiased by velocity errors); report the pose at its stamp, the start.
         stamp_pose = pose @ interpolate_motion(self._delta, -0.5) if timed else pose
         record = _record(index, stamp, stamp_pose, result, len(source), self.threshold.sigma, preprocess_ms, map_ms)
+        record.notes = notes
         if index > 0 and dt > 0.0:
-            record.twist = body_twist(self._delta, dt)
+            record.twist = delta_to_twist(self._delta, dt)
             record.twist_covariance = self.motion.covariance.copy()
         self.poses.append(stamp_pose)
         self.stamps.append(stamp)
         return record
-
-
-def body_twist(delta: np.ndarray, dt: float) -> np.ndarray:
-    """Rotation-first body velocity (rad/s, m/s) of a motion ``delta`` (4x4, T_prev_curr) over ``dt`` s."""
-    out = np.empty(6)
-    out[:3] = so3_log(np.ascontiguousarray(delta[:3, :3])) / dt
-    out[3:] = delta[:3, 3] / dt
-    return out
 
 
 def _record(index, stamp, pose, result: RegistrationResult | None, num_points, sigma, preprocess_ms, map_ms) -> FrameRecord:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -10,10 +10,17 @@ from ..core.pointcloud import InputError
 from ..io.trajectory import Trajectory
 
 
+ALIGN_SE3 = "SE(3) Umeyama"
+ALIGN_FIRST_POSE = "first pose"
+
+
 @dataclass
 class TrajectoryErrors:
-    """ATE: translation RMSE (m) after SE(3) alignment; RPE: translation RMSE (m) of the relative
-    motion over ``rpe_delta`` frames; both over the ``matched`` poses associated by stamp."""
+    """ATE: translation RMSE (m) after aligning the estimate to the reference (``alignment``:
+    SE(3) Umeyama over all matched positions, no scale; or the first matched pose when the
+    positions cannot determine a rotation, see ``alignment_note``); RPE: translation RMSE (m)
+    of the relative motion over ``rpe_delta`` frames; both over the ``matched`` poses
+    associated by stamp."""
 
     ate_rmse: float
     ate_max: float
@@ -22,8 +29,23 @@ class TrajectoryErrors:
     matched: int
     ate_series: np.ndarray  # per matched pose, m
     stamps: np.ndarray
-    estimate_aligned: np.ndarray  # (matched, 4, 4)
+    estimate_aligned: np.ndarray  # (matched, 4, 4), in the reference frame
     reference: np.ndarray  # (matched, 4, 4)
+    alignment: str = ALIGN_SE3
+    alignment_note: str = ""  # why the fallback was used, '' for SE(3)
+    T_reference_estimate: np.ndarray = field(default_factory=lambda: np.eye(4))  # the alignment applied
+
+    def body_errors(self) -> np.ndarray:
+        """(matched, 3) translation error of the aligned estimate in the reference's body frame
+        (m; x forward, y left, z up for a REP-103 sensor): along which axis the estimate is off."""
+        d = self.estimate_aligned[:, :3, 3] - self.reference[:, :3, 3]
+        return np.einsum("nji,nj->ni", self.reference[:, :3, :3], d)
+
+    def describe_alignment(self) -> str:
+        """'SE(3) Umeyama alignment, no scale' or 'first-pose alignment (...why...)'."""
+        if self.alignment == ALIGN_SE3:
+            return "SE(3) Umeyama alignment, no scale"
+        return f"first-pose alignment ({self.alignment_note})"
 
 
 def _to_evo(traj: Trajectory):
@@ -33,15 +55,34 @@ def _to_evo(traj: Trajectory):
 
 
 def trajectory_errors(estimate: Trajectory, reference: Trajectory, rpe_delta: int = 1, max_time_diff: float = 0.02) -> TrajectoryErrors:
-    """ATE and RPE of ``estimate`` against ``reference`` (evo: association by stamp, Umeyama SE(3))."""
-    from evo.core import metrics, sync
+    """ATE and RPE of ``estimate`` against ``reference`` (evo: association by stamp, Umeyama SE(3);
+    the first matched pose aligns them when Umeyama is undetermined: 2 poses, a straight line or
+    no motion). Raises InputError (one line, what is needed) when they cannot be compared."""
+    from evo.core import geometry, metrics, sync
 
     if len(estimate) < 2 or len(reference) < 2:
-        raise InputError("need at least two poses in both trajectories")
-    ref, est = sync.associate_trajectories(_to_evo(reference), _to_evo(estimate), max_diff=max_time_diff)
+        raise InputError(f"need at least two poses in both trajectories (estimate {len(estimate)}, reference {len(reference)})")
+    if rpe_delta < 1:
+        raise InputError(f"the RPE delta must be at least 1 frame, got {rpe_delta}")
+    try:
+        ref, est = sync.associate_trajectories(_to_evo(reference), _to_evo(estimate), max_diff=max_time_diff)
+    except sync.SyncException:
+        raise InputError(_no_common_stamps(estimate, reference, max_time_diff)) from None
     if ref.num_poses < 2:
-        raise InputError(f"only {ref.num_poses} poses share stamps (within {max_time_diff} s); check the time bases")
-    est.align(ref, correct_scale=False)
+        raise InputError(f"only {ref.num_poses} poses share stamps (within {max_time_diff} s); need at least 2: check the time bases")
+    if rpe_delta >= ref.num_poses:
+        raise InputError(f"the RPE delta ({rpe_delta} frames) needs more than {rpe_delta} matched poses, there are {ref.num_poses}")
+    alignment, note = ALIGN_SE3, ""
+    try:
+        r, t, _ = est.align(ref, correct_scale=False)
+        T_align = np.eye(4)
+        T_align[:3, :3], T_align[:3, 3] = r, t
+    except geometry.GeometryException:
+        # Umeyama needs positions that span a plane: with 2 poses, a straight line or no motion the
+        # rotation about the line is undetermined; pinning the first poses together is well defined
+        alignment = ALIGN_FIRST_POSE
+        note = f"SE(3) alignment needs at least 3 matched positions not on one line; {ref.num_poses} matched"
+        T_align = np.asarray(est.align_origin(ref))
     ape = metrics.APE(metrics.PoseRelation.translation_part)
     ape.process_data((ref, est))
     rpe = metrics.RPE(metrics.PoseRelation.translation_part, delta=rpe_delta, delta_unit=metrics.Unit.frames, all_pairs=False)
@@ -56,7 +97,15 @@ def trajectory_errors(estimate: Trajectory, reference: Trajectory, rpe_delta: in
         stamps=np.asarray(ref.timestamps),
         estimate_aligned=np.asarray(est.poses_se3),
         reference=np.asarray(ref.poses_se3),
+        alignment=alignment,
+        alignment_note=note,
+        T_reference_estimate=T_align,
     )
+
+
+def _no_common_stamps(estimate: Trajectory, reference: Trajectory, max_time_diff: float) -> str:
+    return (f"no pose stamps in common (within {max_time_diff} s): estimate {estimate.stamps[0]:.3f}..{estimate.stamps[-1]:.3f} s, "
+            f"reference {reference.stamps[0]:.3f}..{reference.stamps[-1]:.3f} s; both must use the same clock")
 
 
 @dataclass
@@ -85,6 +134,21 @@ class DetectionScores:
         return self.false_alarm_frames / self.frames if self.frames else float("nan")
 
 
+def nearest_stamps(sorted_stamps: np.ndarray, query: np.ndarray, max_time_diff: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``query`` stamp (s) the index of the nearest of ``sorted_stamps`` (ascending) and
+    whether it lies within ``max_time_diff`` s."""
+    ref = np.asarray(sorted_stamps, dtype=np.float64)
+    q = np.asarray(query, dtype=np.float64).reshape(-1)
+    if len(ref) == 0:
+        return np.zeros(len(q), dtype=int), np.zeros(len(q), dtype=bool)
+    if len(ref) == 1:
+        j = np.zeros(len(q), dtype=int)
+    else:
+        j = np.clip(np.searchsorted(ref, q), 1, len(ref) - 1)
+        j = np.where(np.abs(ref[j - 1] - q) < np.abs(ref[j] - q), j - 1, j)
+    return j, np.abs(ref[j] - q) <= max_time_diff
+
+
 def detection_scores(est_stamps: np.ndarray, est_masks: np.ndarray, true_stamps: np.ndarray, true_masks: np.ndarray,
                      max_time_diff: float = 0.02) -> DetectionScores:
     """Compare per-frame masks (frames, 6) associated by nearest stamp."""
@@ -93,18 +157,10 @@ def detection_scores(est_stamps: np.ndarray, est_masks: np.ndarray, true_stamps:
     true_stamps = np.asarray(true_stamps, dtype=np.float64)
     order = np.argsort(true_stamps)
     true_stamps, true_masks = true_stamps[order], true_masks[order]
-    tp = fp = fn = tn = frames = alarms = 0
-    for stamp, mask in zip(np.asarray(est_stamps, dtype=np.float64), est_masks):
-        j = int(np.clip(np.searchsorted(true_stamps, stamp), 1, len(true_stamps) - 1)) if len(true_stamps) > 1 else 0
-        if len(true_stamps) > 1 and abs(true_stamps[j - 1] - stamp) < abs(true_stamps[j] - stamp):
-            j -= 1
-        if abs(true_stamps[j] - stamp) > max_time_diff:
-            continue
-        truth = true_masks[j]
-        frames += 1
-        tp += int(np.sum(mask & truth))
-        fp += int(np.sum(mask & ~truth))
-        fn += int(np.sum(~mask & truth))
-        tn += int(np.sum(~mask & ~truth))
-        alarms += int(mask.any() and not truth.any())
-    return DetectionScores(tp, fp, fn, tn, frames, alarms)
+    j, matched = nearest_stamps(true_stamps, est_stamps, max_time_diff)
+    mask, truth = est_masks[matched], true_masks[j[matched]]
+    return DetectionScores(
+        true_positive=int(np.sum(mask & truth)), false_positive=int(np.sum(mask & ~truth)),
+        false_negative=int(np.sum(~mask & truth)), true_negative=int(np.sum(~mask & ~truth)),
+        frames=int(matched.sum()), false_alarm_frames=int(np.sum(mask.any(axis=1) & ~truth.any(axis=1))),
+    )

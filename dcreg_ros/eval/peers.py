@@ -4,7 +4,9 @@ benchmarks and `dcreg compare`. Each is imported only when used, with a clear me
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+import time
+from collections.abc import Iterator, Sequence
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -78,11 +80,16 @@ def kiss_icp_pair(max_range: float = 100.0) -> PairMethod:
     return run
 
 
-def kiss_icp_odometry(scans, max_range: float = 100.0, deskew: bool = True):
-    """Run KISS-ICP over scans (dcreg_ros.io.scan.Scan); returns (stamps, poses (N,4,4), ms per frame)."""
-    import time
+class PeerFrame(NamedTuple):
+    """One frame of a peer odometry: stamp (s), pose T_world_sensor (4x4, m), time spent (ms)."""
 
-    scans = list(scans)
+    stamp: float
+    pose: np.ndarray
+    ms: float
+
+
+def kiss_icp_frames(scans: Sequence, max_range: float = 100.0, deskew: bool = True) -> Iterator[PeerFrame]:
+    """Run KISS-ICP over scans (dcreg_ros.io.scan.Scan), one :class:`PeerFrame` per scan as it is registered."""
     # KISS-ICP divides by the spread of the timestamps when deskewing: without per-point times
     # (all zero) that is 0/0 and its SO(3) exp aborts the process, so deskew only timed scans
     deskew = deskew and all(s.times is not None and np.ptp(s.times) > 0 for s in scans)
@@ -90,14 +97,17 @@ def kiss_icp_odometry(scans, max_range: float = 100.0, deskew: bool = True):
     from kiss_icp.kiss_icp import KissICP
 
     odom = KissICP(cfg)
-    stamps, poses, ms = [], [], []
     for scan in scans:
         finite = np.isfinite(scan.points).all(axis=1)
         pts = scan.points[finite]
         times = scan.times[finite] if deskew else np.zeros(len(pts))
         t0 = time.perf_counter()
         odom.register_frame(pts, times)
-        ms.append((time.perf_counter() - t0) * 1e3)
-        stamps.append(scan.stamp)
-        poses.append(np.array(odom.last_pose))
-    return np.array(stamps), np.array(poses).reshape(-1, 4, 4), np.array(ms)
+        yield PeerFrame(scan.stamp, np.array(odom.last_pose), (time.perf_counter() - t0) * 1e3)
+
+
+def kiss_icp_odometry(scans, max_range: float = 100.0, deskew: bool = True):
+    """Run KISS-ICP over scans; returns (stamps, poses (N,4,4), ms per frame)."""
+    frames = list(kiss_icp_frames(list(scans), max_range, deskew))
+    return (np.array([f.stamp for f in frames]), np.array([f.pose for f in frames]).reshape(-1, 4, 4),
+            np.array([f.ms for f in frames]))

@@ -26,16 +26,34 @@ def _pyplot():
     return plt
 
 
-def plot_trajectory(result: "RunResult", path: Path, ground_truth: "Trajectory | None" = None) -> None:
-    """Top view coloured by which axes were flagged (grey: none)."""
+def plot_trajectory(result: "RunResult", path: Path, ground_truth: "Trajectory | None" = None) -> "TrajectoryErrors | None":
+    """Top view coloured by which axes were flagged (grey: none).
+
+    With ``ground_truth`` the estimate is drawn in the ground truth's frame, moved by the same
+    alignment the ATE uses (SE(3) Umeyama, or the first pose when that is undetermined), and the
+    title says so; without it, in its own odom frame. Returns the errors used for the alignment
+    (None without ground truth or when the two cannot be associated).
+    """
+    from ..core.pointcloud import InputError
+    from .metrics import trajectory_errors
+
     plt = _pyplot()
     traj = result.trajectory
     masks = result.masks
-    fig, ax = plt.subplots(figsize=(8, 6))
+    errors, why_not = None, ""
     if ground_truth is not None and len(ground_truth):
-        ax.plot(ground_truth.positions[:, 0], ground_truth.positions[:, 1], color="0.6", lw=1, ls="--", label="ground truth")
-    xy = traj.positions[:, :2]
-    ax.plot(xy[:, 0], xy[:, 1], color="0.3", lw=0.8, zorder=1)
+        try:
+            errors = trajectory_errors(traj, ground_truth)
+        except InputError as exc:
+            why_not = f"ground truth not drawn: {exc}"
+    fig, ax = plt.subplots(figsize=(8, 6))
+    poses = traj.poses if errors is None else errors.T_reference_estimate @ traj.poses
+    if errors is not None:
+        gt = ground_truth.positions
+        ax.plot(gt[:, 0], gt[:, 1], color="0.6", lw=1, ls="--", label="ground truth")
+    xy = poses[:, :2, 3]
+    ax.plot(xy[:, 0], xy[:, 1], color="0.3", lw=0.8, zorder=1,
+            label="estimate (odom frame)" if errors is None else f"estimate ({errors.alignment} aligned)")
     clean = ~masks.any(axis=1)
     ax.scatter(xy[clean, 0], xy[clean, 1], s=6, color="0.5", label="well constrained", zorder=2)
     for i, (name, color) in enumerate(zip(AXIS_NAMES, AXIS_COLORS)):
@@ -45,11 +63,17 @@ def plot_trajectory(result: "RunResult", path: Path, ground_truth: "Trajectory |
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title(f"trajectory ({result.strategy}, {len(traj)} frames), coloured by flagged axis")
+    head = f"trajectory ({result.strategy}, {len(traj)} frames), coloured by flagged axis"
+    if errors is not None:
+        frame = f"in the ground-truth frame: estimate aligned as for the ATE ({errors.describe_alignment()}; ATE {errors.ate_rmse:.3f} m)"
+    else:
+        frame = "estimate in its own odom frame" + (f" ({why_not})" if why_not else "")
+    ax.set_title(f"{head}\n{frame}", fontsize=9)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return errors
 
 
 def plot_degeneracy(result: "RunResult", path: Path, truth: tuple[np.ndarray, np.ndarray] | None = None) -> None:
@@ -92,22 +116,58 @@ def _raster(ax, t: np.ndarray, masks: np.ndarray, title: str) -> None:
     ax.grid(axis="y", alpha=0.3)
 
 
-def plot_errors(errors: "TrajectoryErrors", path: Path, label: str = "estimate") -> None:
-    """Aligned trajectory against the reference (top view) and the ATE over time."""
+def plot_errors(errors: "TrajectoryErrors", path: Path, label: str = "estimate",
+                flags: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Aligned estimate over the reference (top view), the ATE over time and the error per axis.
+
+    The per-axis panel shows the translation error in the reference's body frame (x forward,
+    y left, z up), where a degenerate direction shows up as error along one axis; ``flags``
+    (stamps, (N, 6) masks of flagged axes, e.g. from diagnostics.csv) marks the frames where that
+    axis was flagged.
+    """
     plt = _pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(17, 4.8))
     ref = errors.reference[:, :3, 3]
     est = errors.estimate_aligned[:, :3, 3]
     a.plot(ref[:, 0], ref[:, 1], "k--", lw=1, label="reference")
-    a.plot(est[:, 0], est[:, 1], lw=1.2, label=f"{label} (SE(3) aligned)")
+    a.plot(est[:, 0], est[:, 1], lw=1.2, label=f"{label} ({errors.alignment} aligned)")
     a.set_aspect("equal", adjustable="datalim")
     a.set_xlabel("x (m)")
     a.set_ylabel("y (m)")
+    a.set_title(f"reference frame; {errors.describe_alignment()}", fontsize=8)
     a.legend(fontsize=8)
-    b.plot(errors.stamps - errors.stamps[0], errors.ate_series)
+    t = errors.stamps - errors.stamps[0]
+    b.plot(t, errors.ate_series)
     b.set_xlabel("time (s)")
     b.set_ylabel("translation error (m)")
-    b.set_title(f"ATE rmse {errors.ate_rmse:.3f} m, RPE rmse {errors.rpe_rmse:.4f} m / {errors.rpe_delta} frame")
+    b.set_title(f"ATE rmse {errors.ate_rmse:.3f} m, RPE rmse {errors.rpe_rmse:.4f} m / {errors.rpe_delta} frame", fontsize=9)
+    body = errors.body_errors()
+    flagged = _flags_at(errors.stamps, flags)
+    for k, name in enumerate(AXIS_NAMES[3:]):
+        color = AXIS_COLORS[3 + k]
+        c.plot(t, body[:, k], color=color, lw=1, label=f"{name} error")
+        if flagged is not None and flagged[:, 3 + k].any():
+            sel = flagged[:, 3 + k]
+            c.scatter(t[sel], body[sel, k], s=8, color=color, label=f"{name} flagged degenerate")
+    c.axhline(0.0, color="k", lw=0.5)
+    c.set_xlabel("time (s)")
+    c.set_ylabel("error in the reference body frame (m)")
+    c.set_title("error per axis (x forward, y left, z up)" + ("; dots: that axis flagged" if flagged is not None else ""), fontsize=9)
+    c.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _flags_at(stamps: np.ndarray, flags: tuple[np.ndarray, np.ndarray] | None, max_dt: float = 0.02) -> np.ndarray | None:
+    """Masks of ``flags`` at the nearest flag stamp of each of ``stamps`` (False when none within max_dt)."""
+    from .metrics import nearest_stamps
+
+    if flags is None or len(flags[0]) == 0:
+        return None
+    f_stamps, f_masks = np.asarray(flags[0], dtype=np.float64), np.asarray(flags[1], dtype=bool).reshape(-1, 6)
+    order = np.argsort(f_stamps)
+    j, near = nearest_stamps(f_stamps[order], stamps, max_dt)
+    out = f_masks[order][j]
+    out[~near] = False
+    return out

@@ -1,75 +1,51 @@
-"""Offline odometry runs: iterate a dataset, keep every frame record, write the outputs."""
+"""Offline odometry runs: iterate a dataset, keep every frame record, say how and why it ended.
+
+The loop never loses what it computed: a storage error in the middle of a bag, an unexpected
+error or Ctrl-C end the run early with :class:`RunStop` saying why, and every frame registered
+before that is in :class:`RunResult` (and, through ``on_frame``, already written by a
+:class:`~dcreg_ros.eval.run_outputs.RunWriter`).
+"""
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, TextIO
+from itertools import islice
 
 import numpy as np
 
-from ..core.degeneracy import AXIS_NAMES
-from ..core.geometry import pose_to_xyz_rpy
-from ..core.odometry import FRAME_TIMING_KEYS, FrameRecord, Odometry, OdometryConfig
+from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..io.scan import Scan
-from ..io.trajectory import Trajectory, write_kitti, write_tum
+from ..io.skips import SkipLog
+from ..io.trajectory import Trajectory
+from .progress import Progress
 
 
-class Progress:
-    """One status line on a terminal (rewritten in place), a line per ~10% otherwise."""
+@dataclass(frozen=True)
+class RunStop:
+    """How a run ended: ``completed`` is False when the input could not be read to its end (or
+    to ``max_frames``); ``reason`` says why in words; ``interrupted`` marks Ctrl-C."""
 
-    def __init__(self, total: int | None, label: str = "", stream: TextIO | None = None, enabled: bool = True) -> None:
-        self.total = total
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.start = time.perf_counter()
-        self._last_print = 0.0
-        self._last_decile = -1
-        self._count = 0
+    completed: bool
+    reason: str
+    interrupted: bool = False
 
-    def update(self, record: FrameRecord) -> None:
-        self._count += 1
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        hz = self._count / max(now - self.start, 1e-9)
-        weak = ", ".join(a for a, m in zip(AXIS_NAMES, record.degenerate_mask) if m) or "none"
-        kappa = f"kappa_t {record.degeneracy.kappa_translation:.0f}" if record.degeneracy else ""
-        total = f"/{self.total}" if self.total else ""
-        line = f"{self.label}frame {self._count}{total}  {hz:5.1f} Hz  degenerate: {weak} {kappa}"
-        if self.tty:
-            if now - self._last_print > 0.2 or self._count == self.total:
-                self.stream.write("\r" + line.ljust(90)[:120])
-                self.stream.flush()
-                self._last_print = now
-        else:
-            decile = int(10 * self._count / self.total) if self.total else self._count // 100
-            if decile != self._last_decile:
-                self.stream.write(line + "\n")
-                self.stream.flush()
-                self._last_decile = decile
 
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+END_OF_INPUT = RunStop(True, "end of input")
+INTERRUPTED = RunStop(False, "interrupted (Ctrl-C)", interrupted=True)
 
 
 @dataclass
 class RunResult:
-    """Frame records of one odometry run plus the frames it could not use."""
+    """Frame records of one odometry run, what it skipped and how it ended."""
 
     strategy: str
     records: list[FrameRecord]
-    skipped: list[tuple[int, str]] = field(default_factory=list)
+    skips: SkipLog = field(default_factory=SkipLog)  # unreadable files/messages and unusable frames
     wall_seconds: float = 0.0
+    stop: RunStop = END_OF_INPUT
 
     @property
     def trajectory(self) -> Trajectory:
@@ -85,108 +61,108 @@ class RunResult:
         """Total time per registered frame (the first frame only initialises the map)."""
         return np.array([r.total_ms for r in self.records[1:]]) if len(self.records) > 1 else np.array([np.nan])
 
+    def frame_notes(self) -> SkipLog:
+        """The frames' notes (e.g. why deskewing was off), grouped by reason like skips."""
+        log = SkipLog()
+        for r in self.records:
+            for note in r.notes:
+                log.skip("frame", f"frame {r.index}", note)
+        return log
+
+
+def caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` stands for Ctrl-C: a SIGINT that arrives inside a numba kernel surfaces as
+    a SystemError ('returned a result with an exception set') chained to the KeyboardInterrupt."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class GuardedScans:
+    """Iterates scans and turns a read error of the source (InputError, e.g. a bag whose storage
+    breaks mid-way: nothing after it is reachable) into the end of the iteration, keeping the
+    message in ``error``."""
+
+    def __init__(self, scans: Iterable[Scan]) -> None:
+        self._scans = scans
+        self._it: Iterator[Scan] | None = None
+        self.error: str | None = None
+
+    def __iter__(self) -> GuardedScans:
+        return self
+
+    def __next__(self) -> Scan:
+        try:
+            if self._it is None:
+                self._it = iter(self._scans)
+            return next(self._it)
+        except InputError as exc:
+            self.error = str(exc)
+            raise StopIteration from None
+
 
 def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, strategy: str | None = None,
-                 progress: Progress | None = None, max_frames: int | None = None) -> RunResult:
-    """Register every scan in order. Unusable frames (too few points, NaN only, stamps that go
-    backwards) are skipped and listed, never fatal."""
+                 progress: Progress | None = None, max_frames: int | None = None,
+                 on_frame: Callable[[FrameRecord], None] | None = None) -> RunResult:
+    """Register every scan in order (at most ``max_frames``), calling ``on_frame`` with each record.
+
+    Unusable frames (too few points, NaN only, stamps that go backwards) are skipped and counted,
+    never fatal; so are the unreadable files or messages the source (a Dataset) counts in its
+    ``skips``. A read error of the source, an unexpected error in a frame and Ctrl-C
+    (KeyboardInterrupt) end the run early: ``result.stop`` says why and the records so far are kept.
+    """
     odometry = Odometry(config, strategy)
     records: list[FrameRecord] = []
     skipped: list[tuple[int, str]] = []
     last_stamp = -np.inf
+    stop = END_OF_INPUT
+    source = GuardedScans(scans)
+    seen = 0
     t0 = time.perf_counter()
-    for index, scan in enumerate(scans):
-        if max_frames is not None and index >= max_frames:
-            break
-        if not scan.stamp > last_stamp:
-            skipped.append((index, f"stamp {scan.stamp:.6f} s is not after the previous {last_stamp:.6f} s"))
-            continue
-        try:
-            record = odometry.register_frame(scan.points, scan.times, stamp=scan.stamp)
-        except InputError as exc:
-            skipped.append((index, str(exc)))
-            continue
-        last_stamp = scan.stamp
-        records.append(record)
+    try:
+        for index, scan in enumerate(islice(source, max_frames)):
+            seen = index + 1
+            if not scan.stamp > last_stamp:
+                skipped.append((index, f"stamp {scan.stamp:.6f} s is not after the previous {last_stamp:.6f} s"))
+                continue
+            try:
+                record = odometry.register_frame(scan.points, scan.times, stamp=scan.stamp)
+            except InputError as exc:
+                skipped.append((index, str(exc)))
+                continue
+            except Exception as exc:  # a bug must not cost the frames already registered
+                if caused_by_ctrl_c(exc):
+                    raise
+                stop = RunStop(False, f"unexpected error in frame {index}: {type(exc).__name__}: {exc}")
+                break
+            last_stamp = scan.stamp
+            records.append(record)
+            if on_frame is not None:
+                on_frame(record)
+            if progress is not None:
+                progress.update(record)
+        else:
+            if max_frames is not None and seen >= max_frames:
+                stop = RunStop(True, f"max_frames ({max_frames}) reached")
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not caused_by_ctrl_c(exc):
+            raise
+        stop = INTERRUPTED
+    finally:
         if progress is not None:
-            progress.update(record)
-    if progress is not None:
-        progress.close()
-    return RunResult(odometry.config.degeneracy.strategy, records, skipped, time.perf_counter() - t0)
+            progress.close()
+    if source.error is not None:
+        stop = RunStop(False, source.error)
+    skips = SkipLog.merged(getattr(scans, "skips", None), _frame_skips(skipped))
+    return RunResult(odometry.config.degeneracy.strategy, records, skips, time.perf_counter() - t0, stop)
 
 
-DIAGNOSTIC_COLUMNS = (
-    ["index", "stamp", "status", "iterations", "rmse", "fitness", "num_points", "num_correspondences", "threshold",
-     "kappa_rotation", "kappa_translation", "kappa_full"]
-    + [f"degenerate_{a}" for a in AXIS_NAMES]
-    + [f"eigenvalue_{a}" for a in AXIS_NAMES]
-    + ["x", "y", "z", "roll_deg", "pitch_deg", "yaw_deg"]
-    + [f"{k}_ms" for k in FRAME_TIMING_KEYS]
-    + ["total_ms"]
-)
-
-
-def diagnostics_rows(records: list[FrameRecord]) -> list[dict]:
-    rows = []
-    for r in records:
-        d = r.degeneracy
-        eig = np.concatenate([d.eigenvalues_rotation, d.eigenvalues_translation]) if d else np.full(6, np.nan)
-        xyz_rpy = pose_to_xyz_rpy(r.pose)
-        row = {
-            "index": r.index, "stamp": f"{r.stamp:.9f}", "status": r.status, "iterations": r.iterations,
-            "rmse": r.rmse, "fitness": r.fitness, "num_points": r.num_points, "num_correspondences": r.num_correspondences,
-            "threshold": r.threshold, "kappa_rotation": d.kappa_rotation if d else np.nan,
-            "kappa_translation": d.kappa_translation if d else np.nan, "kappa_full": d.kappa_full if d else np.nan,
-        }
-        row.update({f"degenerate_{a}": int(m) for a, m in zip(AXIS_NAMES, r.degenerate_mask)})
-        row.update({f"eigenvalue_{a}": v for a, v in zip(AXIS_NAMES, eig)})
-        row.update(dict(zip(["x", "y", "z"], xyz_rpy[:3])))
-        row.update(dict(zip(["roll_deg", "pitch_deg", "yaw_deg"], np.degrees(xyz_rpy[3:]))))
-        row.update({f"{k}_ms": r.timings.get(k, 0.0) for k in FRAME_TIMING_KEYS})
-        row["total_ms"] = r.total_ms
-        rows.append(row)
-    return rows
-
-
-def write_diagnostics_csv(path: Path, records: list[FrameRecord]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=DIAGNOSTIC_COLUMNS)
-        writer.writeheader()
-        for row in diagnostics_rows(records):
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-
-
-def summarize(result: RunResult) -> dict:
-    """Numbers for the end-of-run table and summary.json."""
-    ms = result.frame_ms()
-    masks = result.masks
-    traj = result.trajectory
-    return {
-        "strategy": result.strategy,
-        "frames": len(result.records),
-        "skipped": len(result.skipped),
-        "ms_per_frame_median": float(np.nanmedian(ms)),
-        "ms_per_frame_p95": float(np.nanpercentile(ms, 95)),
-        "wall_hz": len(result.records) / result.wall_seconds if result.wall_seconds > 0 else float("nan"),
-        "path_length_m": traj.path_length(),
-        "degenerate_frames": int(masks.any(axis=1).sum()) if len(masks) else 0,
-        "degenerate_frames_per_axis": {a: int(masks[:, i].sum()) for i, a in enumerate(AXIS_NAMES)} if len(masks) else {},
-        "failed_registrations": sum(1 for r in result.records if r.status not in ("converged", "max_iterations", "first_frame")),
-    }
-
-
-def write_run_outputs(result: RunResult, out_dir: Path, plots: bool = True) -> dict:
-    """trajectory_tum.txt, trajectory_kitti.txt, diagnostics.csv, summary.json and the plots."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_tum(out_dir / "trajectory_tum.txt", result.trajectory)
-    write_kitti(out_dir / "trajectory_kitti.txt", result.trajectory)
-    write_diagnostics_csv(out_dir / "diagnostics.csv", result.records)
-    summary = summarize(result)
-    summary["skipped_frames"] = [{"index": i, "reason": why} for i, why in result.skipped]
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    if plots and result.records:
-        from .plots import plot_degeneracy, plot_trajectory
-
-        plot_trajectory(result, out_dir / "trajectory.png")
-        plot_degeneracy(result, out_dir / "degeneracy.png")
-    return summary
+def _frame_skips(skipped: list[tuple[int, str]]) -> SkipLog:
+    log = SkipLog()
+    for index, reason in skipped:
+        log.skip("unusable frame", f"frame {index}", reason.removeprefix("frame: "))
+    return log

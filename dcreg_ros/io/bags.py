@@ -12,19 +12,20 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from rosbags.highlevel import AnyReader
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag1 import Writer as Writer1
 from rosbags.rosbag2 import StoragePlugin, Writer as Writer2
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from ..core.pointcloud import InputError
 from ..core.proprioception import ImuSamples, WheelOdometrySamples
+from .bag_reader import BagError, BagReader, UnreadableConnection
+from .bag_reader import one_line as _one_line
 from .pointcloud2 import pointcloud2_to_scan, scan_to_pointcloud2_parts, seconds_to_sec_nanosec, stamp_to_seconds
 from .scan import Scan
+from .skips import MAX_EXAMPLES, SkipLog
 from .trajectory import Trajectory, quaternion_to_rotation, rotation_to_quaternion
 
 POINTCLOUD2 = "sensor_msgs/msg/PointCloud2"
@@ -35,59 +36,23 @@ IMU = "sensor_msgs/msg/Imu"
 TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 TF_STATIC_TOPIC = "/tf_static"
 GROUND_TRUTH_TOPICS = ("/ground_truth", "ground_truth")  # what counts as ground truth without --gt-topic
-MAX_ERRORS = 10  # reasons kept in stats['errors']; the count in stats['skipped'] is complete
-
-
-class BagError(InputError):
-    """A bag that cannot be opened or read, or a topic that is absent or ambiguous."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _resolve(path: str | Path) -> tuple[Path, bool]:
-    """The path rosbags should open and whether it is a ROS 2 bag."""
-    p = Path(path)
-    if not p.exists():
-        raise BagError(f"{p}: no such file or directory")
-    if p.is_dir():
-        if not (p / "metadata.yaml").is_file():
-            storage = sorted(x.name for x in p.iterdir() if x.suffix.lower() in (".mcap", ".db3"))
-            hint = f"; to read its storage file directly pass {p / storage[0]}" if storage else ""
-            raise BagError(f"{p}: not a ROS 2 bag directory (no metadata.yaml){hint}")
-        return p, True
-    suffix = p.suffix.lower()
-    if suffix == ".bag":
-        return p, False
-    if suffix in (".mcap", ".db3"):
-        # the metadata knows about split files and compression, so prefer the directory
-        return (p.parent if (p.parent / "metadata.yaml").is_file() else p), True
-    raise BagError(f"{p}: not a bag (expected a ROS 1 .bag file, a ROS 2 bag directory or its .mcap/.db3 file)")
 
 
 @contextmanager
-def _open(path: str | Path) -> Iterator[AnyReader]:
-    target, is2 = _resolve(path)
-    # only used by ROS 2 bags without embedded message definitions (old sqlite3 bags)
-    default = get_typestore(Stores.ROS2_JAZZY) if is2 else None
-    try:
-        reader = AnyReader([target], default_typestore=default)
-        reader.open()
-    except Exception as exc:  # rosbags raises many types (sqlite3, struct, yaml, ...) on corrupt input
-        raise BagError(f"{path}: cannot open bag ({_one_line(exc)})") from None
-    try:
+def _open(path: str | Path) -> Iterator[BagReader]:
+    with BagReader(path) as reader:
         yield reader
-    finally:
-        try:
-            reader.close()
-        except Exception:  # closing a half-broken bag must not hide the original error
-            pass
 
 
-def _topics(reader: AnyReader) -> dict[str, str]:
+def _topics(reader: BagReader) -> dict[str, str]:
     return {name: info.msgtype or "(mixed types)" for name, info in reader.topics.items()}
+
+
+def _listing(reader: BagReader) -> str:
+    """'/a (type), /b (type, definition unreadable)' over every topic of the bag."""
+    entries = [f"{t} ({m})" for t, m in sorted(_topics(reader).items())]
+    entries += [f"{t} ({m}, definition unreadable)" for t, m in sorted(reader.unreadable_topics().items())]
+    return ", ".join(entries) or "none"
 
 
 def _choose(path: str | Path, topics: dict[str, str], topic: str | None, types: tuple[str, ...], what: str) -> str | None:
@@ -105,25 +70,53 @@ def _choose(path: str | Path, topics: dict[str, str], topic: str | None, types: 
     return candidates[0] if candidates else None
 
 
-def _pointcloud_topic(path: str | Path, reader: AnyReader, topic: str | None) -> str:
+def _pointcloud_topic(path: str | Path, reader: BagReader, topic: str | None) -> str:
     topics = _topics(reader)
+    unreadable = [u for u in reader.unreadable if u.topic == topic]
+    if topic is not None and topic not in topics:
+        if unreadable:
+            raise BagError(f"{path}: topic '{topic}' cannot be decoded: {unreadable[0].reason}")
+        raise BagError(f"{path}: no topic '{topic}' (topics: {_listing(reader)})")
     chosen = _choose(path, topics, topic, (POINTCLOUD2,), "PointCloud2")
     if chosen is None:
-        listing = ", ".join(f"{t} ({m})" for t, m in sorted(topics.items())) or "none"
-        raise BagError(f"{path}: no sensor_msgs/msg/PointCloud2 topic (topics: {listing})")
+        unreadable = [u for u in reader.unreadable if u.msgtype == POINTCLOUD2]
+        if unreadable:
+            raise BagError(f"{path}: the PointCloud2 topic cannot be decoded: {unreadable[0].describe()}")
+        raise BagError(f"{path}: no sensor_msgs/msg/PointCloud2 topic (topics: {_listing(reader)})")
     return chosen
 
 
 def list_topics(path: str | Path) -> dict[str, str]:
-    """Topic name -> message type (e.g. 'sensor_msgs/msg/PointCloud2') of a bag."""
+    """Topic name -> message type (e.g. 'sensor_msgs/msg/PointCloud2') of a bag's decodable topics."""
     with _open(path) as reader:
         return _topics(reader)
+
+
+def unreadable_connections(path: str | Path) -> list[UnreadableConnection]:
+    """Connections of a bag that are set aside because their messages cannot be decoded."""
+    with _open(path) as reader:
+        return list(reader.unreadable)
 
 
 def pointcloud_topic(path: str | Path, topic: str | None = None) -> str:
     """``topic`` if it exists and is PointCloud2, else the bag's only PointCloud2 topic."""
     with _open(path) as reader:
         return _pointcloud_topic(path, reader, topic)
+
+
+class ScanTopic(NamedTuple):
+    """The PointCloud2 topic a run reads, its message count (bag index) and what the bag sets aside."""
+
+    topic: str
+    count: int
+    unreadable: list[UnreadableConnection]
+
+
+def scan_topic(path: str | Path, topic: str | None = None) -> ScanTopic:
+    """The checked or auto-detected PointCloud2 topic with its count, in one opening of the bag."""
+    with _open(path) as reader:
+        chosen = _pointcloud_topic(path, reader, topic)
+        return ScanTopic(chosen, int(reader.topics[chosen].msgcount), list(reader.unreadable))
 
 
 def count_scans(path: str | Path, topic: str | None = None) -> int:
@@ -133,50 +126,19 @@ def count_scans(path: str | Path, topic: str | None = None) -> int:
         return int(reader.topics[chosen].msgcount)
 
 
-def _note(stats: dict, reason: str) -> None:
-    stats["skipped"] += 1
-    if len(stats["errors"]) < MAX_ERRORS:
-        stats["errors"].append(reason)
-
-
-def read_scans(path: str | Path, topic: str | None = None, stats: dict | None = None) -> Iterator[Scan]:
+def read_scans(path: str | Path, topic: str | None = None, skips: SkipLog | dict | None = None) -> Iterator[Scan]:
     """Scans of a PointCloud2 topic in bag order, stamped with the message header stamp (s).
 
-    Messages that fail to deserialise or convert are skipped: ``stats['skipped']`` counts them,
-    ``stats['errors']`` keeps the first few reasons and ``stats['read']`` counts yielded scans.
-    Opening errors and a missing/ambiguous topic raise :class:`BagError` at the call, not at the
-    first ``next()``.
+    Messages that fail to deserialise or convert are skipped and counted in ``skips`` (see
+    :func:`iter_messages`). Opening errors and a missing/ambiguous topic raise :class:`BagError`
+    at the call, not at the first ``next()``; storage that breaks mid-bag raises
+    :class:`BagError` from the iterator, after the scans before the damage were yielded.
     """
-    stats = {} if stats is None else stats
-    stats.setdefault("read", 0)
-    stats.setdefault("skipped", 0)
-    stats.setdefault("errors", [])
+    if isinstance(skips, dict):
+        skips.update(read=0, skipped=0, errors=[])
     # validate eagerly so that callers see a bad path or topic before they start iterating
     chosen = pointcloud_topic(path, topic)
-    return _iter_scans(path, chosen, stats)
-
-
-def _iter_scans(path: str | Path, topic: str, stats: dict) -> Iterator[Scan]:
-    with _open(path) as reader:
-        connections = [c for c in reader.connections if c.topic == topic]
-        messages = reader.messages(connections=connections)
-        index = -1
-        while True:
-            try:
-                connection, _, raw = next(messages)
-            except StopIteration:
-                return
-            except Exception as exc:  # the storage itself is broken: no later message is reachable
-                raise BagError(f"{path}: cannot read messages ({_one_line(exc)})") from None
-            index += 1
-            try:
-                msg = reader.deserialize(raw, connection.msgtype)
-                scan = pointcloud2_to_scan(msg)
-            except Exception as exc:  # one bad message must not end a long run; it is reported in stats
-                _note(stats, f"{topic} message {index}: {_one_line(exc)}")
-                continue
-            stats["read"] += 1
-            yield scan
+    return iter_messages(path, chosen, pointcloud2_to_scan, SkipLog() if skips is None else skips)
 
 
 def _pose_matrix(pose: Any) -> np.ndarray:
@@ -242,15 +204,15 @@ def topic_of_type(path: str | Path, topic: str | None, msgtype: str) -> str:
     return chosen
 
 
-def iter_messages(path: str | Path, topic: str, convert: Callable[[Any], Any], stats: dict) -> Iterator[Any]:
+def iter_messages(path: str | Path, topic: str, convert: Callable[[Any], Any], skips: SkipLog | dict) -> Iterator[Any]:
     """``convert(message)`` for every message of ``topic`` in bag (record time) order.
 
-    A message that fails to deserialise or convert is skipped: ``stats['skipped']`` counts it,
-    ``stats['errors']`` keeps the first reasons, ``stats['read']`` counts the others (the keys
-    must exist). A broken storage raises :class:`BagError`."""
+    A message that fails to deserialise or convert is skipped and counted in ``skips``: a
+    :class:`SkipLog`, or a dict whose ``skipped`` / ``read`` counts and ``errors`` list (first
+    reasons) exist already. Storage that breaks mid-bag raises :class:`BagError` saying after
+    which message."""
     with _open(path) as reader:
-        connections = [c for c in reader.connections if c.topic == topic]
-        messages = reader.messages(connections=connections)
+        messages = reader.messages([c for c in reader.connections if c.topic == topic])
         index = -1
         while True:
             try:
@@ -258,15 +220,31 @@ def iter_messages(path: str | Path, topic: str, convert: Callable[[Any], Any], s
             except StopIteration:
                 return
             except Exception as exc:  # the storage itself is broken: no later message is reachable
-                raise BagError(f"{path}: cannot read messages ({_one_line(exc)})") from None
+                where = f"after {topic} message {index}" if index >= 0 else f"at the first {topic} message"
+                raise BagError(f"{path}: cannot read messages {where} ({_one_line(exc)})") from None
             index += 1
             try:
                 value = convert(reader.deserialize(raw, connection.msgtype))
-            except Exception as exc:  # one bad message must not end a long run; it is reported in stats
-                _note(stats, f"{topic} message {index}: {_one_line(exc)}")
+            except Exception as exc:  # one bad message must not end a long run; it is counted in skips
+                _count(skips, f"{topic} message {index}", _one_line(exc))
                 continue
-            stats["read"] += 1
+            _count(skips)
             yield value
+
+
+def _count(skips: SkipLog | dict, item: str | None = None, reason: str = "") -> None:
+    """Count one message read (``item`` None) or skipped for ``reason``."""
+    if isinstance(skips, SkipLog):
+        if item is None:
+            skips.read += 1
+        else:
+            skips.skip("unreadable message", item, reason)
+    elif item is None:
+        skips["read"] += 1
+    else:
+        skips["skipped"] += 1
+        if len(skips["errors"]) < MAX_EXAMPLES:
+            skips["errors"].append(f"{item}: {reason}")
 
 
 # -------------------------------------------------------------------------------------- writing

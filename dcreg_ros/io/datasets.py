@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from ..core.pointcloud import InputError
-from .bags import GROUND_TRUTH_TOPICS, POSE_TYPES, BagError, count_scans, list_topics, pointcloud_topic, read_ground_truth, read_scans
+from .bag_reader import STORAGE_SUFFIXES, storage_file_hint
+from .bags import GROUND_TRUTH_TOPICS, POSE_TYPES, BagError, list_topics, read_ground_truth, read_scans, scan_topic
 from .cloud_files import read_cloud
 from .pointcloud2 import INTENSITY_FIELDS, TIME_FIELDS, relative_times, seconds_to_sec_nanosec
 from .scan import Scan
+from .skips import SkipLog
 from .trajectory import Trajectory, read_tum
 
 CLOUD_SUFFIXES = (".pcd", ".ply", ".bin", ".csv", ".txt")
@@ -21,19 +23,18 @@ BAG_FILE_SUFFIXES = (".bag", ".mcap", ".db3")
 TIMESTAMPS_FILE = "timestamps.txt"
 GROUND_TRUTH_FILE = "ground_truth_tum.txt"
 _RESERVED = {TIMESTAMPS_FILE, GROUND_TRUTH_FILE}
-MAX_ERRORS = 10
 
 
 class Dataset(ABC):
     """Scans in time order plus optional ground truth.
 
-    ``stats`` is filled while iterating: ``read`` and ``skipped`` counts and the first few
-    ``errors`` (reasons for skipped scans).
+    ``skips`` is filled while iterating (scans read, unreadable files or messages with their
+    reasons); each iteration starts a fresh log.
     """
 
     name: str
     ground_truth: Trajectory | None
-    stats: dict
+    skips: SkipLog
     notes: list[str]  # non-fatal remarks for the user, e.g. why there is no ground truth
 
     @abstractmethod
@@ -42,11 +43,7 @@ class Dataset(ABC):
 
     @abstractmethod
     def __iter__(self) -> Iterator[Scan]:
-        """Scans in order; unreadable ones are skipped and counted in ``stats``."""
-
-
-def _new_stats() -> dict:
-    return {"read": 0, "skipped": 0, "errors": []}
+        """Scans in order; unreadable ones are skipped and counted in ``skips``."""
 
 
 class BagDataset(Dataset):
@@ -56,10 +53,12 @@ class BagDataset(Dataset):
     def __init__(self, path: str | Path, topic: str | None = None, ground_truth_topic: str | None = None) -> None:
         self.path = Path(path)
         self.name = self.path.stem if self.path.is_file() else self.path.name
-        self.topic = pointcloud_topic(self.path, topic)
-        self._count = count_scans(self.path, self.topic)
-        self.stats = _new_stats()
+        self.topic, self._count, unreadable = scan_topic(self.path, topic)
+        self.skips = SkipLog()
         self.notes: list[str] = []
+        if unreadable:
+            self.notes.append(f"{len(unreadable)} connection(s) left out, their messages cannot be decoded: "
+                              + "; ".join(u.describe() for u in unreadable[:3]))
         try:
             self.ground_truth = read_ground_truth(self.path, ground_truth_topic)
         except BagError as exc:
@@ -79,7 +78,8 @@ class BagDataset(Dataset):
         return self._count
 
     def __iter__(self) -> Iterator[Scan]:
-        return read_scans(self.path, self.topic, stats=self.stats)
+        self.skips = SkipLog()
+        return read_scans(self.path, self.topic, self.skips)
 
 
 def _natural_key(path: Path) -> list:
@@ -124,7 +124,9 @@ class FolderDataset(Dataset):
              if p.is_file() and p.suffix.lower() in CLOUD_SUFFIXES and p.name not in _RESERVED and not p.name.startswith(".")),
             key=_natural_key)
         if not self.files:
-            raise InputError(f"{path}: no point cloud files ({', '.join(CLOUD_SUFFIXES)}) in this folder")
+            raise InputError(f"{path}: no point cloud files ({', '.join(CLOUD_SUFFIXES)}) in this folder"
+                             + (f" and no metadata.yaml of a ROS 2 bag{storage_file_hint(self.path)}"
+                                if any(p.suffix.lower() in STORAGE_SUFFIXES for p in self.path.iterdir()) else ""))
         stamps_file = self.path / TIMESTAMPS_FILE
         if stamps_file.is_file():
             self.stamps = _read_stamps(stamps_file, len(self.files))
@@ -132,22 +134,22 @@ class FolderDataset(Dataset):
             self.stamps = np.arange(len(self.files)) * float(period)
         gt_file = self.path / GROUND_TRUTH_FILE
         self.ground_truth = read_tum(gt_file) if gt_file.is_file() else None
-        self.stats = _new_stats()
+        self.skips = SkipLog()
         self.notes = []
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __iter__(self) -> Iterator[Scan]:
+        self.skips = skips = SkipLog()
         for path, stamp in zip(self.files, self.stamps):
             try:
                 scan = _file_scan(path, float(stamp))
             except InputError as exc:  # one unreadable file must not end a long run
-                self.stats["skipped"] += 1
-                if len(self.stats["errors"]) < MAX_ERRORS:
-                    self.stats["errors"].append(str(exc))
+                reason = str(exc).removeprefix(f"{path}: ")
+                skips.skip("unreadable file", path.name, reason)
                 continue
-            self.stats["read"] += 1
+            skips.read += 1
             yield scan
 
 

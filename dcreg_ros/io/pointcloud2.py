@@ -49,7 +49,8 @@ def relative_times(raw: np.ndarray, stamp_ns: int) -> np.ndarray:
     Integer arrays are nanoseconds, float arrays seconds. Absolute times (epoch values, or values
     closer to the stamp than to zero) get the stamp subtracted; if any time is still negative
     (drivers that stamp the end of the sweep) everything is shifted so the earliest point is 0.
-    Non-finite times become 0.
+    Non-finite times (and times pushed beyond float64 by the shift) become NaN: the odometry
+    (core.deskew.scan_fractions) then leaves the frame undeskewed and says why.
     """
     raw = np.asarray(raw).reshape(-1)
     if raw.size == 0:
@@ -63,7 +64,7 @@ def relative_times(raw: np.ndarray, stamp_ns: int) -> np.ndarray:
         seconds = raw.astype(np.float64)
     finite = np.isfinite(seconds)
     if not finite.any():
-        return np.zeros(len(seconds))
+        return np.full(len(seconds), np.nan)
     valid = seconds[finite]
     if _looks_absolute(valid, stamp):
         # subtract in integer nanoseconds when possible: float64 epoch seconds only resolve ~0.2 us
@@ -71,8 +72,9 @@ def relative_times(raw: np.ndarray, stamp_ns: int) -> np.ndarray:
         valid = seconds[finite]
     low = valid.min()
     if low < 0:
-        seconds = seconds - low
-    seconds[~finite] = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):  # +-1e308 garbage overflows to inf here
+            seconds = seconds - low
+    seconds[~np.isfinite(seconds)] = np.nan
     return seconds
 
 
@@ -96,12 +98,16 @@ def _as_bytes_array(data: Any) -> np.ndarray:
     if isinstance(data, np.ndarray) and data.dtype.itemsize == 1:
         return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
     try:
-        arr = np.asarray(data, dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError, OverflowError):
-        raise PointCloud2Error(f"data of type {type(data).__name__} is not a byte sequence") from None
-    if arr.size and (arr.min() < 0 or arr.max() > 255):
+        values = np.asarray(data).reshape(-1)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.dtype.kind not in "biuf":
+        raise PointCloud2Error(f"data of type {type(data).__name__} is not a byte sequence")
+    if values.dtype.kind == "f" and values.size and not (np.isfinite(values).all() and (values == np.round(values)).all()):
+        raise PointCloud2Error("data contains values that are not whole numbers 0..255")
+    if values.size and (values.min() < 0 or values.max() > 255):
         raise PointCloud2Error("data contains values outside 0..255")
-    return arr.astype(np.uint8)
+    return values.astype(np.uint8)
 
 
 def _field_map(msg: Any) -> dict[str, Any]:
@@ -206,9 +212,12 @@ def scan_to_pointcloud2_parts(scan: Scan) -> tuple[list[tuple[str, int, int, int
     n = len(scan.points)
     rec = np.zeros(n, dtype=[(name, "<f4") for name in names])
     points = np.asarray(scan.points, dtype=np.float64).reshape(-1, 3)
-    rec["x"], rec["y"], rec["z"] = points[:, 0], points[:, 1], points[:, 2]
-    if scan.intensity is not None:
-        rec["intensity"] = np.asarray(scan.intensity).reshape(-1)
-    if scan.times is not None:
-        rec["t"] = np.asarray(scan.times).reshape(-1)
+    # values beyond float32 become +-inf, which every reader drops as non-finite (points) or
+    # rejects (per-point times); numpy's overflow warning would only repeat that
+    with np.errstate(over="ignore", invalid="ignore"):
+        rec["x"], rec["y"], rec["z"] = points[:, 0], points[:, 1], points[:, 2]
+        if scan.intensity is not None:
+            rec["intensity"] = np.asarray(scan.intensity).reshape(-1)
+        if scan.times is not None:
+            rec["t"] = np.asarray(scan.times).reshape(-1)
     return fields, rec.dtype.itemsize, rec.tobytes()

@@ -12,8 +12,9 @@ class Scan:
     """A LiDAR scan in the sensor frame.
 
     ``stamp``: header stamp (s). ``points``: (N, 3) float64 metres. ``times``: (N,) float64
-    seconds of each point relative to ``stamp`` (>= 0, e.g. 0 .. 0.1 for a 10 Hz spinning LiDAR)
-    or None when the source has no per-point time. ``intensity``: (N,) or None.
+    seconds of each point relative to ``stamp`` (>= 0, e.g. 0 .. 0.1 for a 10 Hz spinning LiDAR;
+    NaN where the source's time was not a number) or None when the source has no per-point time.
+    ``intensity``: (N,) or None.
     """
 
     stamp: float

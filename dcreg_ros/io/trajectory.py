@@ -78,18 +78,26 @@ def rotation_to_quaternion(R: np.ndarray) -> np.ndarray:
     return _quat_from_rotation(np.asarray(R, dtype=np.float64))
 
 
+def tum_line(stamp: float, T: np.ndarray) -> str:
+    """One TUM line 'stamp tx ty tz qx qy qz qw' (s, m) of pose T (4x4), without newline."""
+    q = rotation_to_quaternion(T[:3, :3])
+    return f"{stamp:.9f} {T[0, 3]:.9f} {T[1, 3]:.9f} {T[2, 3]:.9f} {q[0]:.9f} {q[1]:.9f} {q[2]:.9f} {q[3]:.9f}"
+
+
+def kitti_line(T: np.ndarray) -> str:
+    """One KITTI line: the first three rows of the 4x4 pose, row-major, 12 numbers."""
+    return " ".join(f"{v:.9e}" for v in T[:3, :].reshape(-1))
+
+
 def write_tum(path: str | Path, trajectory: Trajectory) -> None:
     """TUM format: 'stamp tx ty tz qx qy qz qw' per line."""
-    lines = []
-    for stamp, T in zip(trajectory.stamps, trajectory.poses):
-        q = rotation_to_quaternion(T[:3, :3])
-        lines.append(f"{stamp:.9f} {T[0, 3]:.9f} {T[1, 3]:.9f} {T[2, 3]:.9f} {q[0]:.9f} {q[1]:.9f} {q[2]:.9f} {q[3]:.9f}")
+    lines = [tum_line(stamp, T) for stamp, T in zip(trajectory.stamps, trajectory.poses)]
     Path(path).write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
 def write_kitti(path: str | Path, trajectory: Trajectory) -> None:
     """KITTI format: the first three rows of each 4x4 pose, row-major, 12 numbers per line."""
-    lines = [" ".join(f"{v:.9e}" for v in T[:3, :].reshape(-1)) for T in trajectory.poses]
+    lines = [kitti_line(T) for T in trajectory.poses]
     Path(path).write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
