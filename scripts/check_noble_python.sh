@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The colcon install's Python side as far as it can be checked without Ubuntu 24.04: a venv on
+# Python 3.12 with Noble's numpy 1.26.4 and scipy 1.11.4 (plus pyyaml, matplotlib, tqdm,
+# setuptools, wheel standing in for the Debian packages), then exactly the pip step of
+# `make` with ROS_DISTRO set (requirements/colcon.txt and test.txt, constrained by
+# scripts/system_pins.py), the package itself, and every test that needs no ROS 2.
+# Not part of make test (about 10 minutes on 2 cores, a 1 GB venv). docs/INSTALL.md says what it shows.
+#
+# Usage: scripts/check_noble_python.sh [PYTHON3.12] [VENV] [-- PYTEST ARGS...]
+#   defaults: python3.12, .venv-noble (kept, so a re-run only runs the tests)
+set -euo pipefail
+PYTHON=${1:-python3.12}
+VENV=${2:-.venv-noble}
+shift $(( $# < 2 ? $# : 2 ))
+[ "${1:-}" = "--" ] && shift
+cd "$(dirname "$0")/.."
+unset PYTHONPATH ROS_DISTRO
+
+# Ubuntu 24.04's versions; matplotlib 3.6.3 (Noble's) has no Python 3.12 wheel: 3.8.0 is the oldest that has
+NOBLE_SYSTEM=(numpy==1.26.4 scipy==1.11.4 pyyaml==6.0.1 matplotlib==3.8.0 tqdm==4.66.2 setuptools==68.1.2 wheel==0.42.0)
+
+command -v "$PYTHON" >/dev/null 2>&1 || { echo "check_noble: $PYTHON not found" >&2; exit 1; }
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PY="$VENV/bin/python"
+touch "$VENV/COLCON_IGNORE"
+pip() {
+    local log status=0
+    log=$(mktemp)
+    "$PY" -m pip --disable-pip-version-check -q "$@" >"$log" 2>&1 || status=$?
+    grep -v "is ignored: it is neither a file nor a directory" "$log" || true
+    rm -f "$log"
+    return $status
+}
+echo "check_noble: $("$PY" --version) with the Ubuntu 24.04 stand-ins: ${NOBLE_SYSTEM[*]}"
+pip install --only-binary=:all: "${NOBLE_SYSTEM[@]}"
+pins="$VENV/system-pins.txt"
+"$PY" scripts/system_pins.py numpy scipy matplotlib PyYAML tqdm >"$pins"
+echo "check_noble: pip step of the ROS_DISTRO install (colcon.txt, test.txt) constrained by $(paste -sd ' ' "$pins")"
+pip install --only-binary=:all: -r requirements/colcon.txt -r requirements/test.txt -c "$pins"
+pip install --no-deps --no-build-isolation -e .
+"$PY" - "$pins" <<'PY'
+import sys
+from importlib.metadata import version
+
+for line in open(sys.argv[1]):
+    name, pinned = line.strip().split("==")
+    assert version(name) == pinned, f"pip replaced {name} {pinned} by {version(name)}"
+import numba, numpy, scipy  # noqa: E401
+
+print(f"check_noble: still numpy {numpy.__version__}, scipy {scipy.__version__}; numba {numba.__version__}")
+PY
+
+# test files that import ROS 2 at module level cannot even be collected here
+ignores=()
+for f in test/test_*.py; do
+    grep -q '^pytestmark = pytest.mark.ros' "$f" && ignores+=("--ignore=$f")
+done
+echo "check_noble: pytest -m 'not ros' ${ignores[*]} $*"
+exec "$PY" -m pytest -m "not ros" -p no:cacheprovider "${ignores[@]}" "$@"
