@@ -18,6 +18,7 @@ VENV=${2:-.venv-noble}
 shift $(( $# < 2 ? $# : 2 ))
 [ "${1:-}" = "--" ] && shift
 cd "$(dirname "$0")/.."
+source scripts/pip_quiet.sh
 unset PYTHONPATH ROS_DISTRO
 
 # Ubuntu 24.04's versions; matplotlib 3.6.3 (Noble's) has no Python 3.12 wheel: 3.8.0 is the oldest that has
@@ -28,21 +29,13 @@ command -v "$PYTHON" >/dev/null 2>&1 || { echo "check_noble: $PYTHON not found" 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PY="$(cd "$VENV" && pwd)/bin/python"
 touch "$VENV/COLCON_IGNORE"
-pip() {
-    local log status=0
-    log=$(mktemp)
-    "$PY" -m pip --disable-pip-version-check -q "$@" >"$log" 2>&1 || status=$?
-    grep -v "is ignored: it is neither a file nor a directory" "$log" || true
-    rm -f "$log"
-    return $status
-}
 echo "check_noble: $("$PY" --version) with the Ubuntu 24.04 stand-ins: ${NOBLE_SYSTEM[*]}"
-pip install --only-binary=:all: "${NOBLE_SYSTEM[@]}"
+pip_quiet "$PY" install --only-binary=:all: "${NOBLE_SYSTEM[@]}"
 pins="$VENV/system-pins.txt"
 "$PY" scripts/system_pins.py numpy scipy matplotlib PyYAML tqdm >"$pins"
 echo "check_noble: pip step of the ROS_DISTRO install (colcon.txt, test.txt) constrained by $(paste -sd ' ' "$pins")"
-pip install --only-binary=:all: -r requirements/colcon.txt -r requirements/test.txt -c "$pins"
-pip install --no-deps --no-build-isolation -e .
+pip_quiet "$PY" install --only-binary=:all: -r requirements/colcon.txt -r requirements/test.txt -c "$pins"
+pip_quiet "$PY" install --no-deps --no-build-isolation -e .
 "$PY" - "$pins" <<'PY'
 import sys
 from importlib.metadata import version

@@ -17,6 +17,7 @@ ros=${ROS_DISTRO:-}
 if [ -n "$ros" ]; then PYTHON=${1:-python3}; else PYTHON=${1:-$VENV_PYTHON}; fi
 VENV=${2:-.venv}
 cd "$(dirname "$0")/.."
+source scripts/pip_quiet.sh
 
 die() { echo "setup: $*" >&2; exit 1; }
 
@@ -44,16 +45,6 @@ fi
 PY="$VENV/bin/python"
 touch "$VENV/COLCON_IGNORE"  # a colcon build of a workspace holding this checkout skips the venv
 
-pip_quiet() {
-    # some machines' pip config lists local wheel folders that do not exist: hide that noise
-    local log status=0
-    log=$(mktemp)
-    "$PY" -m pip --disable-pip-version-check -q "$@" >"$log" 2>&1 || status=$?
-    grep -v "is ignored: it is neither a file nor a directory" "$log" || true
-    rm -f "$log"
-    return $status
-}
-
 # open3d (a peer of requirements/bench.txt) needs libusb-1.0 at import time
 if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
     SUDO=""
@@ -71,12 +62,12 @@ if [ -n "$ros" ]; then
         die "$(tail -1 "$pins"); install them with: rosdep install --from-paths . --ignore-src -y"
     fi
     echo "setup: keeping the system's $(paste -sd ' ' "$pins"); installing requirements/colcon.txt and test.txt"
-    pip_quiet install -r requirements/colcon.txt -r requirements/test.txt -c "$pins"
+    pip_quiet "$PY" install -r requirements/colcon.txt -r requirements/test.txt -c "$pins"
 else
     echo "setup: installing pinned dependencies (first run: about a minute)"
-    pip_quiet install -r requirements/runtime.txt -r requirements/test.txt -r requirements/ros.txt -c requirements/lock.txt
+    pip_quiet "$PY" install -r requirements/runtime.txt -r requirements/test.txt -r requirements/ros.txt -c requirements/lock.txt
 fi
-pip_quiet install --no-deps --no-build-isolation -e .
+pip_quiet "$PY" install --no-deps --no-build-isolation -e .
 # setup.cfg puts the executables in lib/dcreg_ros (where `ros2 run` looks); expose them on PATH too
 for exe in "$VENV"/lib/dcreg_ros/*; do
     [ -f "$exe" ] && ln -sf "../lib/dcreg_ros/$(basename "$exe")" "$VENV/bin/$(basename "$exe")"

@@ -11,22 +11,22 @@
 set -euo pipefail
 PYTHON=${1:-python3.11}
 cd "$(dirname "$0")/.."
+source scripts/pip_quiet.sh
+unset PYTHONPATH  # a sourced ROS 2 must not leak into the lock
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 constraints=(-c requirements/lock.txt)
 [ "${FRESH:-0}" = 1 ] && constraints=()
 echo "update_lock: installing the direct pins into a throw-away $PYTHON venv (a few minutes)"
-env -u PYTHONPATH "$PYTHON" -m venv "$work/venv"
-if ! env -u PYTHONPATH "$work/venv/bin/python" -m pip --disable-pip-version-check -q install \
-        -r requirements/runtime.txt -r requirements/test.txt -r requirements/ros.txt \
-        -r requirements/ros-build.txt "${constraints[@]}" >"$work/pip.log" 2>&1; then
-    grep -v "is ignored: it is neither a file nor a directory" "$work/pip.log" | tail -20 >&2
+"$PYTHON" -m venv "$work/venv"
+if ! pip_quiet "$work/venv/bin/python" install -r requirements/runtime.txt -r requirements/test.txt \
+        -r requirements/ros.txt -r requirements/ros-build.txt "${constraints[@]}"; then
     echo "update_lock: pip failed; requirements/lock.txt unchanged" >&2
     exit 1
 fi
 
-env -u PYTHONPATH "$work/venv/bin/python" - >"$work/lock.txt" <<'PY'
+"$work/venv/bin/python" - >"$work/lock.txt" <<'PY'
 import re
 import sys
 from importlib.metadata import distributions
