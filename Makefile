@@ -1,21 +1,30 @@
-# dcreg_ros: every target creates or reuses the pinned virtual environment in .venv first.
+# dcreg_ros: every target creates or reuses the virtual environment in .venv first.
 #   make demo    run the main job on built-in data
 #   make test    run the whole test suite
 #   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md (about 30 min on 2 cores;
 #                bench-pairwise, bench-odometry and bench-ros run one of them)
+#   make lock    regenerate requirements/lock.txt from the direct pins (FRESH=1: resolve anew)
+# Without ROS 2 sourced, .venv is isolated (Python 3.11, everything pinned, ROS 2 from PyPI).
+# With ROS_DISTRO set it is made from the system python3 with --system-site-packages and pip adds
+# only requirements/colcon.txt and test.txt (scripts/setup_venv.sh, docs/INSTALL.md).
 SHELL := /bin/bash
-PYTHON ?= python3.11
+VENV_PYTHON ?= python3.11
+ifdef ROS_DISTRO
+PYTHON ?= python3
+else
+PYTHON ?= $(VENV_PYTHON)
+endif
 VENV ?= .venv
 PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements/*.txt setup.py scripts/setup_venv.sh 2>/dev/null | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)-$(if $(ROS_DISTRO),system-ros,pip-ros)
 
-.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros clean help
+.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros lock clean help
 
 all: test
 
 help:
-	@sed -n '1,5p' Makefile
+	@sed -n '1,9p' Makefile
 
 $(STAMP):
 	@bash scripts/setup_venv.sh "$(PYTHON)" "$(VENV)"
@@ -39,6 +48,9 @@ bench-odometry: $(STAMP)
 
 bench-ros: $(STAMP)
 	$(PY) benchmarks/ros_latency.py
+
+lock:
+	bash scripts/update_lock.sh "$(VENV_PYTHON)"
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -1,6 +1,8 @@
 """ament_python package setup: installs the Python package, the ament index marker,
-package.xml, launch files and configs into share/dcreg_ros, and the console entry points."""
+package.xml, launch files and every file of config/ into share/dcreg_ros, and the console entry
+points (into lib/dcreg_ros, see setup.cfg). Dependencies: package.xml (rosdep) and requirements/."""
 
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -18,7 +20,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/config", [p for p in sorted(glob("config/*")) if os.path.isfile(p)]),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -1,34 +1,51 @@
 #!/usr/bin/env bash
-# Create or update the project virtual environment with every dependency pinned.
-# Usage: scripts/setup_venv.sh PYTHON VENV
-# - With a sourced ROS 2 installation (ROS_DISTRO set) the venv sees the system packages
-#   (--system-site-packages) and the ROS 2 wheels from PyPI are skipped.
-# - Installs the Debian package libusb-1.0-0 (needed by open3d) when it is missing and we can.
+# Create or update the project virtual environment (called by make; docs/INSTALL.md).
+# Usage: scripts/setup_venv.sh [PYTHON] [VENV]
+#
+# Without a sourced ROS 2 (ROS_DISTRO unset): an isolated venv on Python 3.11 with everything
+# pinned: requirements/runtime.txt, test.txt (with bench.txt) and ros.txt (ROS 2 Jazzy from PyPI),
+# constrained by lock.txt; then tf2_msgs is built locally (scripts/build_tf2_msgs.sh).
+#
+# With a sourced ROS 2 (ROS_DISTRO set): a venv on the system python3 with
+# --system-site-packages, so the system rclpy, numpy and scipy are the ones used. pip adds only
+# what rosdep cannot provide (requirements/colcon.txt) and the test tools (test.txt), constrained
+# to the versions of the system's numpy, scipy, matplotlib, PyYAML and tqdm, so it never
+# replaces them (and fails with pip's conflict message if a pin would need another numpy).
 set -euo pipefail
-PYTHON=${1:-python3.11}
+VENV_PYTHON=python3.11
+ros=${ROS_DISTRO:-}
+if [ -n "$ros" ]; then PYTHON=${1:-python3}; else PYTHON=${1:-$VENV_PYTHON}; fi
 VENV=${2:-.venv}
 cd "$(dirname "$0")/.."
+source scripts/pip_quiet.sh
 
-if ! command -v "$PYTHON" >/dev/null 2>&1; then
-    echo "setup: $PYTHON not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'" >&2
-    exit 1
-fi
+die() { echo "setup: $*" >&2; exit 1; }
+
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found; install it or run 'make PYTHON=/path/to/python3 ...'"
 version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-if [ "$version" != "3.11" ]; then
-    echo "setup: warning: $PYTHON is Python $version; dcreg_ros is pinned and tested on 3.11" >&2
+if [ -n "$ros" ]; then
+    "$PYTHON" -c "import rclpy" >/dev/null 2>&1 \
+        || die "$PYTHON (Python $version) cannot import the rclpy of ROS 2 '$ros': source /opt/ros/$ros/setup.bash and use the interpreter ROS 2 was built for (make PYTHON=/usr/bin/python3)"
+elif [ "$version" != "3.11" ]; then
+    echo "setup: warning: $PYTHON is Python $version; the venv install is pinned and tested on 3.11" >&2
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
-    if [ -n "${ROS_DISTRO:-}" ]; then
-        echo "setup: ROS 2 '$ROS_DISTRO' is sourced: creating $VENV with --system-site-packages"
-        "$PYTHON" -m venv --system-site-packages "$VENV"
-    else
-        echo "setup: creating $VENV"
-        "$PYTHON" -m venv "$VENV"
-    fi
+system_site=false
+[ -n "$ros" ] && system_site=true
+if [ -x "$VENV/bin/python" ]; then
+    have=$(sed -n 's/^include-system-site-packages *= *//p' "$VENV/pyvenv.cfg" 2>/dev/null)
+    [ "$have" = "$system_site" ] || die "$VENV was made for the other install (include-system-site-packages = ${have:-?}); remove it (make clean) and run make again"
+elif [ -n "$ros" ]; then
+    echo "setup: ROS 2 '$ros' is sourced: creating $VENV from $PYTHON with --system-site-packages"
+    "$PYTHON" -m venv --system-site-packages "$VENV"
+else
+    echo "setup: creating $VENV from $PYTHON"
+    "$PYTHON" -m venv "$VENV"
 fi
+PY="$VENV/bin/python"
+touch "$VENV/COLCON_IGNORE"  # a colcon build of a workspace holding this checkout skips the venv
 
-# open3d (a benchmark peer) needs libusb-1.0 at import time
+# open3d (a peer of requirements/bench.txt) needs libusb-1.0 at import time
 if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
     SUDO=""
     if [ "$(id -u)" != "0" ]; then SUDO="sudo -n"; fi
@@ -38,28 +55,25 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
     fi
 fi
 
-pip_quiet() {
-    # some machines' pip config lists local wheel folders that do not exist: hide that noise
-    local log status=0
-    log=$(mktemp)
-    "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" >"$log" 2>&1 || status=$?
-    grep -v "is ignored: it is neither a file nor a directory" "$log" || true
-    rm -f "$log"
-    return $status
-}
-reqs=(-r requirements/base.txt)
-if [ -z "${ROS_DISTRO:-}" ]; then
-    reqs+=(-r requirements/ros.txt)
+if [ -n "$ros" ]; then
+    pins="$VENV/system-pins.txt"
+    # the system's (rosdep's) versions of what pip must not replace, as pip constraints
+    if ! "$PY" scripts/system_pins.py numpy scipy matplotlib PyYAML tqdm >"$pins"; then
+        die "$(tail -1 "$pins"); install them with: rosdep install --from-paths . --ignore-src -y"
+    fi
+    echo "setup: keeping the system's $(paste -sd ' ' "$pins"); installing requirements/colcon.txt and test.txt"
+    pip_quiet "$PY" install -r requirements/colcon.txt -r requirements/test.txt -c "$pins"
+else
+    echo "setup: installing pinned dependencies (first run: about a minute)"
+    pip_quiet "$PY" install -r requirements/runtime.txt -r requirements/test.txt -r requirements/ros.txt -c requirements/lock.txt
 fi
-echo "setup: installing pinned dependencies (first run: about a minute)"
-pip_quiet install "${reqs[@]}" -c requirements/lock.txt
-pip_quiet install --no-deps --no-build-isolation -e .
+pip_quiet "$PY" install --no-deps --no-build-isolation -e .
 # setup.cfg puts the executables in lib/dcreg_ros (where `ros2 run` looks); expose them on PATH too
 for exe in "$VENV"/lib/dcreg_ros/*; do
     [ -f "$exe" ] && ln -sf "../lib/dcreg_ros/$(basename "$exe")" "$VENV/bin/$(basename "$exe")"
 done
 
-if [ -z "${ROS_DISTRO:-}" ] && [ -x scripts/build_tf2_msgs.sh ]; then
+if [ -z "$ros" ] && [ -x scripts/build_tf2_msgs.sh ]; then
     scripts/build_tf2_msgs.sh "$VENV" || echo "setup: warning: tf2_msgs could not be built; /tf broadcasting is off" >&2
 fi
 echo "setup: $VENV ready"
