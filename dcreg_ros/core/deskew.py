@@ -30,6 +30,8 @@ class ScanFractions(NamedTuple):
 
     fractions: np.ndarray | None
     note: str | None = None
+    start: float = 0.0  # earliest per-point time (s after the stamp)
+    span: float = 0.0  # latest minus earliest (s)
 
 
 def max_time_span(frame_interval: float | None) -> float:
@@ -57,7 +59,7 @@ def scan_fractions(times: np.ndarray, max_span: float) -> ScanFractions:
         span = float(t.max() - t.min())
     if not span <= max_span:
         return ScanFractions(None, f"deskewing off: per-point times span {span:.3g} s, more than the plausible {max_span:.3g} s")
-    return ScanFractions(normalize_times(t))
+    return ScanFractions(normalize_times(t), None, float(t.min()), span)
 
 
 def normalize_times(times: np.ndarray) -> np.ndarray | None:

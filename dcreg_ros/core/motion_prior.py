@@ -20,8 +20,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import math
+
 from .config_io import one_of, param, positive
-from .geometry import so3_exp, so3_log
+from .geometry import invert_pose, pose_from_xyz_rpy, so3_exp, so3_log
+from .proprioception import ImuSamples, WheelOdometrySamples
+
+SOURCES = ("auto", "constant_velocity", "imu", "wheel", "imu_wheel")
+UNKNOWN_VARIANCE = 1e3  # a wheel-odometry variance at or above this (or zero) means "not measured"
+
+
+def _pose6(v) -> bool:
+    return isinstance(v, tuple) and len(v) == 6 and all(math.isfinite(x) for x in v)
+
+
+def _non_negative(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x >= 0
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,19 @@ class MotionPriorConfig:
     angular_acceleration_noise: float = param(1.0, "how fast the turn rate can change (rad/s^2, one sigma)", positive, "> 0 rad/s^2")
     max_speed: float = param(3.0, "largest plausible speed (m/s): caps the velocity uncertainty of a direction that stays unobserved", positive, "> 0 m/s")
     max_angular_rate: float = param(1.5, "largest plausible turn rate (rad/s): caps the angular velocity uncertainty", positive, "> 0 rad/s")
+    source: str = param("auto", "motion prediction: auto (IMU and wheel odometry when they are given, else constant velocity), constant_velocity, imu, wheel or imu_wheel; a source without fresh data falls back to constant velocity with a note", one_of(*SOURCES), "one of " + ", ".join(SOURCES))
+    imu_to_lidar: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_lidar_imu: the IMU's pose in the LiDAR frame as x y z roll pitch yaw (m, rad; R = Rz Ry Rx)", _pose6, "6 finite numbers: x y z roll pitch yaw")
+    lidar_to_base: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_base_lidar: the LiDAR's pose in the wheel odometry's child frame (base_link) as x y z roll pitch yaw (m, rad)", _pose6, "6 finite numbers: x y z roll pitch yaw")
+    max_data_age: float = param(0.2, "IMU / wheel data must reach to within this many seconds of the scan, else the prediction falls back to constant velocity (s)", positive, "> 0 s")
+    gyro_noise_density: float = param(2.5e-4, "gyro white noise (rad/s/sqrt(Hz)); consumer MEMS 1e-4 to 5e-4", positive, "> 0")
+    accel_noise_density: float = param(2e-3, "accelerometer white noise (m/s^2/sqrt(Hz)); consumer MEMS 1e-3 to 3e-3", positive, "> 0")
+    gyro_bias_walk: float = param(2e-5, "gyro bias random walk (rad/s^2/sqrt(Hz))", positive, "> 0")
+    accel_bias_walk: float = param(2e-4, "accelerometer bias random walk (m/s^3/sqrt(Hz))", positive, "> 0")
+    gyro_bias_sigma: float = param(0.005, "initial gyro bias uncertainty (rad/s)", positive, "> 0 rad/s")
+    accel_bias_sigma: float = param(0.1, "initial accelerometer bias uncertainty (m/s^2)", positive, "> 0 m/s^2")
+    wheel_speed_error: float = param(0.05, "wheel odometry distance error as a fraction of the distance (scale error of tyres and load; one sigma)", _non_negative, ">= 0")
+    wheel_yaw_error: float = param(0.02, "wheel odometry heading error per metre driven (rad/m, slip; one sigma)", _non_negative, ">= 0 rad/m")
+    wheel_lateral_error: float = param(0.05, "sideways and vertical velocity error of the wheel odometry's no-slip assumption (m/s per m/s; one sigma)", _non_negative, ">= 0")
     prior_strength: str = param("prediction", "strength of the dcreg_prior prior on flagged directions: prediction (the prediction's own uncertainty, in physical units) or kappa_target (lambda_max / kappa_target, the MAP reading of the targeted preconditioner)", one_of("prediction", "kappa_target"), "prediction or kappa_target")
     plausible_sigma: float = param(0.0, "... but only when that difference is within this many standard deviations of prediction and data together, i.e. a velocity change the robot can make (0 = no upper limit)", lambda x: isinstance(x, (int, float)) and 0.0 <= x < 1e3, "in [0, 1000)")
     release_sigma: float = param(4.0, "a flagged direction follows the data instead of the prediction when the data's own solution differs from it by more than this many of the data's standard deviations (0 = always weigh them, a plain Kalman update)", lambda x: isinstance(x, (int, float)) and 0.0 <= x < 1e3, "in [0, 1000)")
@@ -115,5 +142,263 @@ class ConstantVelocityModel:
         first, body frame) becomes the velocity and its covariance."""
         if not dt > 0.0:
             return
-        self.twist = delta_to_twist(delta, dt)
+        self.twist = self._plausible(delta_to_twist(delta, dt))
         self.covariance = self._capped(0.5 * (covariance + covariance.T) / (dt * dt))
+
+    def _plausible(self, twist: np.ndarray) -> np.ndarray:
+        """The velocity scaled down to the largest plausible speed and turn rate: a registration
+        that slid along an unobserved direction must not make the next prediction slide faster."""
+        c = self.config
+        out = twist.copy()
+        for part, limit in ((slice(0, 3), c.max_angular_rate), (slice(3, 6), c.max_speed)):
+            norm = np.linalg.norm(out[part])
+            if norm > limit:
+                out[part] *= limit / norm
+        return out
+
+
+class _Buffer:
+    """Time-ordered samples of one sensor; out-of-order and duplicate stamps are dropped and counted."""
+
+    def __init__(self, empty) -> None:
+        self.samples = empty
+        self.dropped = 0
+
+    def add(self, new) -> None:
+        new = new.sorted_unique()
+        if len(new) == 0:
+            return
+        if len(self.samples):
+            fresh = new.stamps > self.samples.stamps[-1]
+            self.dropped += int((~fresh).sum())
+            if not fresh.any():
+                return
+            new = _select(new, fresh)
+            self.samples = _concat(self.samples, new)
+        else:
+            self.samples = new
+
+    def trim(self, before: float) -> None:
+        """Forget samples older than ``before`` (s), keeping one for interpolation."""
+        s = self.samples.stamps
+        k = int(np.searchsorted(s, before)) - 1
+        if k > 0:
+            self.samples = _select(self.samples, np.arange(len(s)) >= k)
+
+    def covers(self, t0: float, t1: float, max_age: float) -> str | None:
+        """None when the samples span [t0, t1] without gaps longer than ``max_age``, else why not."""
+        s = self.samples.stamps
+        if len(s) < 2:
+            return "no data"
+        if s[0] > t0 + max_age:
+            return f"data starts {s[0] - t0:.2f} s after the previous scan"
+        if s[-1] < t1 - max_age:
+            return f"newest sample {t1 - s[-1]:.2f} s older than the scan"
+        inside = s[(s >= t0) & (s <= t1)]
+        edges = np.concatenate([[t0], inside, [t1]])
+        gap = float(np.max(np.diff(edges)))
+        if gap > max_age:
+            return f"a gap of {gap:.2f} s in the data"
+        return None
+
+
+def _select(samples, keep):
+    if isinstance(samples, ImuSamples):
+        return ImuSamples(samples.stamps[keep], samples.angular_velocity[keep], samples.linear_acceleration[keep], samples.frame_id)
+    return WheelOdometrySamples(samples.stamps[keep], samples.poses[keep], samples.linear_velocity[keep], samples.angular_velocity[keep],
+                                samples.pose_covariance[keep], samples.twist_covariance[keep], samples.frame_id, samples.child_frame_id)
+
+
+def _concat(a, b):
+    if isinstance(a, ImuSamples):
+        return ImuSamples(np.concatenate([a.stamps, b.stamps]), np.vstack([a.angular_velocity, b.angular_velocity]),
+                          np.vstack([a.linear_acceleration, b.linear_acceleration]), a.frame_id)
+    return WheelOdometrySamples(np.concatenate([a.stamps, b.stamps]), np.concatenate([a.poses, b.poses]),
+                                np.vstack([a.linear_velocity, b.linear_velocity]), np.vstack([a.angular_velocity, b.angular_velocity]),
+                                np.concatenate([a.pose_covariance, b.pose_covariance]), np.concatenate([a.twist_covariance, b.twist_covariance]),
+                                a.frame_id, a.child_frame_id)
+
+
+def interpolate_pose(stamps: np.ndarray, poses: np.ndarray, t: float) -> np.ndarray:
+    """T at time ``t`` (s) between the two samples around it (rotation along the geodesic,
+    translation linearly); held at the ends."""
+    k = int(np.clip(np.searchsorted(stamps, t) - 1, 0, len(stamps) - 2))
+    t0, t1 = stamps[k], stamps[k + 1]
+    u = float(np.clip((t - t0) / (t1 - t0), 0.0, 1.0)) if t1 > t0 else 0.0
+    A, B = poses[k], poses[k + 1]
+    out = np.eye(4)
+    out[:3, :3] = A[:3, :3] @ so3_exp(u * so3_log(np.ascontiguousarray(A[:3, :3].T @ B[:3, :3])))
+    out[:3, 3] = (1.0 - u) * A[:3, 3] + u * B[:3, 3]
+    return out
+
+
+def adjoint(T: np.ndarray) -> np.ndarray:
+    """Adjoint of T (4x4) for rotation-first twists (omega, v): Ad_T xi = (R w, [t]x R w + R v)."""
+    R, t = T[:3, :3], T[:3, 3]
+    A = np.zeros((6, 6))
+    A[:3, :3] = R
+    A[3:, 3:] = R
+    tx = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
+    A[3:, :3] = tx @ R
+    return A
+
+
+def fuse(first: Prediction, second: Prediction, source: str) -> Prediction:
+    """Information-weighted mean of two predictions of the same motion (tangent space at ``first``)."""
+    d = np.concatenate([so3_log(np.ascontiguousarray(first.delta[:3, :3].T @ second.delta[:3, :3])),
+                        first.delta[:3, :3].T @ (second.delta[:3, 3] - first.delta[:3, 3])])
+    Y1, Y2 = np.linalg.inv(first.covariance), np.linalg.inv(second.covariance)
+    C = np.linalg.inv(Y1 + Y2)
+    step = C @ (Y2 @ d)
+    delta = first.delta.copy()
+    delta[:3, :3] = first.delta[:3, :3] @ so3_exp(np.ascontiguousarray(step[:3]))
+    delta[:3, 3] = first.delta[:3, 3] + first.delta[:3, :3] @ step[3:]
+    return Prediction(delta, 0.5 * (C + C.T), source, max(first.age, second.age), first.notes + second.notes)
+
+
+def wheel_motion_prediction(samples: WheelOdometrySamples, t0: float, t1: float, T_base_lidar: np.ndarray,
+                            config: MotionPriorConfig) -> Prediction:
+    """The LiDAR's motion from t0 to t1 from interpolated wheel odometry poses; x, y and yaw of the
+    base get the configured errors, the rest (what planar odometry does not measure) a variance
+    of UNKNOWN_VARIANCE, so fusing with another source leaves those directions to it."""
+    A = interpolate_pose(samples.stamps, samples.poses, t0)
+    B = interpolate_pose(samples.stamps, samples.poses, t1)
+    delta_base = invert_pose(A) @ B
+    T_lb = invert_pose(T_base_lidar)
+    delta = T_lb @ delta_base @ T_base_lidar
+    distance = float(np.linalg.norm(delta_base[:3, 3]))
+    yaw = abs(float(so3_log(np.ascontiguousarray(delta_base[:3, :3]))[2]))
+    c = config
+    var = np.full(6, UNKNOWN_VARIANCE)
+    var[2] = (c.wheel_yaw_error * distance + 0.02 * yaw + 1e-4) ** 2  # yaw
+    var[3] = (c.wheel_speed_error * distance + 1e-3) ** 2  # forward
+    var[4] = (c.wheel_lateral_error * distance + 1e-3) ** 2  # sideways
+    Ad = adjoint(T_lb)  # base-frame errors of the motion -> LiDAR-frame errors
+    covariance = Ad @ np.diag(var) @ Ad.T
+    age = max(0.0, t1 - float(samples.stamps[-1]))
+    return Prediction(delta, covariance, "wheel", age)
+
+
+class MotionPriors:
+    """The odometry's motion prediction from the configured source, with fallback.
+
+    ``add_imu`` / ``add_wheel_odometry`` feed measurements (any time before the scans that need
+    them); ``predict`` gives the LiDAR motion between two scan reference times; ``correct``
+    passes the registered motion back. The constant-velocity model is always kept current, so
+    a source that runs out of data falls back to it at once (the prediction's notes say why).
+    """
+
+    def __init__(self, config: MotionPriorConfig) -> None:
+        self.config = config
+        self.imu = _Buffer(ImuSamples.empty())
+        self.wheel = _Buffer(WheelOdometrySamples.empty())
+        self.reset()
+
+    def reset(self) -> None:
+        """Restart the models (after a reset of the odometry); buffered measurements stay."""
+        from .inertial import ImuNoise, InertialFilter
+
+        c = self.config
+        self.constant_velocity = ConstantVelocityModel(c)
+        noise = ImuNoise(c.gyro_noise_density, c.accel_noise_density, c.gyro_bias_walk, c.accel_bias_walk,
+                         c.gyro_bias_sigma, c.accel_bias_sigma)
+        self.filter = InertialFilter(noise, pose_from_xyz_rpy(*c.imu_to_lidar), c.max_speed / 2.0)
+        self.T_base_lidar = pose_from_xyz_rpy(*c.lidar_to_base)
+        self._used_filter = False
+
+    def add_imu(self, samples: ImuSamples) -> None:
+        self.imu.add(samples)
+
+    def add_wheel_odometry(self, samples: WheelOdometrySamples) -> None:
+        self.wheel.add(samples)
+
+    def _wants(self) -> tuple[bool, bool]:
+        s = self.config.source
+        if s == "auto":
+            return len(self.imu.samples) > 0, len(self.wheel.samples) > 0
+        return s in ("imu", "imu_wheel"), s in ("wheel", "imu_wheel")
+
+    def start(self, T_world_lidar: np.ndarray, t: float) -> None:
+        """The first scan: where the IMU filter starts (when IMU data reach it)."""
+        want_imu, _ = self._wants()
+        if want_imu and self.imu.covers(t - self.config.max_data_age, t, self.config.max_data_age) is None:
+            self.filter.initialize(T_world_lidar, self.imu.samples, t)
+
+    def predict(self, t0: float, t1: float, T_world_lidar: np.ndarray) -> Prediction:
+        """The LiDAR's motion from the scan at t0 (at pose ``T_world_lidar``) to the scan at t1 (s)."""
+        c = self.config
+        dt = t1 - t0 if t1 > t0 else 0.1
+        cv = self.constant_velocity.predict(dt)
+        want_imu, want_wheel = self._wants()
+        notes: list[str] = []
+        prediction = cv
+        self._used_filter = False
+        if want_imu:
+            why = self.imu.covers(t0, t1, c.max_data_age)
+            if why is None and not self.filter.initialized:
+                self.filter.initialize(T_world_lidar, self.imu.samples, t0)
+            if why is None:
+                prediction = self._imu_prediction(t0, t1, T_world_lidar, want_wheel, notes)
+                self._used_filter = True
+            else:
+                notes.append(f"IMU: {why}; constant-velocity prediction")
+                self.filter.initialized = False  # restart from the next usable data
+        if want_wheel and not self._used_filter:
+            why = self.wheel.covers(t0, t1, c.max_data_age)
+            if why is None:
+                wheel = wheel_motion_prediction(self.wheel.samples, t0, t1, self.T_base_lidar, c)
+                prediction = fuse(wheel, cv, "wheel" if prediction is cv else "imu_wheel")
+            else:
+                notes.append(f"wheel odometry: {why}; {'IMU' if self._used_filter else 'constant-velocity'} prediction")
+        self.imu.trim(t0 - 1.0)
+        self.wheel.trim(t0 - 1.0)
+        prediction.notes = notes + prediction.notes
+        return prediction
+
+    def _imu_prediction(self, t0: float, t1: float, T_world_lidar: np.ndarray, with_wheel: bool, notes: list[str]) -> Prediction:
+        f = self.filter
+        f.R, f.p = (T_world_lidar @ f.T_lidar_imu)[:3, :3].copy(), (T_world_lidar @ f.T_lidar_imu)[:3, 3].copy()
+        f.t = t0
+        source = "imu"
+        wheel_ok = with_wheel and self.wheel.covers(t0, t1, self.config.max_data_age) is None
+        if with_wheel and not wheel_ok:
+            notes.append("wheel odometry: " + str(self.wheel.covers(t0, t1, self.config.max_data_age)) + "; IMU only")
+        if wheel_ok:
+            source = "imu_wheel"
+            w = self.wheel.samples
+            T_imu_base = invert_pose(f.T_lidar_imu) @ invert_pose(self.T_base_lidar)
+            for t in w.stamps[(w.stamps > t0) & (w.stamps <= t1)]:
+                f.propagate(self.imu.samples, float(t))
+                self._wheel_velocity_update(float(t), T_imu_base)
+        f.propagate(self.imu.samples, t1)
+        delta = invert_pose(T_world_lidar) @ f.T_world_lidar
+        age = max(0.0, t1 - float(self.imu.samples.stamps[-1]))
+        return Prediction(delta, f.pose_covariance(), source, age)
+
+    def _wheel_velocity_update(self, t: float, T_imu_base: np.ndarray) -> None:
+        w = self.wheel.samples
+        k = int(np.clip(np.searchsorted(w.stamps, t), 0, len(w) - 1))
+        v = w.linear_velocity[k]
+        speed = abs(float(v[0]))
+        c = self.config
+        var = np.array([(c.wheel_speed_error * speed + 0.01) ** 2, (c.wheel_lateral_error * speed + 0.02) ** 2,
+                        (c.wheel_lateral_error * speed + 0.02) ** 2])
+        gyro = np.array([np.interp(t, self.imu.samples.stamps, self.imu.samples.angular_velocity[:, i]) for i in range(3)])
+        self.filter.correct_body_velocity(T_imu_base, np.array([v[0], 0.0, 0.0]), var, gyro)
+
+    def correct(self, delta: np.ndarray, covariance: np.ndarray, information: np.ndarray, T_world_lidar: np.ndarray,
+                dt: float) -> None:
+        """The registered motion ``delta`` (4x4) and pose ``T_world_lidar`` with the registration's
+        covariance (prior included) and the LiDAR's own information (6x6, rotation first, body
+        frame; zero where it observed nothing)."""
+        self.constant_velocity.correct(delta, covariance, dt)
+        if self._used_filter:
+            self.filter.correct_pose(T_world_lidar, information)
+
+    @property
+    def state(self) -> dict:
+        """Diagnostic values of the IMU filter (biases, speed) when it runs."""
+        f = self.filter
+        if not f.initialized:
+            return {}
+        return {"imu_gyro_bias": f.bg.copy(), "imu_accel_bias": f.ba.copy(), "imu_speed": float(np.linalg.norm(f.v))}

@@ -22,9 +22,10 @@ import numpy as np
 from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig, RegistrationConfig, RobustConfig
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .degeneracy import DegeneracyReport
-from .deskew import deskew, interpolate_motion, max_time_span, scan_fractions
+from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_fractions
 from .geometry import invert_pose, project_to_so3, transform_points
-from .motion_prior import ConstantVelocityModel, MotionPriorConfig, Prediction, delta_to_twist
+from .motion_prior import MotionPriorConfig, MotionPriors, Prediction, delta_to_twist
+from .proprioception import ImuSamples, WheelOdometrySamples
 from .pointcloud import InputError, crop_range, finite_points
 from .registration import PredictionPrior, RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
@@ -139,6 +140,7 @@ class FrameRecord:
     degeneracy_first: DegeneracyReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    prior_source: str = "none"  # which motion model predicted this frame (constant_velocity, imu, wheel, imu_wheel)
 
     @property
     def total_ms(self) -> float:
@@ -177,7 +179,9 @@ class Odometry:
         old = self.config
         self.config = config
         self._registration = config.registration_config()
-        self.motion.config = config.motion_prior
+        if config.motion_prior != old.motion_prior:
+            self.priors.config = config.motion_prior
+            self.priors.reset()
         needs_reset = (
             old.mapping != config.mapping or old.correspondence != config.correspondence
             or old.adaptive_threshold != config.adaptive_threshold or old.preprocess.max_range != config.preprocess.max_range
@@ -195,12 +199,20 @@ class Odometry:
         self.stamps: list[float] = []
         self._scan_pose = np.eye(4)  # pose of the last scan's reference time (mid-scan if deskewed)
         self._delta = np.eye(4)  # motion over the last frame interval
-        self.motion = ConstantVelocityModel(cfg.motion_prior)
+        self._reference_time = 0.0  # of the last scan (s): the stamp, or mid-sweep when deskewed
+        if hasattr(self, "priors"):
+            self.priors.reset()  # measurements already fed stay; the filters restart
+        else:
+            self.priors = MotionPriors(cfg.motion_prior)
 
-    def _predict(self, dt: float) -> Prediction:
-        """The motion since the last scan, from the motion model (constant velocity when the
-        interval is unusable)."""
-        return self.motion.predict(dt if dt > 0.0 else 0.1)
+    def add_imu(self, samples: ImuSamples) -> None:
+        """Feed IMU measurements (REP-145, IMU frame; see ``motion_prior.imu_to_lidar``), at any
+        time before the scans that need them; out-of-order samples are dropped and counted."""
+        self.priors.add_imu(samples)
+
+    def add_wheel_odometry(self, samples: WheelOdometrySamples) -> None:
+        """Feed wheel odometry (T_odom_base poses and base twists; see ``motion_prior.lidar_to_base``)."""
+        self.priors.add_wheel_odometry(samples)
 
     def _prior(self, prediction: Prediction) -> PredictionPrior | None:
         mp = self.config.motion_prior
@@ -208,25 +220,25 @@ class Odometry:
             return None
         return PredictionPrior(prediction.covariance, mp.release_sigma, mp.plausible_sigma)
 
-    def _correct(self, delta: np.ndarray, covariance: np.ndarray, dt: float) -> None:
-        self.motion.correct(delta, covariance, dt)
-
     @property
     def last_pose(self) -> np.ndarray:
         return self.poses[-1] if self.poses else np.eye(4)
 
-    def _preprocess(self, points: np.ndarray, timestamps: np.ndarray | None, max_span: float, motion: np.ndarray) -> Preprocessed:
-        """Sanitised, cropped, deskewed points (per-point times spanning at most ``max_span`` s);
-        ``motion`` (4x4) is the predicted motion over the scan that deskewing interpolates."""
-        p = self.config.preprocess
+    def _scan_times(self, points: np.ndarray, timestamps: np.ndarray | None, max_span: float) -> tuple[np.ndarray, ScanFractions]:
+        """Finite points and their validated per-point times (spanning at most ``max_span`` s)."""
         pts, finite = finite_points(points, "frame")
-        fractions, notes = None, []
-        if timestamps is not None:
-            times = np.asarray(timestamps, dtype=np.float64).reshape(-1)
-            if len(times) != len(finite):
-                raise InputError(f"frame: {len(times)} timestamps for {len(finite)} points")
-            fractions, note = scan_fractions(times[finite], max_span)
-            notes = [note] if note else []
+        if timestamps is None:
+            return pts, ScanFractions(None)
+        times = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        if len(times) != len(finite):
+            raise InputError(f"frame: {len(times)} timestamps for {len(finite)} points")
+        return pts, scan_fractions(times[finite], max_span)
+
+    def _preprocess(self, pts: np.ndarray, times: ScanFractions, motion: np.ndarray) -> Preprocessed:
+        """Cropped, deskewed, downsampled points; ``motion`` (4x4) is the predicted motion over
+        the scan that deskewing interpolates."""
+        p = self.config.preprocess
+        fractions, notes = times.fractions, [times.note] if times.note else []
         if fractions is not None and p.deskew and len(self.poses) >= 2:
             pts = deskew(pts, fractions, motion)
         pts = crop_range(pts, p.min_range, p.max_range, "frame")
@@ -243,10 +255,15 @@ class Odometry:
         stamp = float(stamp) if stamp is not None else index * 0.1
         dt = stamp - self.stamps[-1] if self.stamps else 0.0
         t0 = time.perf_counter()
-        prediction = self._predict(dt) if index > 0 else None
-        interval = dt if self.stamps else None
-        source, frame, timed, notes = self._preprocess(points, timestamps, max_time_span(interval),
-                                                       self._delta if prediction is None else prediction.delta)
+        pts, times = self._scan_times(points, timestamps, max_time_span(dt if self.stamps else None))
+        # the scan is registered at the middle of its sweep (see the deskew module)
+        reference_time = stamp + (times.start + 0.5 * times.span if times.fractions is not None else 0.0)
+        if index == 0:
+            self.priors.start(self._scan_pose, reference_time)
+            prediction = None
+        else:
+            prediction = self.priors.predict(self._reference_time, reference_time, self._scan_pose)
+        source, frame, timed, notes = self._preprocess(pts, times, self._delta if prediction is None else prediction.delta)
         preprocess_ms = (time.perf_counter() - t0) * 1e3
         guess = self._scan_pose if prediction is None else self._scan_pose @ prediction.delta
         if index == 0:
@@ -264,7 +281,13 @@ class Odometry:
         if index > 0:
             self.threshold.update(guess, pose)
             self._delta = invert_pose(self._scan_pose) @ pose
-            self._correct(self._delta, result.covariance if result.ok else prediction.covariance, dt)
+            interval = reference_time - self._reference_time if reference_time > self._reference_time else dt
+            if result.ok:
+                self.priors.correct(self._delta, result.covariance, result.information, pose, interval)
+            else:
+                self.priors.correct(self._delta, prediction.covariance, np.zeros((6, 6)), pose, interval)
+            notes = prediction.notes + notes
+        self._reference_time = reference_time
         self.local_map.insert(transform_points(pose, frame))
         self.local_map.remove_far(pose[:3, 3], self.config.preprocess.max_range)
         map_ms = (time.perf_counter() - t1) * 1e3
@@ -276,7 +299,8 @@ class Odometry:
         record.notes = notes
         if index > 0 and dt > 0.0:
             record.twist = delta_to_twist(self._delta, dt)
-            record.twist_covariance = self.motion.covariance.copy()
+            record.twist_covariance = self.priors.constant_velocity.covariance.copy()
+            record.prior_source = prediction.source
         self.poses.append(stamp_pose)
         self.stamps.append(stamp)
         return record

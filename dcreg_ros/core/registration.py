@@ -51,6 +51,7 @@ class RegistrationResult:
     timings: dict[str, float] = field(default_factory=dict)
     residual_variance: float = float("nan")  # sigma^2 (m^2) of the final system, the scale of H
     released: tuple[bool, ...] = (False,) * 6  # flagged axes where the data overrode the prediction prior
+    information: np.ndarray = field(default_factory=lambda: np.zeros((6, 6)))  # the LiDAR's own (see lidar_information)
 
     @property
     def ok(self) -> bool:
@@ -95,15 +96,26 @@ def covariance_from_hessian(H: np.ndarray, chi2: float, count: int) -> np.ndarra
     return sigma2 * (vecs * inv) @ vecs.T
 
 
-def posterior_covariance(H: np.ndarray, residual_variance: float, analysis: HessianAnalysis, prior_covariance: np.ndarray,
-                         released: np.ndarray) -> np.ndarray:
-    """Covariance (6x6, rotation first, body frame) of a registration with a motion prior on its
-    flagged directions. Well-constrained directions keep the LiDAR's information H / sigma^2; a
-    flagged direction v adds the prediction's 1 / (v^T C v); where the prior held v (the data
-    did not significantly disagree with it) the data's own information along v is left out, so
-    the estimate there is the prediction and so is its uncertainty, in physical units."""
+def lidar_information(H: np.ndarray, residual_variance: float, analysis: HessianAnalysis | None, held: np.ndarray) -> np.ndarray:
+    """The LiDAR's information about the pose (6x6, rotation first, 1/rad^2 and 1/m^2, body
+    frame): H / sigma^2, with the directions in ``held`` (flagged, where the prior held the
+    estimate because the data did not significantly disagree) left out."""
     keep = np.eye(6)
-    prior_info = np.zeros((6, 6))
+    if analysis is not None:
+        for s in range(2):
+            for a in range(3):
+                if held[3 * s + a]:
+                    v = analysis.bases[s][:, a]
+                    keep[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] -= np.outer(v, v)
+    return keep @ (0.5 * (H + H.T)) @ keep / max(residual_variance, 1e-12)
+
+
+def posterior_covariance(information: np.ndarray, analysis: HessianAnalysis, prior_covariance: np.ndarray) -> np.ndarray:
+    """Covariance (6x6, rotation first, body frame) of a registration with a motion prior on its
+    flagged directions: the LiDAR's ``information`` plus, along each flagged direction v, the
+    prediction's 1 / (v^T C v). Well-constrained directions keep the LiDAR's covariance; a
+    direction the data cannot fix gets about the prediction's uncertainty, in physical units."""
+    info = information.copy()
     for s in range(2):
         C = prior_covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3]
         for a in range(3):
@@ -112,10 +124,7 @@ def posterior_covariance(H: np.ndarray, residual_variance: float, analysis: Hess
             v = analysis.bases[s][:, a]
             variance = float(v @ C @ v)
             if variance > 0.0 and np.isfinite(variance):
-                prior_info[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] += np.outer(v, v) / variance
-            if not released[3 * s + a]:
-                keep[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] -= np.outer(v, v)
-    info = keep @ (0.5 * (H + H.T)) @ keep / max(residual_variance, 1e-12) + prior_info
+                info[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] += np.outer(v, v) / variance
     vals, vecs = np.linalg.eigh(0.5 * (info + info.T))
     if not np.all(np.isfinite(vals)) or vals.max() <= 0:
         return np.eye(6) * 1e6
@@ -314,8 +323,11 @@ class _GaussNewton:
         eq, threshold = self.equations, self.config.degeneracy.threshold
         rmse = float(np.sqrt(eq.r2 / eq.count)) if eq.count > 0 else float("nan")
         covariance = covariance_from_hessian(eq.H, eq.chi2, eq.count) if eq.count >= 6 else np.eye(6) * 1e6
-        if self.prior is not None and self.last is not None and eq.count > 6 and self.code == DCREG_PRIOR:
-            covariance = posterior_covariance(eq.H, eq.residual_variance, self.last, self.prior.covariance, self.released)
+        with_prior = self.prior is not None and self.last is not None and eq.count > 6 and self.code == DCREG_PRIOR
+        held = (self.last.mask & ~self.released) if with_prior else np.zeros(6, dtype=bool)
+        information = lidar_information(eq.H, eq.residual_variance, self.last, held) if eq.count > 6 else np.zeros((6, 6))
+        if with_prior:
+            covariance = posterior_covariance(information, self.last, self.prior.covariance)
         return RegistrationResult(
             T_target_source=self.T,
             converged=self.converged,
@@ -333,6 +345,7 @@ class _GaussNewton:
             timings=self.timings,
             residual_variance=eq.residual_variance if eq.count > 6 else float("nan"),
             released=tuple(bool(r) for r in self.released),
+            information=information,
         )
 
 
