@@ -26,11 +26,15 @@ from .geometry import invert_pose, project_to_so3, so3_log, transform_points
 from .pointcloud import InputError, crop_range, finite_points
 from .registration import RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
+from .stamps import NEW_SEQUENCE, StampConfig, StampGuard
 from .threshold import AdaptiveThreshold
 from .voxel_hash import voxel_downsample_indices
 from .voxel_map import VoxelMap
 
 FRAME_TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve", "map_update")
+# statuses of a frame whose pose came from registration (or that started the map); anything
+# else (too_few_correspondences, numerical_failure) is a failed registration
+GOOD_STATUSES = ("first_frame", "converged", "max_iterations")
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class OdometryConfig(LoadableConfig):
     robust: RobustConfig = section(_odometry_robust, "robust kernel (scale = sigma / 3 of the adaptive threshold)")
     degeneracy: DegeneracyConfig = section(_odometry_degeneracy, "degeneracy detection and mitigation")
     convergence: ConvergenceConfig = section(_odometry_convergence, "iteration control")
+    stamps: StampConfig = section(StampConfig, "frame stamp sanity: out of order, jumps (outlier or new sequence)")
 
     def check(self) -> None:
         p = self.preprocess
@@ -118,7 +123,9 @@ class FrameRecord:
     ``pose``: world_T_sensor (4x4, m) at the scan start (header stamp). ``covariance``: 6x6,
     rotation first, in the sensor frame. ``twist``: the sensor's velocity over the last frame
     interval, rotation first (rad/s, then m/s) in the sensor frame, with ``twist_covariance``
-    (6x6, same order). ``timings``: milliseconds per stage.
+    (6x6, same order). ``timings``: milliseconds per stage. ``sequence_reset``: the stamps
+    jumped and continued elsewhere, so the odometry restarted at this frame; ``notes``: one-line
+    remarks on the stamps (the reset, a held frame that was an outlier).
     """
 
     index: int
@@ -137,6 +144,13 @@ class FrameRecord:
     degeneracy: DegeneracyReport | None = None
     degeneracy_first: DegeneracyReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    sequence_reset: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True unless the registration failed (then the pose is the motion model's)."""
+        return self.status in GOOD_STATUSES
 
     @property
     def total_ms(self) -> float:
@@ -164,6 +178,7 @@ class Odometry:
         old = self.config
         self.config = config
         self._registration = config.registration_config()
+        self._stamp_guard.config = config.stamps
         needs_reset = (
             old.mapping != config.mapping or old.correspondence != config.correspondence
             or old.adaptive_threshold != config.adaptive_threshold or old.preprocess.max_range != config.preprocess.max_range
@@ -181,6 +196,7 @@ class Odometry:
         self.stamps: list[float] = []
         self._scan_pose = np.eye(4)  # pose of the last scan's reference time (mid-scan if deskewed)
         self._delta = np.eye(4)  # motion over the last frame interval
+        self._stamp_guard = StampGuard(cfg.stamps)
 
     @property
     def last_pose(self) -> np.ndarray:
@@ -206,10 +222,19 @@ class Odometry:
 
     def register_frame(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> FrameRecord:
         """Register one scan (N, 3 metres, sensor frame) with optional per-point times (any
-        unit; only their spread over the scan is used). Raises InputError for unusable frames,
-        leaving the odometry state unchanged."""
+        unit; only their spread over the scan is used) at ``stamp`` (s; default: 0.1 s per
+        frame). Raises InputError for unusable frames, leaving the odometry state unchanged;
+        stamps are checked first (core/stamps.py): a frame out of order or after a jump is
+        refused, and a jump that persists restarts the odometry (``record.sequence_reset``)."""
+        stamp = float(stamp) if stamp is not None else len(self.poses) * 0.1
+        if not np.isfinite(stamp):
+            raise InputError(f"frame stamp {stamp} is not a finite number of seconds")
+        verdict = self._stamp_guard.check(stamp)
+        if verdict.refused:
+            raise InputError(verdict.reason)
+        if verdict.action == NEW_SEQUENCE:
+            self.reset()
         index = len(self.poses)
-        stamp = float(stamp) if stamp is not None else index * 0.1
         t0 = time.perf_counter()
         source, frame, timed = self._preprocess(points, timestamps)
         preprocess_ms = (time.perf_counter() - t0) * 1e3
@@ -243,6 +268,9 @@ class Odometry:
             record.twist_covariance = 2.0 * record.covariance / (dt * dt)
         self.poses.append(stamp_pose)
         self.stamps.append(stamp)
+        self._stamp_guard.commit(stamp)
+        record.sequence_reset = verdict.action == NEW_SEQUENCE
+        record.notes = (verdict.reason,) if verdict.reason else ()
         return record
 
 

@@ -88,25 +88,21 @@ class RunResult:
 
 def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, strategy: str | None = None,
                  progress: Progress | None = None, max_frames: int | None = None) -> RunResult:
-    """Register every scan in order. Unusable frames (too few points, NaN only, stamps that go
-    backwards) are skipped and listed, never fatal."""
+    """Register every scan in order. Unusable frames (too few points, NaN only, stamps out of
+    order or after a jump: core/stamps.py) are skipped and listed with the reason, never fatal;
+    a jump that persists restarts the odometry there (``FrameRecord.sequence_reset``)."""
     odometry = Odometry(config, strategy)
     records: list[FrameRecord] = []
     skipped: list[tuple[int, str]] = []
-    last_stamp = -np.inf
     t0 = time.perf_counter()
     for index, scan in enumerate(scans):
         if max_frames is not None and index >= max_frames:
             break
-        if not scan.stamp > last_stamp:
-            skipped.append((index, f"stamp {scan.stamp:.6f} s is not after the previous {last_stamp:.6f} s"))
-            continue
         try:
             record = odometry.register_frame(scan.points, scan.times, stamp=scan.stamp)
         except InputError as exc:
             skipped.append((index, str(exc)))
             continue
-        last_stamp = scan.stamp
         records.append(record)
         if progress is not None:
             progress.update(record)
