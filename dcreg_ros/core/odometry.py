@@ -26,7 +26,7 @@ from .geometry import invert_pose, project_to_so3, so3_log, transform_points
 from .pointcloud import InputError, crop_range, finite_points
 from .registration import RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
-from .stamps import NEW_SEQUENCE, StampConfig, StampGuard
+from .stamps import NEW_SEQUENCE, StampConfig, StampGuard, StampRejected
 from .threshold import AdaptiveThreshold
 from .voxel_hash import voxel_downsample_indices
 from .voxel_map import VoxelMap
@@ -231,7 +231,7 @@ class Odometry:
             raise InputError(f"frame stamp {stamp} is not a finite number of seconds")
         verdict = self._stamp_guard.check(stamp)
         if verdict.refused:
-            raise InputError(verdict.reason)
+            raise StampRejected(verdict)
         if verdict.action == NEW_SEQUENCE:
             self.reset()
         index = len(self.poses)

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .config_io import non_negative, one_of, param, positive
+from .pointcloud import InputError
 
 ON_JUMP_CHOICES = ("reset", "skip")
 # verdicts of StampGuard.check
@@ -63,6 +64,14 @@ class StampVerdict(NamedTuple):
     @property
     def refused(self) -> bool:
         return self.action in REFUSED
+
+
+class StampRejected(InputError):
+    """A frame refused for its stamp; ``verdict`` says why (OUT_OF_ORDER, JUMP or SKIP)."""
+
+    def __init__(self, verdict: StampVerdict) -> None:
+        super().__init__(verdict.reason)
+        self.verdict = verdict
 
 
 class PeriodEstimator:

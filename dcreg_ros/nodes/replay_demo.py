@@ -41,7 +41,8 @@ def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, do
     log = open(bag.parent / "dcreg_node.log", "w")
     node_proc = subprocess.Popen(_command("dcreg_ros.nodes.odometry_node") + ["--ros-args", "--params-file", str(params_file),
                                  "-p", "use_sim_time:=true"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    # the probe runs in this process with its discovery range as the environment has it (a
+    # library does not change process-wide settings); it still finds the local node and player
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     received: dict[str, list] = {"odometry": [], "diagnostics": []}
