@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from dcreg_ros.core.geometry import pose_from_xyz_rpy
 from dcreg_ros.io.pointcloud2 import pointcloud2_to_scan, stamp_to_seconds
 from dcreg_ros.io.trajectory import quaternion_to_rotation
 from dcreg_ros.nodes import ros_messages as rm
-from dcreg_ros.nodes.parameters import NodeSettings, parameter_specs, ros_params_yaml, settings_from_values
+from dcreg_ros.nodes.parameters import NodeSettings, descriptor, parameter_specs, ros_params_yaml, rule_range, settings_from_values
 from dcreg_ros.core.config_io import ConfigError
 
 pytestmark = pytest.mark.ros
@@ -128,7 +129,35 @@ def test_shipped_params_file_is_generated_from_the_defaults():
 
     root = Path(__file__).resolve().parents[1]
     text = (root / "config" / "dcreg.yaml").read_text()
-    assert text.split("dcreg_node:", 1)[1] == ros_params_yaml().split("dcreg_node:", 1)[1], \
+    assert text.split("/**:", 1)[1] == ros_params_yaml().split("/**:", 1)[1], \
         "config/dcreg.yaml is stale: run python scripts/write_ros_params.py"
-    params = yaml.safe_load(text)["dcreg_node"]["ros__parameters"]
+    params = yaml.safe_load(text)["/**"]["ros__parameters"]  # any node name: renamed or namespaced nodes too
     assert params["degeneracy"]["strategy"] == "dcreg_prior" and params["input_qos"] == "sensor_data"
+    assert params["stamps"]["max_jump"] == 10.0 and params["path_max_poses"] == 2000
+
+
+@pytest.mark.parametrize("rule, integer, expected", [
+    (">= 0 m", False, (0.0, float("inf"))), ("> 0 m", False, (0.0, float("inf"))), (">= 10", True, (10, sys.maxsize)),
+    ("> 1", True, (2, sys.maxsize)), ("between 1 and 1000", True, (1, 1000)), ("in [0, 1]", False, (0.0, 1.0)),
+    ("in [0, 1)", False, (0.0, 1.0)), ("one of none, dcreg", False, None), ("6 finite numbers: x y z roll pitch yaw", False, None)])
+def test_rules_become_ranges_where_they_are_ranges(rule, integer, expected):
+    assert rule_range(rule, integer) == expected
+
+
+def test_descriptors_carry_rule_range_and_description():
+    specs = {s.name: s for s in parameter_specs()}
+    d = descriptor(specs["preprocess.max_range"])
+    assert d.additional_constraints == "> 0 m" and d.dynamic_typing and not d.integer_range
+    assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.0, float("inf"))
+    d = descriptor(specs["max_points"])
+    assert d.integer_range[0].from_value == 10 and d.integer_range[0].to_value == sys.maxsize and not d.dynamic_typing
+    d = descriptor(specs["input_qos"])
+    assert d.read_only and d.additional_constraints == "sensor_data or reliable" and not d.floating_point_range
+    assert descriptor(specs["publish_tf"]).additional_constraints == ""
+    # every rule that states a range gets one; every parameter with a rule shows it
+    for spec in specs.values():
+        d = descriptor(spec)
+        assert d.additional_constraints == spec.rule and d.description == spec.description
+        numeric = isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool)
+        if numeric and rule_range(spec.rule, isinstance(spec.default, int)) is not None:
+            assert d.integer_range or d.floating_point_range, spec.name
