@@ -41,13 +41,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PROFILE = ROOT / "config" / "fastdds_large_shm.xml"
 PERIOD = 0.1  # s: the simulated sensor's period; stamps advance by it whatever the send rate
 BEAMS = 128
 COLUMNS = 768  # 128 x 768 points of 20 bytes: about 1.9 MB, the size of the issue's clouds
 WALK = 26  # distinct simulated frames, streamed forwards and back
 START_SKIP = 15  # simulated frames left out (the start from rest)
 SAMPLE_PERIOD = 1.0  # s between RSS / CPU samples
+WINDOW = 10.0  # s: the time series in RESULTS.md
 DRAIN = 5.0  # s after the last cloud for the last odometry and diagnostics
 TRANSPORTS = {"profile": "shipped profile (16 MB SHM)", "default": "Fast DDS as installed"}
 
@@ -74,11 +74,12 @@ def node_command() -> list[str]:
 
 def transport_env(transport: str) -> dict[str, str]:
     """Environment of every process of one run: the shipped profile, or none at all."""
-    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    for name in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):
-        env.pop(name, None)
-        if transport == "profile":
-            env[name] = str(PROFILE)
+    from dcreg_ros.nodes.transport import PROFILE_VARIABLES, profile_environment
+
+    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    if transport == "profile":
+        env.update(profile_environment())
     return env
 
 
@@ -241,6 +242,13 @@ def summarise(phases: list[Phase], sent: list, got: dict, counters: dict, sample
     tail_start = bounds[-2] + 0.5 * phases[-1].seconds
     tail = [(got[ns] - t) * 1e3 for ns, t, _ in sent if t - start >= tail_start and ns in got]
     timeline = [(round(t - start, 1), round(rss, 1), round(cpu, 2)) for t, rss, cpu in samples]
+    windows = []
+    for w in range(int(np.ceil(bounds[-1] / WINDOW))):
+        mine = [(ns, t) for ns, t, _ in sent if w * WINDOW <= t - start < (w + 1) * WINDOW]
+        lat = [(got[ns] - t) * 1e3 for ns, t in mine if ns in got]
+        rss = [r for t, r, _ in samples if w * WINDOW <= t - start < (w + 1) * WINDOW]
+        windows.append({"start": w * WINDOW, "sent": len(mine), "processed": len(lat), **_latency_stats(lat),
+                        "rss": max(rss, default=float("nan"))})
 
     def count(key: str) -> int | None:
         return int(counters[key]) if key in counters else None
@@ -249,7 +257,7 @@ def summarise(phases: list[Phase], sent: list, got: dict, counters: dict, sample
             "tail": {"sent": sum(1 for _, t, _ in sent if t - start >= tail_start), "processed": len(tail), **_latency_stats(tail)},
             "node": {k: count(k) for k in ("received", "processed", "dropped_frames", "lost_messages", "stamp_gaps",
                                            "bad_messages", "out_of_order")},
-            "timeline": timeline, "node_stderr_tail": stderr[-1500:]}
+            "timeline": timeline, "windows": windows, "node_stderr_tail": stderr[-1500:]}
 
 
 def run_child(transport: str, phases: list[Phase], domain: int, depth: int, viewer: bool) -> dict:
@@ -302,10 +310,12 @@ def report(results: list[dict], phases: list[Phase], depth: int) -> str:
     lines += ["", "Counters at the end (node diagnostics; sent = processed + dropped + lost):", ""]
     for r in results:
         lines.append(f"- {TRANSPORTS[r['transport']]}: {balance(r)}.")
-    lines += ["", "Node RSS (MB) over time, every 10 s:", ""]
+    lines += ["", f"Over time, per {WINDOW:.0f} s of sending: processed / sent, latency median / p95 ms, node RSS MB:", ""]
     for r in results:
-        series = " ".join(f"{rss:.0f}" for t, rss, _ in r["timeline"][::10])
-        lines.append(f"- {TRANSPORTS[r['transport']]}: {series}")
+        lines += [f"{TRANSPORTS[r['transport']]}:", "", "| from s | processed / sent | latency median / p95 ms | RSS MB |", "|---|---|---|---|"]
+        for w in r["windows"]:
+            lines.append(f"| {w['start']:.0f} | {w['processed']} / {w['sent']} | {w['median']:.0f} / {w['p95']:.0f} | {w['rss']:.0f} |")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
