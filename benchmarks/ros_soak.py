@@ -269,6 +269,7 @@ def run_child(transport: str, phases: list[Phase], domain: int, depth: int, view
         raise RuntimeError(f"soak run ({transport}) failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["transport"] = transport
+    result["load"] = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return result
 
 
@@ -288,9 +289,9 @@ def balance(r: dict) -> str:
 
 
 def report(results: list[dict], phases: list[Phase], depth: int) -> str:
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    load = "; ".join(f"{r['load']}" for r in results if "load" in r) or ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other work (load average at the end: {load}), "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other work (load average at the end of each run: {load}), "
         f"Python {platform.python_version()}, ROS 2 Jazzy rclpy + Fast DDS from PyPI wheels, localhost discovery. "
         f"{BEAMS}-beam clouds of {results[0]['size_mb']:.1f} MB ('structured' scene, per-point times) published from a "
         f"separate process (reliable, keep last {depth}) to `dcreg_node` (`input_qos: reliable`, its other defaults); "
@@ -326,6 +327,7 @@ def main() -> int:
     parser.add_argument("--depth", type=int, default=10, help="history depth of the reliable cloud publisher (default 10)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--json", type=Path, help="also write the raw results (per phase, timeline, node log tail) to this file")
+    parser.add_argument("--from-json", type=Path, help="do not run: report the results saved by an earlier --json (same --phases, --depth)")
     parser.add_argument("--no-viewer", action="store_true", help="do not subscribe to the registered cloud and the map (as RViz does)")
     parser.add_argument("--child", nargs=4, metavar=("TRANSPORT", "DOMAIN", "DEPTH", "VIEWER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -335,8 +337,8 @@ def main() -> int:
         print(json.dumps(run(phases, int(domain), int(depth), viewer == "1")))
         return 0
     domain = 150 + os.getpid() % 60
-    results = []
-    for k, transport in enumerate(args.transports):
+    results = json.loads(args.from_json.read_text()) if args.from_json else []
+    for k, transport in enumerate([] if args.from_json else args.transports):
         print(f"soak, {TRANSPORTS[transport]}: {', '.join(p.label for p in phases)} ...", flush=True)
         results.append(run_child(transport, phases, domain + k, args.depth, not args.no_viewer))
         r = results[-1]

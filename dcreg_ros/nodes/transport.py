@@ -1,8 +1,9 @@
 """Is this process's Fast DDS set up for megabyte point clouds?
 
 Fast DDS (ROS 2 Jazzy's default middleware) moves large messages through 512 KB shared-memory
-segments unless a profile says otherwise; with them, 2 MB clouds are fragmented, and after an
-overload the node stays degraded (benchmarks/RESULTS.md, ROS_SOAK). The shipped profile
+segments unless a profile says otherwise; with them, 2 MB clouds are fragmented (about 11 ms
+more per cloud), and when the node falls behind clouds go missing before the callback and the
+latency grows to seconds (benchmarks/RESULTS.md, ROS_LATENCY and ROS_SOAK). The shipped profile
 ``config/fastdds_large_shm.xml`` gives 16 MB segments. The node checks at start which set-up it
 runs with, warns without the profile and reports it in the diagnostics (``transport``).
 
@@ -86,8 +87,8 @@ def check_transport(environ: Mapping[str, str] | None = None, cwd: Path | None =
         candidate = (cwd or Path.cwd()) / WORKING_DIRECTORY_PROFILE
         if not candidate.is_file():
             return TransportCheck(False, "Fast DDS defaults (512 KB shared-memory segments)",
-                                  "running without the large shared-memory Fast DDS profile: megabyte clouds are fragmented "
-                                  "and the node may stay degraded after an overload; " + advice)
+                                  "running without the large shared-memory Fast DDS profile: megabyte clouds are fragmented, "
+                                  "slower, and lost when the node falls behind; " + advice)
         path_text = str(candidate)
     try:
         segment = largest_shm_segment(Path(path_text))
