@@ -9,10 +9,10 @@ and diagnostics all published), measures per frame:
 - overhead = latency - pipeline: transport both ways, PointCloud2 conversion, queueing;
 - sustained rate, drops (clouds without odometry) and the latency trend over the run.
 
-Each run uses fresh processes, once with Fast DDS as installed and once with a larger
-shared-memory segment (``LARGE_SHM_PROFILE``, set through FASTRTPS_DEFAULT_PROFILES_FILE on both
-ends; see docs/ROS2.md): the default 512 KB segment makes megabyte clouds slow. Writes the table
-between the ROS_LATENCY markers of benchmarks/RESULTS.md.
+Each run uses fresh processes, once with Fast DDS as installed and once with the shipped profile
+(config/fastdds_large_shm.xml: 16 MB shared-memory segments, set on both ends as the launch
+files do; see docs/ROS2.md): the default 512 KB segment makes megabyte clouds slow. Writes the
+table between the ROS_LATENCY markers of benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/ros_latency.py [--frames 120] [--beams 64 128] [--no-write]
 """
@@ -26,7 +26,6 @@ import platform
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import PointCloud2  # noqa: E402
 
 from dcreg_ros.nodes import ros_messages as rm  # noqa: E402
+from dcreg_ros.nodes.transport import PROFILE_VARIABLES, profile_environment  # noqa: E402
 from dcreg_ros.sim import simulate  # noqa: E402
 from results_file import write_section  # noqa: E402
 
@@ -52,32 +52,6 @@ RATE_HZ = 10.0
 START_SKIP = 15  # simulated frames not streamed (1.5 s start from rest)
 WARMUP = 10  # frames excluded from the statistics: map building, first-frame kernel loading
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-# Fast DDS profile: shared memory with 16 MB segments (default 512 KB) plus UDP for other hosts
-LARGE_SHM_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
-<profiles xmlns="http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles">
-  <transport_descriptors>
-    <transport_descriptor>
-      <transport_id>shm_large</transport_id>
-      <type>SHM</type>
-      <segment_size>16777216</segment_size>
-      <maxMessageSize>16777216</maxMessageSize>
-    </transport_descriptor>
-    <transport_descriptor>
-      <transport_id>udp</transport_id>
-      <type>UDPv4</type>
-    </transport_descriptor>
-  </transport_descriptors>
-  <participant profile_name="large_shm" is_default_profile="true">
-    <rtps>
-      <userTransports>
-        <transport_id>shm_large</transport_id>
-        <transport_id>udp</transport_id>
-      </userTransports>
-      <useBuiltinTransports>false</useBuiltinTransports>
-    </rtps>
-  </participant>
-</profiles>
-"""
 
 
 def node_command() -> list[str]:
@@ -221,25 +195,15 @@ def table(results: list[dict], frames: int) -> str:
 
 def run_child(beams: int, frames: int, qos: str, transport: str, domain: int) -> dict:
     """One run in a fresh Python process with the chosen Fast DDS transport set-up."""
-    env = dict(os.environ)
-    profile = None
+    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
     if transport == "large_shm":
-        fd, profile = tempfile.mkstemp(suffix=".xml", prefix="fastdds_large_shm_")
-        with os.fdopen(fd, "w") as f:
-            f.write(LARGE_SHM_PROFILE)
-        env["FASTRTPS_DEFAULT_PROFILES_FILE"] = profile
-    else:
-        env.pop("FASTRTPS_DEFAULT_PROFILES_FILE", None)
-    try:
-        out = subprocess.run([sys.executable, __file__, "--child", str(beams), str(frames), qos, str(domain)], env=env,
-                             capture_output=True, text=True, timeout=1800)
-    finally:
-        if profile:
-            os.unlink(profile)
+        env.update(profile_environment())
+    out = subprocess.run([sys.executable, __file__, "--child", str(beams), str(frames), qos, str(domain)], env=env,
+                         capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(f"run {beams} beams {qos} {transport} failed:\n{out.stderr[-2000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["transport"] = {"default": "default", "large_shm": "16 MB SHM"}[transport]
+    result["transport"] = {"default": "default", "large_shm": "shipped profile (16 MB SHM)"}[transport]
     return result
 
 

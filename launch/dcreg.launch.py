@@ -1,85 +1,94 @@
 """Launch DCReg LiDAR odometry: dcreg_node, optionally a bag replay and RViz.
 
     ros2 launch dcreg_ros dcreg.launch.py topic:=/ouster/points
-    ros2 launch dcreg_ros dcreg.launch.py bagfile:=/data/corridor rviz:=true
+    ros2 launch dcreg_ros dcreg.launch.py bagfile:=/data/corridor sync:=true rviz:=true
+    ros2 launch dcreg_ros dcreg.launch.py bagfile:=/data/run player:=ros2bag bag_topic:=/ouster/points
+    ros2 launch dcreg_ros dcreg.launch.py namespace:=robot1 frame_prefix:=robot1/ topic:=lidar/points
 
-Arguments: topic (PointCloud2 input), config (params file), bagfile (replayed with
-dcreg_bag_player when given; use_sim_time then defaults to true), rviz, use_sim_time,
-base_frame, odom_frame, input_qos (reliable when replaying a bag, else sensor_data).
+Arguments (see the DeclareLaunchArgument descriptions below, or `ros2 launch dcreg_ros
+dcreg.launch.py --show-args`): topic, config, bagfile, bag_topic, player (dcreg | ros2bag),
+sync, rate, rviz, use_sim_time, base_frame, odom_frame, frame_prefix, namespace, input_qos,
+fastdds_profile. Every process started here gets the Fast DDS profile for megabyte clouds
+(config/fastdds_large_shm.xml) in its own environment. The decisions are made by
+dcreg_ros.nodes.launch_support (plain Python, tested without launch).
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
+
+from dcreg_ros.nodes.launch_support import LaunchSettings, write_rviz_config
+
+ARGUMENTS = [
+    ("topic", "points", "sensor_msgs/PointCloud2 input of dcreg_node (relative names live in the namespace)"),
+    ("config", None, "ROS 2 params file of dcreg_node (default: the installed config/dcreg.yaml)"),
+    ("bagfile", "", "ROS 1 .bag or ROS 2 bag (sqlite3/MCAP) to replay; empty: live sensor"),
+    ("bag_topic", "", "PointCloud2 topic in the bag (default: the only one; with player:=ros2bag it is remapped onto topic)"),
+    ("player", "dcreg", "bag player: dcreg (dcreg_bag_player, any bag, no rosbag2 needed) or ros2bag (ros2 bag play --clock)"),
+    ("sync", "false", "dcreg player only: send each cloud once the odometry of the previous one came back (no drops)"),
+    ("rate", "1.0", "playback speed factor of the player"),
+    ("rviz", "false", "start RViz with config/dcreg.rviz, fixed frame and topics following odom_frame, frame_prefix, namespace"),
+    ("use_sim_time", "", "use /clock (default: true exactly when bagfile is given)"),
+    ("base_frame", "base_link", "child frame of the odometry (REP-105)"),
+    ("odom_frame", "odom", "odometry frame (REP-105)"),
+    ("frame_prefix", "", "prefix of odom_frame and base_frame, e.g. robot1/ for several robots on one TF tree"),
+    ("namespace", "", "namespace of every node started (several robots on one machine)"),
+    ("input_qos", "", "points subscription QoS: sensor_data or reliable (default: reliable with the dcreg player, else sensor_data)"),
+    ("fastdds_profile", None, "Fast DDS profile set for every process started (default: the installed "
+                              "config/fastdds_large_shm.xml); none: Fast DDS defaults"),
+]
+
+
+def _setup(context, share: str) -> list:
+    values = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
+    settings = LaunchSettings.from_arguments(values)
+    env = settings.process_environment()
+    actions = [Node(
+        package="dcreg_ros",
+        executable="dcreg_node",
+        name="dcreg_node",
+        namespace=settings.namespace,
+        output="screen",
+        parameters=[settings.config, settings.node_parameters()],  # params file first, overrides after
+        remappings=[("points", settings.topic)],
+        additional_env=env,
+    )]
+    if settings.has_bag and settings.player == "dcreg":
+        actions.append(Node(
+            package="dcreg_ros",
+            executable="dcreg_bag_player",
+            name="dcreg_bag_player",
+            namespace=settings.namespace,
+            output="screen",
+            arguments=settings.player_arguments(),
+            parameters=[{"use_sim_time": settings.sim_time}],
+            remappings=[("points", settings.topic)],
+            additional_env=env,
+        ))
+    elif settings.has_bag:
+        actions.append(ExecuteProcess(cmd=settings.bag_play_command(), output="screen", additional_env=env))
+    if settings.show_rviz:
+        rviz_config = write_rviz_config(os.path.join(share, "config", "dcreg.rviz"), settings)
+        actions.append(Node(
+            package="rviz2",
+            executable="rviz2",
+            name="rviz2",
+            namespace=settings.namespace,
+            arguments=["-d", str(rviz_config)],
+            parameters=[{"use_sim_time": settings.sim_time}],
+            additional_env=env,
+        ))
+    return actions
 
 
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("dcreg_ros")
-    topic = LaunchConfiguration("topic")
-    config = LaunchConfiguration("config")
-    bagfile = LaunchConfiguration("bagfile")
-    rviz = LaunchConfiguration("rviz")
-    use_sim_time = LaunchConfiguration("use_sim_time")
-    base_frame = LaunchConfiguration("base_frame")
-    odom_frame = LaunchConfiguration("odom_frame")
-    input_qos = LaunchConfiguration("input_qos")
-    have_bag = PythonExpression(["'", bagfile, "' != ''"])
-    sim_time = ParameterValue(use_sim_time, value_type=bool)
-
-    arguments = [
-        DeclareLaunchArgument("topic", default_value="/points", description="sensor_msgs/PointCloud2 input topic"),
-        DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "dcreg.yaml"),
-                              description="ROS 2 params file of dcreg_node"),
-        DeclareLaunchArgument("bagfile", default_value="",
-                              description="ROS 1 .bag or ROS 2 bag (sqlite3/MCAP) to replay with dcreg_bag_player"),
-        DeclareLaunchArgument("rviz", default_value="false", description="start RViz with config/dcreg.rviz"),
-        # replayed bags carry their own time: default to sim time exactly when a bag is given
-        DeclareLaunchArgument("use_sim_time", default_value=have_bag, description="use /clock (default: true with bagfile)"),
-        DeclareLaunchArgument("base_frame", default_value="base_link", description="child frame of the odometry"),
-        DeclareLaunchArgument("odom_frame", default_value="odom", description="odometry frame"),
-        # the player publishes reliably: a reliable subscriber then loses no large clouds
-        DeclareLaunchArgument("input_qos", default_value=PythonExpression(["'reliable' if ", have_bag, " else 'sensor_data'"]),
-                              description="QoS of the points subscription: sensor_data or reliable (overrides the params file)"),
-    ]
-
-    odometry = Node(
-        package="dcreg_ros",
-        executable="dcreg_node",
-        name="dcreg_node",
-        output="screen",
-        parameters=[
-            config,
-            {
-                "use_sim_time": sim_time,
-                "base_frame": ParameterValue(base_frame, value_type=str),
-                "odom_frame": ParameterValue(odom_frame, value_type=str),
-                "input_qos": ParameterValue(input_qos, value_type=str),
-            },
-        ],
-        remappings=[("points", topic)],
-    )
-    player = Node(
-        package="dcreg_ros",
-        executable="dcreg_bag_player",
-        name="dcreg_bag_player",
-        output="screen",
-        arguments=[bagfile],
-        parameters=[{"use_sim_time": sim_time}],
-        remappings=[("points", topic)],
-        condition=IfCondition(have_bag),
-    )
-    viewer = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", os.path.join(share, "config", "dcreg.rviz")],
-        parameters=[{"use_sim_time": sim_time}],
-        condition=IfCondition(rviz),
-    )
-    return LaunchDescription([*arguments, odometry, player, viewer])
+    defaults = {"config": os.path.join(share, "config", "dcreg.yaml"),
+                "fastdds_profile": os.path.join(share, "config", "fastdds_large_shm.xml")}
+    arguments = [DeclareLaunchArgument(name, default_value=defaults[name] if default is None else default, description=description)
+                 for name, default, description in ARGUMENTS]
+    return LaunchDescription([*arguments, OpaqueFunction(function=_setup, args=[share])])

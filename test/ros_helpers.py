@@ -94,11 +94,18 @@ class Probe:
         """Wait until ``count`` messages (matching ``match`` if given) arrived on ``topic``."""
         return self.wait_for(lambda: sum(1 for m in self._received[topic] if match is None or match(m)) >= count, timeout)
 
-    def wait_for_message(self, topic: str, match: Callable[[Any], bool], timeout: float) -> Any | None:
+    def count(self, topic: str) -> int:
+        """Messages received so far on ``topic`` (a ``since`` for :meth:`wait_for_message`)."""
+        with self._cv:
+            return len(self._received[topic])
+
+    def wait_for_message(self, topic: str, match: Callable[[Any], bool], timeout: float, since: int = 0) -> Any | None:
+        """The last message on ``topic`` matching ``match`` among those received after the
+        first ``since`` (waiting up to ``timeout`` s for one), or None."""
         found: list = []
 
         def check() -> bool:
-            found[:] = [m for m in self._received[topic] if match(m)]
+            found[:] = [m for m in self._received[topic][since:] if match(m)]
             return bool(found)
 
         return found[-1] if self.wait_for(check, timeout) else None

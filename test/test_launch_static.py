@@ -1,5 +1,6 @@
-"""launch/dcreg.launch.py, config/dcreg.rviz and their installation, checked without running
-ROS 2 launch (launch/launch_ros are only imported when this machine has them)."""
+"""launch/dcreg.launch.py, its decisions (dcreg_ros.nodes.launch_support), config/dcreg.rviz and
+their installation, checked without running ROS 2 launch (launch/launch_ros are only imported
+when this machine has them)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dcreg_ros.nodes.launch_support import LaunchArgumentError, LaunchSettings, rviz_config_text, write_rviz_config
+from dcreg_ros.nodes.transport import PROFILE_VARIABLES
+
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "dcreg.launch.py"
-ARGUMENTS = {"topic", "config", "bagfile", "rviz", "use_sim_time", "base_frame", "odom_frame"}
+RVIZ = ROOT / "config" / "dcreg.rviz"
+ARGUMENTS = {"topic", "config", "bagfile", "bag_topic", "player", "sync", "rate", "rviz", "use_sim_time", "base_frame",
+             "odom_frame", "frame_prefix", "namespace", "input_qos", "fastdds_profile"}
 
 
 def launch_tree() -> ast.Module:
@@ -35,27 +41,46 @@ def keyword(call: ast.Call, name: str):
     return None
 
 
+def declared_arguments(tree: ast.Module) -> dict[str, str | None]:
+    """{name: default} of the ARGUMENTS table of the launch file."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "ARGUMENTS" for t in node.targets):
+            return {row.elts[0].value: row.elts[1].value for row in node.value.elts}
+    raise AssertionError("no ARGUMENTS table in the launch file")
+
+
 def entry_points() -> dict[str, str]:
     """console_scripts of setup.py: {name: 'module:function'}."""
     text = (ROOT / "setup.py").read_text()
     return dict(re.findall(r'"([\w-]+)\s*=\s*([\w.]+:\w+)"', text))
 
 
+# --------------------------------------------------------------------------- the launch file
 def test_launch_file_declares_the_arguments_and_uses_the_ros2_launch_api():
     tree = launch_tree()
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert "generate_launch_description" in functions
     imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
     for needed in [("launch", "LaunchDescription"), ("launch.actions", "DeclareLaunchArgument"),
-                   ("launch.conditions", "IfCondition"), ("launch.substitutions", "LaunchConfiguration"),
-                   ("launch_ros.actions", "Node"), ("ament_index_python.packages", "get_package_share_directory")]:
+                   ("launch.actions", "ExecuteProcess"), ("launch.actions", "OpaqueFunction"),
+                   ("launch.substitutions", "LaunchConfiguration"), ("launch_ros.actions", "Node"),
+                   ("ament_index_python.packages", "get_package_share_directory"),
+                   ("dcreg_ros.nodes.launch_support", "LaunchSettings")]:
         assert needed in imported, needed
-    declared = {c.args[0].value for c in calls(tree, "DeclareLaunchArgument")}
-    assert ARGUMENTS <= declared
+    declared = declared_arguments(tree)
+    assert set(declared) == ARGUMENTS
+    # every argument's default is LaunchSettings' default (None: an installed path filled in at launch)
+    defaults = LaunchSettings()
+    for name, default in declared.items():
+        if default is not None:
+            assert getattr(defaults, name) == default, name
+    assert {n for n, d in declared.items() if d is None} == {"config", "fastdds_profile"}
+    assert calls(tree, "DeclareLaunchArgument") and calls(tree, "OpaqueFunction")
 
 
-def test_launch_nodes_are_installed_entry_points_with_conditions_and_remaps():
-    nodes = calls(launch_tree(), "Node")
+def test_launch_nodes_are_installed_entry_points_with_namespace_remap_and_the_profile():
+    tree = launch_tree()
+    nodes = calls(tree, "Node")
     by_exe = {keyword(n, "executable").value: n for n in nodes}
     assert set(by_exe) == {"dcreg_node", "dcreg_bag_player", "rviz2"}
     scripts = entry_points()
@@ -64,14 +89,21 @@ def test_launch_nodes_are_installed_entry_points_with_conditions_and_remaps():
         module, function = scripts[exe].split(":")
         assert importlib.util.find_spec(module) is not None, module
         assert function == "main"
-        remap = keyword(by_exe[exe], "remappings")
-        assert remap is not None and ast.unparse(remap) == "[('points', topic)]"
-    assert keyword(by_exe["dcreg_node"], "condition") is None
-    assert "IfCondition(have_bag)" == ast.unparse(keyword(by_exe["dcreg_bag_player"], "condition"))
-    assert "IfCondition(rviz)" == ast.unparse(keyword(by_exe["rviz2"], "condition"))
-    assert "dcreg.rviz" in ast.unparse(keyword(by_exe["rviz2"], "arguments"))
+        assert ast.unparse(keyword(by_exe[exe], "remappings")) == "[('points', settings.topic)]"
+    for exe, node in by_exe.items():
+        assert ast.unparse(keyword(node, "namespace")) == "settings.namespace", exe
+        assert ast.unparse(keyword(node, "additional_env")) == "env", exe  # the Fast DDS profile, per process
     params = ast.unparse(keyword(by_exe["dcreg_node"], "parameters"))
-    assert params.startswith("[config,") and "use_sim_time" in params  # params file first, overrides after
+    assert params == "[settings.config, settings.node_parameters()]"  # params file first, overrides after
+    assert ast.unparse(keyword(by_exe["dcreg_bag_player"], "arguments")) == "settings.player_arguments()"
+    assert "rviz_config" in ast.unparse(keyword(by_exe["rviz2"], "arguments"))
+    (bag_play,) = calls(tree, "ExecuteProcess")
+    assert ast.unparse(keyword(bag_play, "cmd")) == "settings.bag_play_command()"
+    assert ast.unparse(keyword(bag_play, "additional_env")) == "env"
+    text = LAUNCH.read_text()
+    assert 'os.path.join(share, "config", "dcreg.yaml")' in text and 'os.path.join(share, "config", "fastdds_large_shm.xml")' in text
+    assert 'os.path.join(share, "config", "dcreg.rviz")' in text
+    assert "os.environ" not in text  # environment per process, never for the launch process
 
 
 def test_entry_points_have_callable_mains():
@@ -89,19 +121,58 @@ def installed_files() -> set[Path]:
     return {p.resolve() for pattern in patterns for p in ROOT.glob(pattern)}
 
 
-def test_config_and_rviz_files_exist_and_are_installed_by_setup_py():
+def test_config_rviz_and_profile_files_exist_and_are_installed_by_setup_py():
     installed = installed_files()
-    for relative in ("launch/dcreg.launch.py", "config/dcreg.yaml", "config/dcreg.rviz"):
+    for relative in ("launch/dcreg.launch.py", "config/dcreg.yaml", "config/dcreg.rviz", "config/fastdds_large_shm.xml"):
         assert (ROOT / relative).is_file(), relative
         assert (ROOT / relative).resolve() in installed, f"{relative} is not installed by setup.py"
-    text = LAUNCH.read_text()
-    assert 'os.path.join(share, "config", "dcreg.yaml")' in text and 'os.path.join(share, "config", "dcreg.rviz")' in text
     params = yaml.safe_load((ROOT / "config" / "dcreg.yaml").read_text())
-    assert "ros__parameters" in params["dcreg_node"]
+    assert "ros__parameters" in params["/**"]
 
 
-def test_rviz_config_shows_every_output_in_the_odom_frame():
-    rviz = yaml.safe_load((ROOT / "config" / "dcreg.rviz").read_text())
+# --------------------------------------------------------------------------- its decisions
+def test_live_sensor_defaults():
+    s = LaunchSettings.from_arguments({"config": "/share/dcreg.yaml"})
+    assert not s.has_bag and not s.sim_time and s.qos == "sensor_data" and not s.show_rviz
+    assert s.node_parameters() == {"use_sim_time": False, "base_frame": "base_link", "odom_frame": "odom", "frame_prefix": "",
+                                   "input_qos": "sensor_data"}
+    assert s.resolved_topic() == "/points" and s.fixed_frame == "odom"
+    env = s.process_environment()
+    assert set(env) == set(PROFILE_VARIABLES) and env[PROFILE_VARIABLES[0]].endswith("fastdds_large_shm.xml")
+    assert LaunchSettings.from_arguments({"fastdds_profile": "none"}).process_environment() == {}
+    assert LaunchSettings.from_arguments({"fastdds_profile": "/etc/p.xml"}).process_environment() == dict.fromkeys(PROFILE_VARIABLES, "/etc/p.xml")
+
+
+def test_our_player_gets_topic_sync_and_rate_and_a_reliable_node():
+    s = LaunchSettings.from_arguments({"bagfile": "/data/run", "bag_topic": "/os/points", "sync": "true"})
+    assert s.sim_time and s.qos == "reliable"
+    assert s.player_arguments() == ["/data/run", "--topic", "/os/points", "--sync"]
+    s = LaunchSettings.from_arguments({"bagfile": "/data/run", "rate": "2", "use_sim_time": "false", "input_qos": "sensor_data"})
+    assert s.player_arguments() == ["/data/run", "--rate", "2"] and not s.sim_time and s.qos == "sensor_data"
+
+
+def test_ros2_bag_play_with_clock_remapped_into_the_namespace():
+    s = LaunchSettings.from_arguments({"bagfile": "/data/run", "player": "ros2bag", "bag_topic": "/ouster/points",
+                                       "namespace": "robot1", "topic": "lidar/points", "rate": "0.5"})
+    assert s.bag_play_command() == ["ros2", "bag", "play", "/data/run", "--clock", "--rate", "0.5", "--topics", "/ouster/points",
+                                    "--remap", "/ouster/points:=/robot1/lidar/points"]
+    assert s.sim_time and s.qos == "sensor_data"  # ros2 bag play offers the recorded QoS: match anything
+    assert LaunchSettings.from_arguments({"bagfile": "b", "player": "ros2bag"}).bag_play_command() == \
+        ["ros2", "bag", "play", "b", "--clock", "--rate", "1.0"]
+
+
+@pytest.mark.parametrize("values, word", [({"player": "rosbag"}, "player"), ({"sync": "yes"}, "sync"), ({"rate": "0"}, "rate"),
+                                          ({"rate": "fast"}, "rate"), ({"rviz": "1"}, "rviz"),
+                                          ({"player": "ros2bag", "sync": "true"}, "sync"), ({"input_qos": "best"}, "input_qos"),
+                                          ({"use_sim_time": "maybe"}, "use_sim_time")])
+def test_unusable_arguments_are_refused_by_name(values, word):
+    with pytest.raises(LaunchArgumentError, match=word):
+        LaunchSettings.from_arguments(values)
+
+
+# --------------------------------------------------------------------------- RViz
+def test_shipped_rviz_config_shows_every_output_in_the_odom_frame():
+    rviz = yaml.safe_load(RVIZ.read_text())
     manager = rviz["Visualization Manager"]
     assert manager["Global Options"]["Fixed Frame"] == "odom"
     topics = {d["Class"]: [] for d in manager["Displays"]}
@@ -114,6 +185,23 @@ def test_rviz_config_shows_every_output_in_the_odom_frame():
     assert topics["rviz_default_plugins/MarkerArray"] == ["/dcreg/degeneracy_markers"]
 
 
+def test_generated_rviz_config_follows_odom_frame_prefix_and_namespace(tmp_path):
+    s = LaunchSettings.from_arguments({"odom_frame": "world_odom", "frame_prefix": "robot2/", "namespace": "/robot2"})
+    path = write_rviz_config(RVIZ, s, tmp_path)
+    generated = yaml.safe_load(path.read_text())
+    original = yaml.safe_load(RVIZ.read_text())
+    manager = generated["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == "robot2/world_odom"
+    topics = [d["Topic"]["Value"] for d in manager["Displays"] if "Topic" in d]
+    assert topics and all(t.startswith("/robot2/dcreg/") for t in topics)
+    # nothing else changed
+    assert [d["Class"] for d in manager["Displays"]] == [d["Class"] for d in original["Visualization Manager"]["Displays"]]
+    assert generated["Panels"] == original["Panels"]
+    plain = yaml.safe_load(rviz_config_text(RVIZ.read_text(), "odom"))
+    assert plain == original
+
+
+# --------------------------------------------------------------------------- with launch installed
 def test_launch_description_builds_when_launch_is_installed():
     if importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None:
         pytest.skip("launch/launch_ros not installed here (a full ROS 2 install has them)")
@@ -121,7 +209,7 @@ def test_launch_description_builds_when_launch_is_installed():
 
     try:
         get_package_share_directory("dcreg_ros")
-    except PackageNotFoundError:
+    except (PackageNotFoundError, OSError):
         pytest.skip("dcreg_ros is not installed in an ament prefix (colcon build first)")
     spec = importlib.util.spec_from_file_location("dcreg_launch", LAUNCH)
     module = importlib.util.module_from_spec(spec)

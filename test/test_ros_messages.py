@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import array
+import sys
 
 import numpy as np
 import pytest
 
 from dcreg_ros.core.degeneracy import analyze_hessian
-from dcreg_ros.core.geometry import apply_right_perturbation, euler_to_rotation, invert_pose, pose_from_xyz_rpy, so3_log
+from dcreg_ros.core.covariance import BaseTwist
+from dcreg_ros.core.geometry import pose_from_xyz_rpy
 from dcreg_ros.io.pointcloud2 import pointcloud2_to_scan, stamp_to_seconds
 from dcreg_ros.io.trajectory import quaternion_to_rotation
 from dcreg_ros.nodes import ros_messages as rm
-from dcreg_ros.nodes.parameters import NodeSettings, parameter_specs, ros_params_yaml, settings_from_values
+from dcreg_ros.nodes.parameters import NodeSettings, descriptor, parameter_specs, ros_params_yaml, rule_range, settings_from_values
 from dcreg_ros.core.config_io import ConfigError
 
 pytestmark = pytest.mark.ros
@@ -23,75 +25,6 @@ def corridor_report(weak_axis: int = 3):
     H = np.diag([50.0, 60.0, 70.0, 40.0, 45.0, 55.0])
     H[weak_axis, weak_axis] = 0.05
     return analyze_hessian(H)
-
-
-# --------------------------------------------------------------------------- covariance
-def test_reorders_rotation_first_to_ros_order_at_identity():
-    body = np.diag([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])  # roll pitch yaw x y z
-    ros = rm.body_to_ros_covariance(body, np.eye(3))
-    assert np.allclose(np.diag(ros), [4.0, 5.0, 6.0, 1.0, 2.0, 3.0])  # x y z roll pitch yaw
-
-
-def test_rotates_both_blocks_with_the_pose():
-    body = np.diag([0.0, 0.0, 0.0, 9.0, 1.0, 1.0])  # uncertain along the sensor's x
-    body[0, 0] = 4.0  # and about the sensor's roll axis
-    R = euler_to_rotation(0.0, 0.0, np.pi / 2)  # sensor x points along odom y
-    ros = rm.body_to_ros_covariance(body, R)
-    assert ros[1, 1] == pytest.approx(9.0) and ros[0, 0] == pytest.approx(1.0)
-    assert ros[4, 4] == pytest.approx(4.0) and ros[3, 3] == pytest.approx(0.0, abs=1e-12)
-
-
-def test_lever_arm_turns_yaw_uncertainty_into_base_translation():
-    body = np.zeros((6, 6))
-    body[2, 2] = 0.01  # yaw only
-    ros = rm.body_to_ros_covariance(body, np.eye(3), base_in_sensor=np.array([1.0, 0.0, 0.0]))
-    # the base 1 m ahead of the sensor swings sideways when the sensor yaws
-    assert ros[1, 1] == pytest.approx(0.01)
-    assert ros[0, 0] == pytest.approx(0.0, abs=1e-15) and ros[5, 5] == pytest.approx(0.01)
-    assert ros[1, 5] == pytest.approx(0.01)
-
-
-def test_covariance_matches_monte_carlo_of_the_perturbation():
-    """Sample the core's right perturbation, push it through odom_T_base = B W B^-1 and compare
-    the empirical ROS-order covariance (odom-frame translation, rotation errors) with ours."""
-    rng = np.random.default_rng(4)
-    A = rng.normal(size=(6, 6)) * 0.01
-    body = A @ A.T + np.eye(6) * 1e-5
-    W = pose_from_xyz_rpy(3.0, -1.0, 0.5, 0.2, -0.1, 1.1)  # world_T_lidar
-    B = pose_from_xyz_rpy(0.3, 0.1, 0.8, 0.05, -0.02, 0.4)  # base_T_lidar
-    B_inv = invert_pose(B)
-    nominal = B @ W @ B_inv
-    samples = rng.multivariate_normal(np.zeros(6), body, size=20000)
-    errors = np.empty((len(samples), 6))
-    for k, d in enumerate(samples):
-        T = B @ apply_right_perturbation(W, d) @ B_inv
-        errors[k, :3] = T[:3, 3] - nominal[:3, 3]
-        errors[k, 3:] = so3_log(T[:3, :3] @ nominal[:3, :3].T)  # odom-frame rotation error
-    empirical = np.cov(errors.T)
-    ours = rm.body_to_ros_covariance(body, (B @ W)[:3, :3], B_inv[:3, 3])
-    scale = np.sqrt(np.outer(np.diag(ours), np.diag(ours)))
-    assert np.max(np.abs(empirical - ours) / scale) < 0.05
-
-
-def test_inflation_adds_variance_along_the_flagged_eigenvector_only():
-    report = corridor_report(3)
-    assert report.mask == (False, False, False, True, False, False)
-    base = np.eye(6) * 1e-4
-    inflated = rm.inflate_degenerate(base, report, variance_translation=2.0, variance_rotation=0.5)
-    v = report.basis_translation[:, 0]
-    assert v @ inflated[3:, 3:] @ v == pytest.approx(2.0 + 1e-4)
-    assert np.allclose(inflated[:3, :3], base[:3, :3])  # no rotation flagged: untouched
-    other = report.basis_translation[:, 1]
-    assert other @ inflated[3:, 3:] @ other == pytest.approx(1e-4)
-    yaw = corridor_report(2)
-    inflated = rm.inflate_degenerate(base, yaw, 2.0, 0.5)
-    assert inflated[2, 2] == pytest.approx(0.5 + 1e-4) and np.allclose(inflated[3:, 3:], base[3:, 3:])
-    assert np.array_equal(rm.inflate_degenerate(base, None, 2.0, 0.5), base)
-
-
-def test_non_finite_covariance_becomes_large_finite():
-    body = np.full((6, 6), np.inf)
-    assert np.all(rm.body_to_ros_covariance(body, np.eye(3)) == 1e6)
 
 
 # --------------------------------------------------------------------------- messages
@@ -118,7 +51,13 @@ def test_odometry_pose_transform_messages():
     assert np.allclose(quaternion_to_rotation(q.x, q.y, q.z, q.w), T[:3, :3])
     assert (msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z) == (1.0, 2.0, 3.0)
     assert np.array_equal(np.asarray(msg.pose.covariance), cov.reshape(36))  # row-major 6x6
-    assert msg.twist.covariance[0] == -1.0
+    unknown = np.asarray(msg.twist.covariance).reshape(6, 6)  # no twist given: zero, uninformative
+    assert np.all(np.diag(unknown) >= 1e6) and msg.twist.twist.linear.x == 0.0
+    twist = BaseTwist(np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3]), np.diag([1.0, 2, 3, 4, 5, 6]))
+    moving = rm.odometry_msg(T, cov, 1.0, "odom", "base_link", twist)
+    v, w = moving.twist.twist.linear, moving.twist.twist.angular
+    assert (v.x, v.y, v.z, w.x, w.y, w.z) == (1.0, 2.0, 3.0, 0.1, 0.2, 0.3)
+    assert np.array_equal(np.asarray(moving.twist.covariance), np.diag([1.0, 2, 3, 4, 5, 6]).reshape(36))
     tf = rm.transform_msg(T, msg.header.stamp, "odom", "base_link")
     assert tf.child_frame_id == "base_link" and tf.transform.translation.z == 3.0
     assert tf.transform.rotation.w == pytest.approx(q.w)
@@ -190,7 +129,35 @@ def test_shipped_params_file_is_generated_from_the_defaults():
 
     root = Path(__file__).resolve().parents[1]
     text = (root / "config" / "dcreg.yaml").read_text()
-    assert text.split("dcreg_node:", 1)[1] == ros_params_yaml().split("dcreg_node:", 1)[1], \
+    assert text.split("/**:", 1)[1] == ros_params_yaml().split("/**:", 1)[1], \
         "config/dcreg.yaml is stale: run python scripts/write_ros_params.py"
-    params = yaml.safe_load(text)["dcreg_node"]["ros__parameters"]
+    params = yaml.safe_load(text)["/**"]["ros__parameters"]  # any node name: renamed or namespaced nodes too
     assert params["degeneracy"]["strategy"] == "dcreg_prior" and params["input_qos"] == "sensor_data"
+    assert params["stamps"]["max_jump"] == 10.0 and params["path_max_poses"] == 2000
+
+
+@pytest.mark.parametrize("rule, integer, expected", [
+    (">= 0 m", False, (0.0, float("inf"))), ("> 0 m", False, (0.0, float("inf"))), (">= 10", True, (10, sys.maxsize)),
+    ("> 1", True, (2, sys.maxsize)), ("between 1 and 1000", True, (1, 1000)), ("in [0, 1]", False, (0.0, 1.0)),
+    ("in [0, 1)", False, (0.0, 1.0)), ("one of none, dcreg", False, None), ("6 finite numbers: x y z roll pitch yaw", False, None)])
+def test_rules_become_ranges_where_they_are_ranges(rule, integer, expected):
+    assert rule_range(rule, integer) == expected
+
+
+def test_descriptors_carry_rule_range_and_description():
+    specs = {s.name: s for s in parameter_specs()}
+    d = descriptor(specs["preprocess.max_range"])
+    assert d.additional_constraints == "> 0 m" and d.dynamic_typing and not d.integer_range
+    assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.0, float("inf"))
+    d = descriptor(specs["max_points"])
+    assert d.integer_range[0].from_value == 10 and d.integer_range[0].to_value == sys.maxsize and not d.dynamic_typing
+    d = descriptor(specs["input_qos"])
+    assert d.read_only and d.additional_constraints == "sensor_data or reliable" and not d.floating_point_range
+    assert descriptor(specs["publish_tf"]).additional_constraints == ""
+    # every rule that states a range gets one; every parameter with a rule shows it
+    for spec in specs.values():
+        d = descriptor(spec)
+        assert d.additional_constraints == spec.rule and d.description == spec.description
+        numeric = isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool)
+        if numeric and rule_range(spec.rule, isinstance(spec.default, int)) is not None:
+            assert d.integer_range or d.floating_point_range, spec.name

@@ -1,9 +1,12 @@
-"""dcreg_node over the real middleware: in-process (frames, bad messages, reset, parameters, TF,
-the one-slot buffer) and as a process started with the shipped params file."""
+"""dcreg_node over the real middleware: in-process (frames, twist, bounded path, bad messages,
+stamp outliers and loops, losses, reset, parameters and their descriptors, TF, mounting, the
+one-slot buffer, start-up order) and as processes (the shipped params file, two robots in two
+namespaces side by side)."""
 
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -28,8 +31,11 @@ pytestmark = pytest.mark.ros
 
 WAIT = 60.0  # s: generous, the machine is shared and loaded
 MAX_POINTS = 50_000  # in-process node: small enough to test the "huge cloud" rejection cheaply
+PATH_MAX_POSES = 8  # in-process node: a short path bound, reached within the module's tests
 ROOM = box_room(6000, seed=1)
 STEP = 0.03  # m of sensor motion along x per frame
+PERIOD = 0.1  # s between cloud stamps
+FAR_FUTURE_SEC = 2147483000  # header.stamp.sec of a driver glitch (January 2038)
 
 
 class Harness:
@@ -37,7 +43,8 @@ class Harness:
 
     def __init__(self, context) -> None:
         overrides = [Parameter("input_qos", value="reliable"), Parameter("max_points", value=MAX_POINTS),
-                     Parameter("map_publish_period", value=0.25), Parameter("path_publish_period", value=0.0)]
+                     Parameter("map_publish_period", value=0.25), Parameter("path_publish_period", value=0.0),
+                     Parameter("path_max_poses", value=PATH_MAX_POSES), Parameter("path_history", value="recent")]
         self.node = OdometryNode(context=context, parameter_overrides=overrides)
         self.probe = Probe(context)
         for msg_type, topic, qos in ((OdometryMsg, "dcreg/odometry", RELIABLE), (DiagnosticArray, "/diagnostics", RELIABLE),
@@ -50,10 +57,11 @@ class Harness:
             self.probe.listen(TFMessage, "/tf", RELIABLE)
         self.pub = self.probe.node.create_publisher(PointCloud2, "points", RELIABLE)
         self.k = 0
+        self.base = 100.0  # s: stamps are base + PERIOD * k (a test that loops moves the base)
 
     def next_stamp(self) -> float:
         self.k += 1
-        return 100.0 + 0.1 * self.k
+        return self.base + PERIOD * self.k
 
     def good_cloud(self, stamp: float | None = None) -> PointCloud2:
         stamp = self.next_stamp() if stamp is None else stamp
@@ -62,11 +70,12 @@ class Harness:
     def send(self, msg: PointCloud2, topic: str, match, timeout: float = WAIT):
         """Publish and wait for a matching message; publish again once if nothing came (the
         node ignores an exact duplicate of a processed cloud as out of order)."""
+        since = self.probe.count(topic)  # only what this message caused
         self.pub.publish(msg)
-        got = self.probe.wait_for_message(topic, match, timeout / 2)
+        got = self.probe.wait_for_message(topic, match, timeout / 2, since)
         if got is None:
             self.pub.publish(msg)
-            got = self.probe.wait_for_message(topic, match, timeout / 2)
+            got = self.probe.wait_for_message(topic, match, timeout / 2, since)
         return got
 
     def register(self, msg: PointCloud2 | None = None) -> OdometryMsg:
@@ -96,6 +105,11 @@ def status_values(diag: DiagnosticArray) -> dict[str, str]:
     return {kv.key: kv.value for kv in diag.status[0].values}
 
 
+def position(odom: OdometryMsg) -> np.ndarray:
+    p = odom.pose.pose.position
+    return np.array([p.x, p.y, p.z])
+
+
 def test_registers_frames_and_publishes_every_output(harness):
     h = harness
     first = h.register()
@@ -121,11 +135,36 @@ def test_registers_frames_and_publishes_every_output(harness):
     assert good and good[-1].status[0].level == bytes([rm.OK])
     values = status_values(good[-1])
     for key in ("mask", "degenerate_axes", "kappa_rotation", "kappa_translation", "eigenvalue_x", "iterations",
-                "time_total_ms", "dropped_frames", "bad_messages", "last_error"):
+                "time_total_ms", "dropped_frames", "lost_messages", "stamp_gaps", "stamp_jumps", "sequence_resets",
+                "bad_messages", "last_error", "transport", "sensor_period"):
         assert key in values
     assert values["degenerate_axes"] == "none"
+    assert int(values["lost_messages"]) == 0 and int(values["stamp_gaps"]) == 0
+    # no tf2_ros here: the mounting comes from the parameter, and the diagnostics say why
+    assert values["mounting"] == "parameter" and values["mounting_detail"] == "lidar_to_base (tf2_ros is not installed)"
     markers = h.probe.messages("dcreg/degeneracy_markers")
     assert markers and all(len(m.markers) == 1 and m.markers[0].action == m.markers[0].DELETEALL for m in markers)
+
+
+def test_twist_is_the_velocity_of_the_base_with_a_covariance(harness):
+    h = harness
+    odoms = [h.register() for _ in range(3)]
+    for odom in odoms[1:]:
+        v, w = odom.twist.twist.linear, odom.twist.twist.angular
+        assert v.x == pytest.approx(STEP / PERIOD, abs=0.05) and abs(v.y) < 0.05 and abs(v.z) < 0.05  # 0.3 m/s along x
+        assert max(abs(w.x), abs(w.y), abs(w.z)) < 0.05
+        cov = np.asarray(odom.twist.covariance).reshape(6, 6)
+        assert np.all(np.isfinite(cov)) and np.allclose(cov, cov.T) and np.all(np.diag(cov) > 0) and cov[0, 0] < 0.01
+
+
+def test_path_is_bounded(harness):
+    h = harness
+    odoms = [h.register() for _ in range(PATH_MAX_POSES + 3)]
+    last_ns = stamp_ns(odoms[-1].header.stamp)
+    path = h.probe.wait_for_message("dcreg/path", lambda m: stamp_ns(m.header.stamp) == last_ns, WAIT)
+    assert path is not None and len(path.poses) == PATH_MAX_POSES  # path_history recent: the last poses
+    assert stamp_ns(path.poses[-1].header.stamp) == last_ns
+    assert [stamp_ns(p.header.stamp) for p in path.poses] == [stamp_ns(o.header.stamp) for o in odoms[-PATH_MAX_POSES:]]
 
 
 @pytest.mark.skipif(not tf2_msgs_available(), reason="tf2_msgs not built (scripts/build_tf2_msgs.sh)")
@@ -174,13 +213,58 @@ def test_malformed_clouds_give_error_diagnostics_and_the_node_goes_on(harness):
 
 def test_out_of_order_stamp_is_skipped_with_a_diagnostic(harness):
     h = harness
-    h.register()
-    stale = h.good_cloud(stamp=50.0)
+    last = stamp_to_seconds(h.register().header.stamp)
+    stale = h.good_cloud(stamp=last - 0.05)
     diag = h.send(stale, "/diagnostics", lambda m: "out-of-order" in m.status[0].message)
     assert diag is not None and diag.status[0].level == bytes([rm.ERROR])
     time.sleep(0.5)
-    assert not any(stamp_to_seconds(m.header.stamp) == 50.0 for m in h.probe.messages("dcreg/odometry"))
+    assert not any(stamp_to_seconds(m.header.stamp) == last - 0.05 for m in h.probe.messages("dcreg/odometry"))
     h.register()
+
+
+def test_far_future_stamp_costs_one_frame_not_the_run(harness):
+    h = harness
+    before = position(h.register())
+    jumps = h.node.counters.stamp_jumps
+    glitch = h.good_cloud()
+    glitch.header.stamp.sec = FAR_FUTURE_SEC
+    diag = h.send(glitch, "/diagnostics", lambda m: "held back" in m.status[0].message)
+    assert diag is not None and diag.status[0].level == bytes([rm.WARN]) and int(status_values(diag)["stamp_jumps"]) >= jumps + 1
+    after = [h.register() for _ in range(3)]  # real clouds go on being registered
+    assert not any(m.header.stamp.sec == FAR_FUTURE_SEC for m in h.probe.messages("dcreg/odometry"))
+    # tracking continued (no reset): the sensor moved on by about two steps per registered frame
+    assert position(after[-1])[0] - before[0] == pytest.approx(STEP * 4, abs=0.02)
+    note = h.probe.wait_for_message("/diagnostics", lambda m: "outlier" in status_values(m).get("stamp_note", ""), WAIT)
+    assert note is not None and h.node.counters.sequence_resets == 0
+
+
+def test_looping_stamps_reset_the_odometry_with_a_warning(harness):
+    h = harness
+    h.register()
+    resets = h.node.counters.sequence_resets
+    h.base -= 60.0  # the bag starts over: stamps go back by a minute
+    held = h.send(h.good_cloud(), "/diagnostics", lambda m: "held back" in m.status[0].message)
+    assert held is not None and held.status[0].level == bytes([rm.WARN])
+    odom = h.register()
+    diag = h.probe.wait_for_message("/diagnostics", lambda m: "new sequence" in m.status[0].message, WAIT)
+    assert diag is not None and diag.status[0].level == bytes([rm.WARN]) and "odometry reset" in diag.status[0].message
+    assert np.allclose(position(odom), 0.0)  # the new sequence defines a new odom frame
+    assert h.node.counters.sequence_resets == resets + 1
+    second = h.register()
+    assert position(second)[0] == pytest.approx(STEP, abs=0.01)
+
+
+def test_gaps_in_the_stamps_count_the_missing_clouds(harness):
+    h = harness
+    for _ in range(6):
+        h.register()
+    gaps = h.node.counters.stamp_gaps
+    h.k += 3  # three clouds the sensor sent never arrive
+    odom = h.register()
+    stamp = stamp_to_seconds(odom.header.stamp)
+    diag = h.probe.wait_for_message("/diagnostics", lambda m: abs(float(status_values(m).get("cloud_stamp", "nan")) - stamp) < 1e-6, WAIT)
+    assert diag is not None
+    assert int(status_values(diag)["stamp_gaps"]) == gaps + 3 and float(status_values(diag)["sensor_period"]) == pytest.approx(PERIOD)
 
 
 def test_one_slot_buffer_keeps_only_the_newest_cloud(harness):
@@ -243,6 +327,51 @@ def test_runtime_parameter_changes_are_validated(harness):
     assert odom.pose.pose.position.x == 0.0
 
 
+def test_parameter_descriptors_carry_the_validation_rules(harness):
+    """What `ros2 param describe` shows, through a real parameter client."""
+    from rclpy.parameter_client import AsyncParameterClient
+
+    h = harness
+    client = AsyncParameterClient(h.probe.node, h.node.get_fully_qualified_name())
+    assert client.wait_for_services(timeout_sec=WAIT)
+    names = ["preprocess.max_range", "max_points", "mapping.max_points_per_voxel", "degeneracy.strategy", "path_max_poses"]
+    future = client.describe_parameters(names)
+    assert poll_until(future.done, WAIT)
+    described = {d.name: d for d in future.result().descriptors}
+    max_range = described["preprocess.max_range"]
+    assert max_range.additional_constraints == "> 0 m" and "local map radius" in max_range.description
+    assert max_range.floating_point_range[0].from_value == 0.0 and max_range.floating_point_range[0].to_value == float("inf")
+    assert described["max_points"].integer_range[0].from_value == 10
+    voxel = described["mapping.max_points_per_voxel"].integer_range[0]
+    assert (voxel.from_value, voxel.to_value) == (1, 1000)
+    assert described["degeneracy.strategy"].additional_constraints.startswith("one of none, dcreg, dcreg_prior")
+    assert not described["degeneracy.strategy"].floating_point_range and not described["degeneracy.strategy"].integer_range
+    assert (described["path_max_poses"].integer_range[0].from_value, described["path_max_poses"].integer_range[0].to_value) == (2, 1_000_000)
+    # the range is enforced too: an out-of-range value is refused with the bounds
+    refused = h.probe.set_parameters(h.node.get_name(), {"mapping.max_points_per_voxel": 5000})
+    assert not refused[0].successful and "1000" in refused[0].reason
+
+
+def test_points_subscription_exists_only_after_the_warm_up():
+    """A player that waits for a subscriber must not start into a node still compiling: the
+    first moment the node's points subscription is seen, the warm-up is already over."""
+    with ros_context(new_domain_id()) as context:
+        probe = Probe(context)
+        pub = probe.node.create_publisher(PointCloud2, "points", RELIABLE)
+        built: dict = {}
+        thread = threading.Thread(target=lambda: built.setdefault("node", OdometryNode(context=context)))
+        thread.start()
+        assert poll_until(lambda: pub.get_subscription_count() > 0, WAIT, period=0.005)
+        matched_at = time.monotonic()
+        thread.join(timeout=WAIT)
+        node = built["node"]
+        try:
+            assert node.warmed_up_at <= matched_at
+        finally:
+            node.destroy_node()
+            probe.node.destroy_node()
+
+
 # --------------------------------------------------------------------------- as a process
 def test_process_starts_with_the_params_file_and_stops_cleanly(tmp_path):
     override = tmp_path / "override.yaml"
@@ -264,13 +393,21 @@ def test_process_starts_with_the_params_file_and_stops_cleanly(tmp_path):
     assert "DCReg odometry on '/points'" in log.read_text()
 
 
+# "-p" overrides for most; a wrongly typed bool in a node-keyed params file (rcl drops a "-p"
+# override whose type differs from a bool or integer the /** params file already gives)
 @pytest.mark.parametrize("override, word", [("degeneracy.strategy:=magic", "degeneracy.strategy"),
                                             ("lidar_to_base:=[1.0,2.0]", "lidar_to_base"),
-                                            ("publish_tf:=5", "publish_tf")])
+                                            ("preprocess.max_range:=0.5", "max_range"),
+                                            ("dcreg_node: {ros__parameters: {publish_tf: 5}}", "publish_tf")])
 def test_invalid_startup_parameters_exit_nonzero_with_a_clear_error(tmp_path, override, word):
     log = tmp_path / "node.log"
-    process = start_process(executable("dcreg_node") + ["--ros-args", "--params-file", str(ROOT / "config" / "dcreg.yaml"),
-                                                         "-p", override], new_domain_id(), log)
+    if override.startswith("dcreg_node:"):
+        (tmp_path / "bad.yaml").write_text(override + "\n")
+        extra = ["--params-file", str(tmp_path / "bad.yaml")]
+    else:
+        extra = ["-p", override]
+    process = start_process(executable("dcreg_node") + ["--ros-args", "--params-file", str(ROOT / "config" / "dcreg.yaml"), *extra],
+                            new_domain_id(), log)
     try:
         code = process.wait(timeout=WAIT)
     except subprocess.TimeoutExpired:
@@ -285,8 +422,9 @@ def test_frame_diagnostic_levels():
     from dcreg_ros.core.degeneracy import analyze_hessian
     from dcreg_ros.core.odometry import FrameRecord
     from dcreg_ros.nodes.odometry_node import frame_diagnostic
+    from dcreg_ros.nodes.outputs import FrameTimes
 
-    times = {"received": 0.0, "started": 0.001, "converted": 0.003, "odometry": 0.020}
+    times = FrameTimes(received=0.0, started=0.001, converted=0.003, odometry=0.020)
     weak_x = analyze_hessian(np.diag([50.0, 60.0, 70.0, 0.05, 45.0, 55.0]))
     well = analyze_hessian(np.diag([50.0, 60.0, 70.0, 40.0, 45.0, 55.0]))
     failed = FrameRecord(3, 1.0, np.eye(4), "too_few_correspondences", degeneracy=well)
@@ -299,3 +437,6 @@ def test_frame_diagnostic_levels():
     assert level == rm.OK
     level, text, _ = frame_diagnostic(FrameRecord(0, 0.0, np.eye(4), "first_frame"), 0.0, times)
     assert level == rm.OK and "first frame" in text
+    restart = FrameRecord(0, 5.0, np.eye(4), "first_frame", sequence_reset=True, notes=("stamps jumped ...: new sequence, odometry reset",))
+    level, text, values = frame_diagnostic(restart, 5.0, times)
+    assert level == rm.WARN and "new sequence" in text and "new sequence" in values["stamp_note"]

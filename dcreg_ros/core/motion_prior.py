@@ -158,7 +158,11 @@ class ConstantVelocityModel:
 
 
 class _Buffer:
-    """Time-ordered samples of one sensor; out-of-order and duplicate stamps are dropped and counted."""
+    """Time-ordered samples of one sensor; out-of-order and duplicate stamps are dropped and
+    counted, except that data starting more than ``RESTART_JUMP`` s before the newest sample
+    (a looping bag, a restarted driver) replaces the buffer."""
+
+    RESTART_JUMP = 1.0  # s
 
     def __init__(self, empty) -> None:
         self.samples = empty
@@ -167,6 +171,9 @@ class _Buffer:
     def add(self, new) -> None:
         new = new.sorted_unique()
         if len(new) == 0:
+            return
+        if len(self.samples) and new.stamps[0] < self.samples.stamps[-1] - self.RESTART_JUMP:
+            self.samples = new
             return
         if len(self.samples):
             fresh = new.stamps > self.samples.stamps[-1]

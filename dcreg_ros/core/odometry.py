@@ -29,11 +29,15 @@ from .proprioception import ImuSamples, WheelOdometrySamples
 from .pointcloud import InputError, crop_range, finite_points
 from .registration import PredictionPrior, RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
+from .stamps import NEW_SEQUENCE, StampConfig, StampGuard, StampRejected
 from .threshold import AdaptiveThreshold
 from .voxel_hash import voxel_downsample_indices
 from .voxel_map import VoxelMap
 
 FRAME_TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve", "map_update")
+# statuses of a frame whose pose came from registration (or that started the map); anything
+# else (too_few_correspondences, numerical_failure) is a failed registration
+GOOD_STATUSES = ("first_frame", "converged", "max_iterations")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class OdometryConfig(LoadableConfig):
     degeneracy: DegeneracyConfig = section(_odometry_degeneracy, "degeneracy detection and mitigation")
     motion_prior: MotionPriorConfig = section(MotionPriorConfig, "the motion prediction between scans and its uncertainty (the prior of dcreg_prior)")
     convergence: ConvergenceConfig = section(_odometry_convergence, "iteration control")
+    stamps: StampConfig = section(StampConfig, "frame stamp sanity: out of order, jumps (outlier or new sequence)")
 
     def check(self) -> None:
         p = self.preprocess
@@ -119,8 +124,10 @@ class FrameRecord:
     ``pose``: world_T_sensor (4x4, m) at the scan start (header stamp). ``covariance``: 6x6,
     rotation first, in the sensor frame. ``twist``: the sensor's velocity over the last frame
     interval, rotation first (rad/s, then m/s) in the sensor frame, with ``twist_covariance``
-    (6x6, same order). ``timings``: milliseconds per stage. ``notes``: remarks on the frame for
-    the user (e.g. why deskewing was off), each worth a WARN.
+    (6x6, same order). ``timings``: milliseconds per stage. ``sequence_reset``: the stamps
+    jumped and continued elsewhere, so the odometry restarted at this frame; ``notes``: one-line
+    remarks on the frame for the user (deskewing off, a stamp outlier, a motion-prior fallback),
+    each worth a WARN; ``prior_source``: the motion model that predicted the frame.
     """
 
     index: int
@@ -140,7 +147,13 @@ class FrameRecord:
     degeneracy_first: DegeneracyReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    prior_source: str = "none"  # which motion model predicted this frame (constant_velocity, imu, wheel, imu_wheel)
+    prior_source: str = "none"  # constant_velocity, imu, wheel or imu_wheel
+    sequence_reset: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True unless the registration failed (then the pose is the motion model's)."""
+        return self.status in GOOD_STATUSES
 
     @property
     def total_ms(self) -> float:
@@ -179,6 +192,7 @@ class Odometry:
         old = self.config
         self.config = config
         self._registration = config.registration_config()
+        self._stamp_guard.config = config.stamps
         if config.motion_prior != old.motion_prior:
             self.priors.config = config.motion_prior
             self.priors.reset()
@@ -219,6 +233,7 @@ class Odometry:
         if mp.prior_strength != "prediction":
             return None
         return PredictionPrior(prediction.covariance, mp.release_sigma, mp.plausible_sigma)
+        self._stamp_guard = StampGuard(cfg.stamps)
 
     @property
     def last_pose(self) -> np.ndarray:
@@ -250,9 +265,19 @@ class Odometry:
     def register_frame(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> FrameRecord:
         """Register one scan (N, 3 metres, sensor frame) with optional per-point times (s
         relative to the stamp; implausible ones turn deskewing off for the frame, with a note in
-        the record). Raises InputError for unusable frames, leaving the odometry state unchanged."""
+        the record) at ``stamp`` (s; default: 0.1 s per frame). Raises InputError for unusable
+        frames, leaving the odometry state unchanged; stamps are checked first (core/stamps.py):
+        a frame out of order or after a jump is refused, and a jump that persists restarts the
+        odometry (``record.sequence_reset``)."""
+        stamp = float(stamp) if stamp is not None else len(self.poses) * 0.1
+        if not np.isfinite(stamp):
+            raise InputError(f"frame stamp {stamp} is not a finite number of seconds")
+        verdict = self._stamp_guard.check(stamp)
+        if verdict.refused:
+            raise StampRejected(verdict)
+        if verdict.action == NEW_SEQUENCE:
+            self.reset()
         index = len(self.poses)
-        stamp = float(stamp) if stamp is not None else index * 0.1
         dt = stamp - self.stamps[-1] if self.stamps else 0.0
         t0 = time.perf_counter()
         pts, times = self._scan_times(points, timestamps, max_time_span(dt if self.stamps else None))
@@ -303,6 +328,10 @@ class Odometry:
             record.prior_source = prediction.source
         self.poses.append(stamp_pose)
         self.stamps.append(stamp)
+        self._stamp_guard.commit(stamp)
+        record.sequence_reset = verdict.action == NEW_SEQUENCE
+        if verdict.reason:
+            record.notes = [verdict.reason] + record.notes
         return record
 
 

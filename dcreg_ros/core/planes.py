@@ -165,7 +165,9 @@ def least_squares_plane(neighbours: np.ndarray, max_thickness: float) -> tuple[n
     |n^T q_j + d| >= max_thickness (m). Returns (n, d, ok) with the plane n^T x + d = 0.
     """
     k = neighbours.shape[0]
-    Q = neighbours.copy()
+    # Q is stored transposed (one contiguous row per column of the system): numba's '@' on
+    # strided column views is slow and warns (NumbaPerformanceWarning)
+    Q = np.ascontiguousarray(neighbours.T)
     R = np.zeros((3, 3))
     perm = np.arange(3)
     rank = 0
@@ -174,13 +176,13 @@ def least_squares_plane(neighbours: np.ndarray, max_thickness: float) -> tuple[n
         # pivot: the remaining column with the largest norm
         best, best_norm2 = j, -1.0
         for col in range(j, 3):
-            n2 = Q[:, col] @ Q[:, col]
+            n2 = Q[col] @ Q[col]
             if n2 > best_norm2:
                 best, best_norm2 = col, n2
         if best != j:
-            tmp = Q[:, j].copy()
-            Q[:, j] = Q[:, best]
-            Q[:, best] = tmp
+            tmp = Q[j].copy()
+            Q[j] = Q[best]
+            Q[best] = tmp
             tmp_r = R[:, j].copy()
             R[:, j] = R[:, best]
             R[:, best] = tmp_r
@@ -193,16 +195,16 @@ def least_squares_plane(neighbours: np.ndarray, max_thickness: float) -> tuple[n
         if norm <= 3.0 * 2.220446049250313e-16 * first_norm or norm == 0.0:
             break
         R[j, j] = norm
-        Q[:, j] /= norm
+        Q[j] /= norm
         for col in range(j + 1, 3):
-            R[j, col] = Q[:, j] @ Q[:, col]
-            Q[:, col] -= R[j, col] * Q[:, j]
+            R[j, col] = Q[j] @ Q[col]
+            Q[col] -= R[j, col] * Q[j]
         rank += 1
     if rank == 0:
         return np.zeros(3), 0.0, False
     rhs = np.zeros(3)
     for j in range(rank):
-        rhs[j] = -Q[:, j].sum()
+        rhs[j] = -Q[j].sum()
     y = np.zeros(3)
     for j in range(rank - 1, -1, -1):
         s = rhs[j]

@@ -110,15 +110,15 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
                  on_frame: Callable[[FrameRecord], None] | None = None) -> RunResult:
     """Register every scan in order (at most ``max_frames``), calling ``on_frame`` with each record.
 
-    Unusable frames (too few points, NaN only, stamps that go backwards) are skipped and counted,
-    never fatal; so are the unreadable files or messages the source (a Dataset) counts in its
+    Unusable frames (too few points, NaN only, stamps out of order or after a jump: core/stamps.py)
+    are skipped and counted, never fatal (a jump that persists restarts the odometry there,
+    ``FrameRecord.sequence_reset``); so are the unreadable files or messages the source (a Dataset) counts in its
     ``skips``. A read error of the source, an unexpected error in a frame and Ctrl-C
     (KeyboardInterrupt) end the run early: ``result.stop`` says why and the records so far are kept.
     """
     odometry = Odometry(config, strategy)
     records: list[FrameRecord] = []
     skipped: list[tuple[int, str]] = []
-    last_stamp = -np.inf
     stop = END_OF_INPUT
     source = GuardedScans(scans)
     seen = 0
@@ -126,9 +126,6 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
     try:
         for index, scan in enumerate(islice(source, max_frames)):
             seen = index + 1
-            if not scan.stamp > last_stamp:
-                skipped.append((index, f"stamp {scan.stamp:.6f} s is not after the previous {last_stamp:.6f} s"))
-                continue
             try:
                 record = odometry.register_frame(scan.points, scan.times, stamp=scan.stamp)
             except InputError as exc:
@@ -139,7 +136,6 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
                     raise
                 stop = RunStop(False, f"unexpected error in frame {index}: {type(exc).__name__}: {exc}")
                 break
-            last_stamp = scan.stamp
             records.append(record)
             if on_frame is not None:
                 on_frame(record)

@@ -1,5 +1,7 @@
 """ROS 2 nodes: the odometry node (``dcreg_node``) and the bag player (``dcreg_bag_player``).
 
-Only this package imports rclpy and the message packages; the conversions that do not need ROS
-(covariance, parameter <-> config mapping) are plain functions so they can be tested alone.
+Only this package imports rclpy and the message packages; what does not need ROS is plain Python
+so it can be tested alone: the covariance and twist maths (core/covariance.py), the parameter <->
+config mapping (parameters.py), the transport check (transport.py), the launch decisions
+(launch_support.py).
 """

@@ -1,19 +1,26 @@
 """``dcreg_node``: DCReg LiDAR odometry as a ROS 2 node.
 
 Subscribes to ``points`` (sensor_msgs/PointCloud2, remappable), registers each cloud with
-:class:`dcreg_ros.Odometry` and publishes, in the ``odom_frame``:
+:class:`dcreg_ros.Odometry` and publishes, in ``frame_prefix + odom_frame`` (nodes/outputs.py):
 
-- ``dcreg/odometry`` (nav_msgs/Odometry odom -> base, covariance inflated along the flagged
-  degenerate directions), ``dcreg/pose``, ``dcreg/path``, TF odom -> base
+- ``dcreg/odometry`` (nav_msgs/Odometry odom -> base: pose with the covariance inflated along
+  the flagged degenerate directions, twist of the base in the base frame), ``dcreg/pose``,
+  ``dcreg/path`` (bounded), TF odom -> base
 - ``dcreg/cloud_registered`` (the frame's points in odom), ``dcreg/local_map`` (throttled)
-- ``/diagnostics`` (OK / WARN when directions are flagged / ERROR for failures and bad messages)
+- ``/diagnostics`` (OK / WARN when directions are flagged or the stamps jumped / ERROR for
+  failures and bad messages), with every loss counted
 - ``dcreg/degeneracy_markers`` (visualization_msgs/MarkerArray at the current pose)
 
 Service ``dcreg/reset`` (std_srvs/Trigger) forgets the map and the trajectory.
 
 Threading: the subscription callback only parks the newest message in a one-slot buffer (a
 replaced, unprocessed message counts as dropped) and a worker thread registers it, so a slow
-frame never queues stale clouds: the node always works on the latest data.
+frame never queues stale clouds: the node always works on the latest data. Start-up order: the
+numba kernels are warmed up before the input subscriptions exist, so a publisher that waits for
+a subscriber (``dcreg_bag_player``) does not start into a node that is still compiling.
+
+Adding inputs or services: subscriptions go into :meth:`OdometryNode._create_inputs`, services
+into :meth:`OdometryNode._create_services`; both run with the odometry and the outputs ready.
 """
 
 from __future__ import annotations
@@ -22,47 +29,36 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import Odometry as OdometryMsg
-from nav_msgs.msg import Path
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 from std_srvs.srv import Trigger
-from visualization_msgs.msg import MarkerArray
 
 from ..core.config_io import ConfigError
-from ..core.geometry import invert_pose, pose_from_xyz_rpy, transform_points
+from ..core.geometry import pose_from_xyz_rpy
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
+from ..core.stamps import OUT_OF_ORDER, StampGaps, StampRejected
 from ..io.pointcloud2 import pointcloud2_to_scan, stamp_to_seconds
+from ..io.scan import Scan
 from . import ros_messages as rm
+from .mounting import PARAMETER, Mounting, MountingLookup
+from .outputs import FrameTimes, OdometryOutputs
 from .parameters import NODE_NAME, NodeSettings, declare_parameters, parameter_specs, plain_value, settings_from_values
+from .transport import check_transport
 
-GOOD_STATUSES = ("first_frame", "converged", "max_iterations")
-# not zero: some filters (e.g. robot_localization) reject exactly singular covariances
-FIRST_FRAME_VARIANCE = 1e-9
-DIAGNOSTIC_NAME = f"{NODE_NAME}: odometry"
-
-# small per-frame messages: a deep history so a reliable subscriber that lags for a few seconds
-# (a loaded machine, a slow estimator) still gets every pose and status
-RELIABLE_OUTPUT = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-# registered clouds are large: keep only a few for laggards
-CLOUD_OUTPUT = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-# late subscribers (RViz started after the node) still get the last map
-LATCHED_OUTPUT = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
-# what tf2_ros.TransformBroadcaster uses for /tf: reliable, keep last 100
-TF_QOS = RELIABLE_OUTPUT
+# the node's input and middleware counters; the per-frame values follow them in the diagnostics
+COUNTER_KEYS = ("received", "processed", "dropped_frames", "lost_messages", "stamp_gaps", "bad_messages", "out_of_order",
+                "stamp_jumps", "sequence_resets", "failed_registrations", "last_error")
 
 
 def input_qos(name: str) -> QoSProfile:
@@ -70,7 +66,8 @@ def input_qos(name: str) -> QoSProfile:
 
     ``sensor_data`` (best effort, keep last 5) matches every publisher, but large clouds between
     processes can lose fragments and so whole messages (measured: ~35% of 920 KB clouds at
-    10 Hz); ``reliable`` loses none but does not match a best-effort publisher at all.
+    10 Hz); ``reliable`` does not match a best-effort publisher at all, and still loses clouds
+    when the transport cannot keep up (counted in ``lost_messages`` / ``stamp_gaps``).
     """
     if name == "reliable":
         return QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -79,30 +76,30 @@ def input_qos(name: str) -> QoSProfile:
 
 @dataclass
 class Counters:
-    """What happened to the incoming clouds (reported in every diagnostic)."""
+    """What happened to the incoming clouds (reported in every diagnostic). Every cloud the
+    sensor sent is processed, dropped by the one-slot buffer (``dropped``), refused (bad,
+    out of order, a stamp jump), or lost before the callback: reported by the middleware
+    (``lost_messages``, where it reports losses) and estimated from gaps in the stamps against
+    the sensor period (``stamp_gaps``)."""
 
     received: int = 0
     processed: int = 0
     dropped: int = 0
+    lost_messages: int | None = 0  # None: the middleware does not report lost messages
+    stamp_gaps: int = 0
     bad_messages: int = 0
     out_of_order: int = 0
+    stamp_jumps: int = 0
+    sequence_resets: int = 0
     failed_registrations: int = 0
     last_error: str = "none"
 
     def values(self) -> dict[str, Any]:
-        return {"received": self.received, "processed": self.processed, "dropped_frames": self.dropped,
-                "bad_messages": self.bad_messages, "out_of_order": self.out_of_order,
-                "failed_registrations": self.failed_registrations, "last_error": self.last_error}
-
-
-@dataclass
-class OutputState:
-    """Output-side state reset together with the odometry."""
-
-    last_stamp: float | None = None
-    path: list[PoseStamped] = field(default_factory=list)
-    last_map_stamp: float | None = None
-    last_path_stamp: float | None = None
+        values = {key: getattr(self, key) for key in COUNTER_KEYS if key != "dropped_frames"}
+        values["dropped_frames"] = self.dropped
+        if self.lost_messages is None:
+            values["lost_messages"] = "not reported by this middleware"
+        return {key: values[key] for key in COUNTER_KEYS}
 
 
 class OdometryNode(Node):
@@ -118,38 +115,53 @@ class OdometryNode(Node):
         config, settings = settings_from_values(values)
         self._values = values
         self.settings: NodeSettings = settings
-        self._set_extrinsics(settings)
         self.odometry = Odometry(config)
         self.counters = Counters()
-        self._output = OutputState()
-        self._state_lock = threading.Lock()  # odometry, settings, trajectory: worker vs. services
-        self._slot_cv = threading.Condition()
+        self._gaps = StampGaps(config.stamps)
+        self._state_lock = threading.Lock()  # odometry, settings, outputs, mounting: worker vs. services
+        self._slot_cv = threading.Condition()  # the one-slot buffer and the counters
         self._slot: tuple[PointCloud2, float] | None = None
         self._stopping = False
-        self._tf_send: Callable[[Any], None] | None = None
-        self._tf_ready = False
+        self.diagnostic_name = f"{self.get_fully_qualified_name().lstrip('/')}: odometry"
+        self.transport = check_transport()
+        if not self.transport.ok:
+            self.get_logger().warning(self.transport.advice)
 
-        self.odom_pub = self.create_publisher(OdometryMsg, "dcreg/odometry", RELIABLE_OUTPUT)
-        self.pose_pub = self.create_publisher(PoseStamped, "dcreg/pose", RELIABLE_OUTPUT)
-        self.path_pub = self.create_publisher(Path, "dcreg/path", LATCHED_OUTPUT)
-        self.cloud_pub = self.create_publisher(PointCloud2, "dcreg/cloud_registered", CLOUD_OUTPUT)
-        self.map_pub = self.create_publisher(PointCloud2, "dcreg/local_map", LATCHED_OUTPUT)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_OUTPUT)
-        self.marker_pub = self.create_publisher(MarkerArray, "dcreg/degeneracy_markers", RELIABLE_OUTPUT)
-        if settings.publish_tf:
-            self._ensure_tf()
-        self.create_subscription(PointCloud2, "points", self._on_cloud, input_qos(settings.input_qos))
-        self.create_service(Trigger, "dcreg/reset", self._on_reset)
+        self.outputs = OdometryOutputs(self, settings)
+        self._mounting_lookup = MountingLookup(self, settings.use_tf_mounting)
+        self.mounting = self._parameter_mounting(settings)
+        self._create_services()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         warm_ms = _warm_up(config)
+        self.warmed_up_at = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="dcreg_worker", daemon=True)
         self._worker.start()
+        self._create_inputs()
         self.get_logger().info(
-            f"DCReg odometry on '{self.resolve_topic_name('points')}' (QoS {settings.input_qos}), "
-            f"{settings.odom_frame} -> {settings.base_frame}, strategy {config.degeneracy.strategy} "
-            f"(kernels warmed up in {warm_ms:.0f} ms)")
+            f"DCReg odometry on '{self.points_sub.topic_name}' (QoS {settings.input_qos}), "
+            f"{settings.odom_frame_id} -> {settings.base_frame_id}, strategy {config.degeneracy.strategy} "
+            f"(kernels warmed up in {warm_ms:.0f} ms); transport: {self.transport.summary}")
 
-    # ----------------------------------------------------------------------- setup helpers
+    # ----------------------------------------------------------------------- setup
+    def _create_services(self) -> None:
+        """Services of the node (more go here, e.g. dcreg/save_map)."""
+        self.create_service(Trigger, "dcreg/reset", self._on_reset)
+
+    def _create_inputs(self) -> None:
+        """Input subscriptions, created last (after the warm-up): the points and their
+        middleware events (further sensors, e.g. IMU or wheel odometry, go here)."""
+        self.points_sub = self._subscribe_counting_losses(PointCloud2, "points", self._on_cloud, input_qos(self.settings.input_qos))
+
+    def _subscribe_counting_losses(self, msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> Any:
+        """A subscription whose lost-message events (where the middleware reports them) add to
+        ``counters.lost_messages``."""
+        events = SubscriptionEventCallbacks(message_lost=self._on_message_lost)
+        try:
+            return self.create_subscription(msg_type, topic, callback, qos, event_callbacks=events)
+        except UnsupportedEventTypeError:
+            self.counters.lost_messages = None
+            return self.create_subscription(msg_type, topic, callback, qos)
+
     def _warn_unknown_overrides(self) -> None:
         # a typo in a params file would otherwise be ignored silently (rclpy keeps the overrides
         # of undeclared names in this attribute; guarded because it is not public API)
@@ -159,46 +171,30 @@ class OdometryNode(Node):
         if unknown:
             self.get_logger().warning(f"ignoring unknown parameter(s): {', '.join(unknown)}")
 
-    def _set_extrinsics(self, settings: NodeSettings) -> None:
-        self._T_base_lidar = pose_from_xyz_rpy(*settings.lidar_to_base)
-        self._T_lidar_base = invert_pose(self._T_base_lidar)
-
-    def _ensure_tf(self) -> None:
-        """Pick the TF transport once: tf2_ros if installed, else a /tf publisher of
-        tf2_msgs/TFMessage (what a broadcaster is), else log that TF is off."""
-        if self._tf_ready:
-            return
-        self._tf_ready = True
-        try:
-            from tf2_ros import TransformBroadcaster
-
-            broadcaster = TransformBroadcaster(self)
-            self._tf_send = broadcaster.sendTransform
-            return
-        except ImportError:
-            pass
-        try:
-            from tf2_msgs.msg import TFMessage
-        except ImportError:
-            self.get_logger().warning("neither tf2_ros nor tf2_msgs is installed: TF odom -> base is off "
-                                      "(run scripts/build_tf2_msgs.sh VENV to build tf2_msgs)")
-            return
-        publisher = self.create_publisher(TFMessage, "/tf", TF_QOS)
-        self._tf_send = lambda transform: publisher.publish(TFMessage(transforms=[transform]))
+    @staticmethod
+    def _parameter_mounting(settings: NodeSettings) -> Mounting:
+        return Mounting(pose_from_xyz_rpy(*settings.lidar_to_base), PARAMETER, "lidar_to_base")
 
     # ----------------------------------------------------------------------- callbacks
     def _on_cloud(self, msg: PointCloud2) -> None:
+        stamp = stamp_to_seconds(msg.header.stamp)
         with self._slot_cv:
             self.counters.received += 1
+            self._gaps.add(stamp)
+            self.counters.stamp_gaps = self._gaps.missing
             if self._slot is not None:
                 self.counters.dropped += 1
             self._slot = (msg, time.perf_counter())
             self._slot_cv.notify()
 
+    def _on_message_lost(self, info: Any) -> None:
+        with self._slot_cv:
+            self.counters.lost_messages = int(info.total_count)
+
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._state_lock:
             self.odometry.reset()
-            self._output = OutputState()
+            self.outputs.reset(self.settings)
         self.get_logger().info("reset: local map and trajectory cleared")
         response.success = True
         response.message = "local map and trajectory cleared"
@@ -215,14 +211,22 @@ class OdometryNode(Node):
         except ConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         with self._state_lock:
+            old = self.settings
             was_reset = config != self.odometry.config and self.odometry.update_config(config)
             if was_reset:
-                self._output = OutputState()
+                self.outputs.reset(settings)
+            elif (old.path_max_poses, old.path_history) != (settings.path_max_poses, settings.path_history):
+                self.outputs.resize_path(settings)
             self._values = values
             self.settings = settings
-            self._set_extrinsics(settings)
+            if self.mounting.source == PARAMETER:  # the parameter applies at once; TF per sequence
+                self.mounting = self._parameter_mounting(settings)
+            if settings.use_tf_mounting and not old.use_tf_mounting:
+                self._mounting_lookup = MountingLookup(self, True)
+        with self._slot_cv:
+            self._gaps.config = config.stamps
         if settings.publish_tf:
-            self._ensure_tf()
+            self.outputs.ensure_tf()
         names = ", ".join(sorted(changes))
         if was_reset:
             self.get_logger().warning(f"parameter change ({names}) needs a new map: local map and trajectory reset")
@@ -244,10 +248,10 @@ class OdometryNode(Node):
                 self._process(msg, received_at)
             except Exception as exc:  # never let one frame kill the worker: report and go on
                 self.get_logger().debug(traceback.format_exc())
-                self._report_error(msg, f"internal error: {type(exc).__name__}: {exc}", "error")
+                self._report_refused(msg, f"internal error: {type(exc).__name__}: {exc}", None)
 
     def _process(self, msg: PointCloud2, received_at: float) -> None:
-        started = time.perf_counter()
+        times = FrameTimes(received=received_at, started=time.perf_counter())
         settings = self.settings
         n = int(msg.width) * int(msg.height)
         try:
@@ -259,89 +263,82 @@ class OdometryNode(Node):
             if len(scan.points) == 0:
                 raise InputError(f"no finite points (all {n} have NaN/Inf coordinates)")
         except InputError as exc:
-            self._report_error(msg, f"bad PointCloud2 skipped: {exc}", "bad_messages")
+            self._report_refused(msg, f"bad PointCloud2 skipped: {exc}", "bad_messages")
             return
-        times = {"received": received_at, "started": started, "converted": time.perf_counter()}
+        times.converted = time.perf_counter()
         with self._state_lock:
-            last = self._output.last_stamp
-            if last is not None and scan.stamp <= last:
-                reason = (f"out-of-order stamp {scan.stamp:.6f} s is not after the last frame's {last:.6f} s: skipped "
-                          "(call dcreg/reset to restart, e.g. when a bag loops)")
-                self._report_error(msg, reason, "out_of_order")
-                return
+            settings = self.settings
             try:
                 record = self.odometry.register_frame(scan.points, scan.times, stamp=scan.stamp)
-            except InputError as exc:
-                self._report_error(msg, f"frame rejected: {exc}", "bad_messages")
+            except StampRejected as exc:
+                if exc.verdict.action == OUT_OF_ORDER:
+                    self._report_refused(msg, f"{exc} (a bag that loops restarts the odometry by itself)", "out_of_order")
+                else:
+                    self._report_refused(msg, str(exc), "stamp_jumps", rm.WARN)
                 return
-            self._output.last_stamp = scan.stamp
+            except InputError as exc:
+                self._report_refused(msg, f"frame rejected: {exc}", "bad_messages")
+                return
+            if record.index == 0:  # a new sequence: a new odom frame, a new mounting
+                self._start_sequence(record, scan, settings)
             self._publish_frame(msg, scan, record, settings, times)
 
-    # ----------------------------------------------------------------------- output
-    def _publish_frame(self, msg: PointCloud2, scan: Any, record: FrameRecord, settings: NodeSettings,
-                       times: dict[str, float]) -> None:
-        """Publish everything about one registered frame; ``times`` holds perf_counter instants
-        (received, started, converted; odometry is added here) for the diagnostics."""
-        stamp = msg.header.stamp
-        T_odom_lidar = self._T_base_lidar @ record.pose
-        T_odom_base = T_odom_lidar @ self._T_lidar_base
-        if record.status == "first_frame":
-            covariance = np.eye(6) * FIRST_FRAME_VARIANCE  # the first pose defines odom: exact
-        else:
-            covariance = rm.body_to_ros_covariance(
-                rm.inflate_degenerate(record.covariance, record.degeneracy, settings.degenerate_variance_translation,
-                                      settings.degenerate_variance_rotation),
-                T_odom_lidar[:3, :3], self._T_lidar_base[:3, 3])
-        # odometry first: it is what latency-sensitive consumers (and the --sync player) wait for
-        self.odom_pub.publish(rm.odometry_msg(T_odom_base, covariance, stamp, settings.odom_frame, settings.base_frame))
-        times["odometry"] = time.perf_counter()
-        if settings.publish_tf and self._tf_send is not None:
-            self._tf_send(rm.transform_msg(T_odom_base, stamp, settings.odom_frame, settings.base_frame))
-        pose = rm.pose_stamped_msg(T_odom_base, stamp, settings.odom_frame)
-        self.pose_pub.publish(pose)
+    def _start_sequence(self, record: FrameRecord, scan: Scan, settings: NodeSettings) -> None:
+        self.outputs.reset(settings)
+        self.mounting = self._mounting_lookup.resolve(settings.base_frame_id, scan.frame_id,
+                                                      self._parameter_mounting(settings).T_base_lidar, settings.mounting_timeout)
+        if record.sequence_reset:
+            with self._slot_cv:
+                self.counters.sequence_resets += 1
+            self.get_logger().warning(f"cloud at {scan.stamp:.3f} s: {record.notes[0]}")
+        self.get_logger().info(f"mounting T_base_lidar from {self.mounting.detail}")
 
-        self.counters.processed += 1
-        if record.status not in GOOD_STATUSES:
-            self.counters.failed_registrations += 1
-            self.counters.last_error = f"frame {record.index}: registration failed ({record.status})"
+    # ----------------------------------------------------------------------- output
+    def _publish_frame(self, msg: PointCloud2, scan: Scan, record: FrameRecord, settings: NodeSettings,
+                       times: FrameTimes) -> None:
+        """Publish everything about one registered frame."""
+        stamp = msg.header.stamp
+        T_base_lidar = self.mounting.T_base_lidar
+        pose = self.outputs.publish_pose(record, T_base_lidar, stamp, settings)
+        times.odometry = time.perf_counter()
+        with self._slot_cv:
+            self.counters.processed += 1
+            if not record.ok:
+                self.counters.failed_registrations += 1
+                self.counters.last_error = f"frame {record.index}: registration failed ({record.status})"
+            counters = self.counters.values()
+        if not record.ok:
             self.get_logger().error(f"frame at {scan.stamp:.3f} s: registration failed ({record.status})")
         level, text, values = frame_diagnostic(record, scan.stamp, times)
-        values.update(self.counters.values())
-        self._publish_diagnostic(level, text, scan.frame_id, values)
-        self.marker_pub.publish(rm.degeneracy_markers(record.degeneracy, T_odom_lidar, stamp, settings.odom_frame))
+        values.update(self._context_values())
+        values.update(counters)
+        self.outputs.publish_diagnostic(level, self.diagnostic_name, text, scan.frame_id, values)
+        self.outputs.publish_extras(record, pose, scan, stamp, self.odometry.local_map.point_cloud, T_base_lidar, settings)
 
-        # the two big clouds are only built when someone listens (RViz, a recorder)
-        if settings.publish_registered_cloud and self.cloud_pub.get_subscription_count() > 0:
-            self.cloud_pub.publish(rm.pointcloud2_msg(transform_points(T_odom_lidar, scan.points), stamp, settings.odom_frame,
-                                                      scan.times, scan.intensity))
-        out = self._output
-        out.path.append(pose)
-        if _due(out.last_path_stamp, scan.stamp, settings.path_publish_period, always_if_zero=True):
-            out.last_path_stamp = scan.stamp
-            self.path_pub.publish(rm.path_msg(out.path, stamp, settings.odom_frame))
-        if (settings.map_publish_period > 0 and self.map_pub.get_subscription_count() > 0
-                and _due(out.last_map_stamp, scan.stamp, settings.map_publish_period)):
-            out.last_map_stamp = scan.stamp
-            world = self.odometry.local_map.point_cloud()
-            self.map_pub.publish(rm.pointcloud2_msg(transform_points(self._T_base_lidar, world), stamp, settings.odom_frame))
+    def _context_values(self) -> dict[str, Any]:
+        period = self._gaps.period
+        return {"mounting": self.mounting.source, "mounting_detail": self.mounting.detail, "transport": self.transport.summary,
+                "sensor_period": f"{period:.4f}" if period is not None else "unknown"}
 
-    def _report_error(self, msg: PointCloud2, reason: str, counter: str) -> None:
-        """One ERROR diagnostic and one log line for a frame that could not be used."""
+    def _report_refused(self, msg: PointCloud2, reason: str, counter: str | None, level: int = rm.ERROR) -> None:
+        """One diagnostic (ERROR, or WARN for a stamp jump) and one log line for a frame that
+        could not be used; ``counter`` is the Counters field it adds to."""
         with self._slot_cv:  # counters are also touched by the subscription callback
-            if counter in ("bad_messages", "out_of_order"):
+            if counter is not None:
                 setattr(self.counters, counter, getattr(self.counters, counter) + 1)
             self.counters.last_error = reason
+            counters = self.counters.values()
         try:
             stamp = stamp_to_seconds(msg.header.stamp)
             frame_id = str(msg.header.frame_id)
         except Exception:  # a message so broken that its header is unusable
             stamp, frame_id = float("nan"), ""
-        self.get_logger().error(f"cloud at {stamp:.3f} s: {reason}")
-        self._publish_diagnostic(rm.ERROR, reason, frame_id, self.counters.values())
-
-    def _publish_diagnostic(self, level: int, text: str, hardware_id: str, values: dict[str, Any]) -> None:
-        now = self.get_clock().now().to_msg()  # node clock: follows /clock with use_sim_time
-        self.diag_pub.publish(rm.diagnostics_msg(now, level, DIAGNOSTIC_NAME, text, hardware_id, values))
+        # rclpy ties a severity to each logging call site: one call per level
+        if level == rm.WARN:
+            self.get_logger().warning(f"cloud at {stamp:.3f} s: {reason}")
+        else:
+            self.get_logger().error(f"cloud at {stamp:.3f} s: {reason}")
+        self.outputs.publish_diagnostic(level, self.diagnostic_name, reason, frame_id, {**self._context_values(), **counters})
 
     # ----------------------------------------------------------------------- shutdown
     def stop(self) -> None:
@@ -357,13 +354,15 @@ class OdometryNode(Node):
         super().destroy_node()
 
 
-def frame_diagnostic(record: FrameRecord, stamp: float, times: dict[str, float]) -> tuple[int, str, dict[str, Any]]:
+def frame_diagnostic(record: FrameRecord, stamp: float, times: FrameTimes) -> tuple[int, str, dict[str, Any]]:
     """(level, message, key-values) of a registered frame: ERROR for a failed registration,
-    WARN when directions are flagged, else OK; ``times`` are the node's perf_counter instants
-    (received, started, converted, odometry published)."""
+    WARN when directions are flagged or the frame starts a new sequence after a stamp jump,
+    else OK."""
     report = record.degeneracy
-    if record.status not in GOOD_STATUSES:
+    if not record.ok:
         level, text = rm.ERROR, f"registration failed ({record.status}); pose from the motion model"
+    elif record.sequence_reset:
+        level, text = rm.WARN, record.notes[0]
     elif report is None:
         level, text = rm.OK, "first frame: local map initialised"
     else:
@@ -375,9 +374,9 @@ def frame_diagnostic(record: FrameRecord, stamp: float, times: dict[str, float])
     values.update(rm.degeneracy_values(report))
     values.update({f"time_{k}_ms": v for k, v in record.timings.items()})
     values["time_total_ms"] = record.total_ms
-    values["time_node_ms"] = (times["odometry"] - times["started"]) * 1e3  # conversion + registration + message
-    values["time_convert_ms"] = (times["converted"] - times["started"]) * 1e3  # PointCloud2 -> numpy
-    values["time_queued_ms"] = (times["started"] - times["received"]) * 1e3  # waiting in the one-slot buffer
+    values.update(times.values())
+    if record.notes:
+        values["stamp_note"] = " ".join(record.notes)
     return level, text, values
 
 
@@ -399,15 +398,6 @@ def _warm_up(config: OdometryConfig) -> float:
     except InputError:  # a configuration that crops the synthetic room away: warm-up is optional
         pass
     return (time.perf_counter() - started) * 1e3
-
-
-def _due(last: float | None, now: float, period: float, always_if_zero: bool = False) -> bool:
-    """True when ``period`` seconds of data time have passed since ``last`` (or a time jump)."""
-    if last is None or now < last:
-        return True
-    if period <= 0:
-        return always_if_zero
-    return now - last >= period - 1e-6
 
 
 def main(args: list[str] | None = None) -> int:

@@ -4,6 +4,9 @@ Every odometry parameter is a ROS parameter with its dotted name (``preprocess.m
 ``degeneracy.strategy``, ...); the node adds a few of its own (:class:`NodeSettings`). Both are
 validated by the same typed-config code as the YAML files, so a bad value is rejected with the
 parameter's name whether it comes from a params file, ``-p name:=value`` or ``ros2 param set``.
+Each parameter's rule is also in its ParameterDescriptor (a FloatingPointRange / IntegerRange
+where the rule is a range, and always as ``additional_constraints`` text), so ``ros2 param
+describe`` shows it.
 
 rclpy is imported only by :func:`declare_parameters`, so the mapping (and the script that writes
 ``config/dcreg.yaml``) works without ROS.
@@ -14,17 +17,23 @@ from __future__ import annotations
 import array
 import dataclasses
 import math
+import re
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
 
+from ..core.bounded_history import HISTORY_MODES
 from ..core.config_io import ConfigError, flatten, from_dict, param, unflatten
 from ..core.odometry import OdometryConfig
 
 NODE_NAME = "dcreg_node"
+# params files are keyed for every node name (a renamed or namespaced node keeps its parameters)
+PARAMS_FILE_KEY = "/**"
 INPUT_QOS_CHOICES = ("sensor_data", "reliable")
+
 # changing these needs new ROS entities (a subscription with another QoS): restart the node
 READ_ONLY = frozenset({"input_qos"})
 
@@ -37,31 +46,79 @@ def _finite_non_negative(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x >= 0
 
 
+def _frame_prefix(s: str) -> bool:
+    return not any(c.isspace() for c in s) and not s.startswith("/")
+
+
 @dataclass(frozen=True)
 class NodeSettings:
     """Parameters of the ROS node itself (frames, QoS, what to publish, covariance inflation)."""
 
-    input_qos: str = param("sensor_data", "QoS of the points subscription: sensor_data (best effort, keep last 5; matches any publisher) or reliable (no loss of large clouds, but does not match best-effort publishers)", lambda q: q in INPUT_QOS_CHOICES, "sensor_data or reliable")
+    input_qos: str = param("sensor_data", "QoS of the points subscription: sensor_data (best effort, keep last 5; matches any publisher, loses fragments of large clouds) or reliable (repairs lost fragments, but does not match best-effort publishers; a transport that cannot keep up still loses clouds: lost_messages, stamp_gaps)", lambda q: q in INPUT_QOS_CHOICES, "sensor_data or reliable")
     odom_frame: str = param("odom", "frame of the odometry, path, clouds and markers (REP-105)", lambda s: bool(s.strip()), "a non-empty frame name")
     base_frame: str = param("base_link", "child frame of the odometry and of the odom -> base TF", lambda s: bool(s.strip()), "a non-empty frame name")
-    lidar_to_base: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_base_lidar as x y z roll pitch yaw (m, rad): where the LiDAR sits on the robot", _pose6, "6 finite numbers: x y z roll pitch yaw")
+    frame_prefix: str = param("", "prepended to odom_frame and base_frame (e.g. robot1/) so several robots share one TF tree", _frame_prefix, "no spaces, no leading /")
+    use_tf_mounting: bool = param(True, "take T_base_lidar from TF (base_frame <- the cloud's header.frame_id, e.g. /tf_static of robot_state_publisher) when tf2_ros is installed; lidar_to_base is the fallback")
+    mounting_timeout: float = param(1.0, "seconds to wait for the mounting on TF at the first cloud of a sequence", _finite_non_negative, ">= 0 s")
+    lidar_to_base: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_base_lidar as x y z roll pitch yaw (m, rad): where the LiDAR sits on the robot; used when TF has no mounting", _pose6, "6 finite numbers: x y z roll pitch yaw")
     publish_tf: bool = param(True, "broadcast the odom -> base TF")
     publish_registered_cloud: bool = param(True, "publish each frame's points in the odom frame on dcreg/cloud_registered (only built while it has subscribers)")
     map_publish_period: float = param(1.0, "seconds of data time between local map messages (only built while dcreg/local_map has subscribers); 0 = never", _finite_non_negative, ">= 0 s")
     path_publish_period: float = param(0.5, "seconds of data time between path messages; 0 = every frame (a long path costs ~4 ms per 1000 poses)", _finite_non_negative, ">= 0 s")
+    path_max_poses: int = param(2000, "poses kept in dcreg/path", lambda k: 2 <= k <= 1_000_000, "between 2 and 1000000")
+    path_history: str = param("decimated", "when path_max_poses is reached: decimated (thin the older poses by 2, the path still spans the whole run) or recent (keep the last poses only)", lambda h: h in HISTORY_MODES, "decimated or recent")
     degenerate_variance_translation: float = param(1.0, "variance added to the odometry covariance along each flagged translation direction (m^2)", _finite_non_negative, ">= 0 m^2")
     degenerate_variance_rotation: float = param(0.1, "variance added to the odometry covariance along each flagged rotation direction (rad^2)", _finite_non_negative, ">= 0 rad^2")
     max_points: int = param(2_000_000, "clouds with more points than this are rejected (ERROR diagnostic) before conversion", lambda k: k >= 10, ">= 10")
 
+    @property
+    def odom_frame_id(self) -> str:
+        """odom_frame with the frame prefix."""
+        return self.frame_prefix + self.odom_frame
+
+    @property
+    def base_frame_id(self) -> str:
+        """base_frame with the frame prefix."""
+        return self.frame_prefix + self.base_frame
+
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One ROS parameter: dotted name, default value, description."""
+    """One ROS parameter: dotted name, default value, description, validation rule."""
 
     name: str
     default: Any
     description: str
     read_only: bool = False
+    rule: str = ""
+
+
+class ValueRange(NamedTuple):
+    """Inclusive bounds of a numeric parameter (what ROS descriptors can express)."""
+
+    low: float | int
+    high: float | int
+
+
+_NUMBER = r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)"
+_AT_LEAST = re.compile(rf"^(>=|>)\s*{_NUMBER}")
+_BETWEEN = re.compile(rf"^(?:between\s+{_NUMBER}\s+and\s+{_NUMBER}|in\s*\[{_NUMBER},\s*{_NUMBER}[\])])")
+
+
+def rule_range(rule: str, integer: bool) -> ValueRange | None:
+    """The range a rule text states (">= 0 m", "> 0", "between 1 and 1000", "in [0, 1)"), or
+    None when the rule is not a range. ROS ranges are inclusive: a strict bound ("> x", "[0, 1)")
+    stays x (the typed config still rejects x itself) or, for "> x" on integers, becomes x + 1."""
+    top = sys.maxsize if integer else math.inf
+    m = _AT_LEAST.match(rule)
+    if m:
+        low = float(m[2]) + (1 if integer and m[1] == ">" else 0)
+        return ValueRange(low, top)
+    m = _BETWEEN.match(rule)
+    if m:
+        a, b = (float(x) for x in m.groups() if x is not None)
+        return ValueRange(a, b)
+    return None
 
 
 def plain_value(value: Any) -> Any:
@@ -78,12 +135,25 @@ def _ros_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _rules(cfg: Any, prefix: str = "") -> dict[str, str]:
+    """{dotted name: validation rule text} of every leaf of a config tree."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(_rules(value, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = f.metadata.get("rule", "")
+    return out
+
+
 def parameter_specs() -> list[ParameterSpec]:
     """Every parameter the node declares: its own settings first, then the odometry config."""
     specs = []
     for source in (NodeSettings(), OdometryConfig()):
+        rules = _rules(source)
         for name, (value, doc) in flatten(source).items():
-            specs.append(ParameterSpec(name, _ros_value(value), doc, name in READ_ONLY))
+            specs.append(ParameterSpec(name, _ros_value(value), doc, name in READ_ONLY, rules[name]))
     return specs
 
 
@@ -104,27 +174,41 @@ def settings_from_values(values: dict[str, Any]) -> tuple[OdometryConfig, NodeSe
     return config, settings
 
 
-def declare_parameters(node: Any) -> dict[str, Any]:
-    """Declare every parameter on an rclpy node (default, description, read-only flag) and
-    return {name: value} after the params-file and command-line overrides.
+def descriptor(spec: ParameterSpec) -> Any:
+    """rcl_interfaces/ParameterDescriptor of a parameter: description, read-only flag, the rule
+    as additional_constraints and, for numeric ranges, a FloatingPointRange / IntegerRange.
 
     Floating-point parameters (and lidar_to_base) use dynamic typing so that ``max_range: 100``
     in a YAML file or ``-p preprocess.max_range:=100`` is accepted as 100.0 instead of failing
-    declaration with a type error; the typed config then validates and converts the value.
+    declaration with a type error; the typed config then validates and converts the value
+    (rclpy applies a floating-point range only to double values).
     """
-    from rcl_interfaces.msg import ParameterDescriptor
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+    dynamic = isinstance(spec.default, (float, list))
+    out = ParameterDescriptor(description=spec.description, read_only=spec.read_only, dynamic_typing=dynamic,
+                              additional_constraints=spec.rule)
+    integer = isinstance(spec.default, int) and not isinstance(spec.default, bool)
+    bounds = rule_range(spec.rule, integer) if integer or isinstance(spec.default, float) else None
+    if bounds is not None and integer:
+        out.integer_range = [IntegerRange(from_value=int(bounds.low), to_value=int(bounds.high), step=0)]
+    elif bounds is not None:
+        out.floating_point_range = [FloatingPointRange(from_value=bounds.low, to_value=bounds.high, step=0.0)]
+    return out
+
+
+def declare_parameters(node: Any) -> dict[str, Any]:
+    """Declare every parameter on an rclpy node (default and :func:`descriptor`) and return
+    {name: value} after the params-file and command-line overrides."""
     values = {}
     for spec in parameter_specs():
-        dynamic = isinstance(spec.default, (float, list))
-        descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only, dynamic_typing=dynamic)
-        values[spec.name] = plain_value(node.declare_parameter(spec.name, spec.default, descriptor).value)
+        values[spec.name] = plain_value(node.declare_parameter(spec.name, spec.default, descriptor(spec)).value)
     return values
 
 
-def ros_params_yaml(node_name: str = NODE_NAME, header: str = "") -> str:
-    """A ROS 2 params file (``node: ros__parameters: ...``) with every default and its
-    description as a comment; nested keys are the dotted parameter names."""
+def ros_params_yaml(node_name: str = PARAMS_FILE_KEY, header: str = "") -> str:
+    """A ROS 2 params file (``/**: ros__parameters: ...``, i.e. for any node name) with every
+    default and its description as a comment; nested keys are the dotted parameter names."""
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     lines += [f"{node_name}:", "  ros__parameters:"]
     own = node_parameter_names()
@@ -155,10 +239,13 @@ __all__ = [
     "ConfigError",
     "NODE_NAME",
     "NodeSettings",
+    "PARAMS_FILE_KEY",
     "ParameterSpec",
     "declare_parameters",
+    "descriptor",
     "parameter_specs",
     "plain_value",
     "ros_params_yaml",
+    "rule_range",
     "settings_from_values",
 ]

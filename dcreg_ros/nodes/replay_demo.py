@@ -1,7 +1,8 @@
 """The ROS 2 part of `make demo`: replay a bag through `dcreg_node` over the real middleware.
 
 Starts `dcreg_node` (shipped params file, sim time) and `dcreg_bag_player --sync` as processes in
-a private ROS domain, records what the node publishes and prints a summary of it.
+a private ROS domain with the shipped Fast DDS profile (as the launch file does), records what
+the node publishes and prints a summary of it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from ..core.degeneracy import AXIS_NAMES
 from .matching import all_matched, poll_until
+from .transport import profile_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_START_TIMEOUT = 60.0  # s: the node process loads rclpy and the compiled numba kernels
@@ -37,11 +39,13 @@ def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, do
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     domain = 150 + os.getpid() % 60 if domain is None else domain
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1",
+               **profile_environment())
     log = open(bag.parent / "dcreg_node.log", "w")
     node_proc = subprocess.Popen(_command("dcreg_ros.nodes.odometry_node") + ["--ros-args", "--params-file", str(params_file),
                                  "-p", "use_sim_time:=true"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    # the probe runs in this process with its discovery range as the environment has it (a
+    # library does not change process-wide settings); it still finds the local node and player
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     received: dict[str, list] = {"odometry": [], "diagnostics": []}

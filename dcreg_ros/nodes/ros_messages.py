@@ -1,9 +1,8 @@
-"""Builders of the ROS messages the nodes publish, and the covariance conversion.
+"""Builders of the ROS messages the nodes publish.
 
 Conventions: poses are 4x4 numpy arrays (metres); ``T_a_b`` maps points of frame b into frame a.
-The core reports covariances rotation first (roll, pitch, yaw, x, y, z) in the sensor frame for
-the right perturbation ``R <- R Exp(w), t <- t + R v``; ROS wants translation first
-(x, y, z, roll, pitch, yaw) in the odometry's parent frame.
+Covariances arrive here already in ROS order (x, y, z, roll, pitch, yaw); the conversion from
+the core's rotation-first sensor-frame covariances is core/covariance.py.
 """
 
 from __future__ import annotations
@@ -22,8 +21,8 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from ..core.covariance import UNINFORMATIVE_VARIANCE, BaseTwist
 from ..core.degeneracy import AXIS_NAMES, DegeneracyReport
-from ..core.geometry import skew
 from ..io.pointcloud2 import scan_to_pointcloud2_parts, seconds_to_sec_nanosec
 from ..io.scan import Scan
 from ..io.trajectory import rotation_to_quaternion
@@ -58,16 +57,20 @@ def pose_stamped_msg(T: np.ndarray, stamp: float | Time, frame_id: str) -> PoseS
     return PoseStamped(header=header(stamp, frame_id), pose=pose_msg(T))
 
 
-def odometry_msg(T: np.ndarray, covariance_ros: np.ndarray, stamp: float | Time, frame_id: str, child_frame_id: str) -> OdometryMsg:
+def odometry_msg(T: np.ndarray, covariance_ros: np.ndarray, stamp: float | Time, frame_id: str, child_frame_id: str,
+                 twist: BaseTwist | None = None) -> OdometryMsg:
     """nav_msgs/Odometry with pose T_frame_child and a 6x6 pose covariance already in ROS
-    order (x y z roll pitch yaw, in ``frame_id``). The twist is left unknown (covariance -1)."""
+    order (x y z roll pitch yaw, in ``frame_id``), and the twist of the child in the child frame
+    (m/s, rad/s, ROS-order covariance). Without a twist: zero with an uninformative covariance."""
     msg = OdometryMsg(header=header(stamp, frame_id), child_frame_id=child_frame_id)
     msg.pose.pose = pose_msg(T)
     msg.pose.covariance = np.asarray(covariance_ros, dtype=np.float64).reshape(36)
-    # REP-145 style "unknown": a negative first element tells consumers to ignore the twist
-    twist_cov = np.zeros(36)
-    twist_cov[0] = -1.0
-    msg.twist.covariance = twist_cov
+    if twist is None:
+        msg.twist.covariance = (np.eye(6) * UNINFORMATIVE_VARIANCE).reshape(36)
+        return msg
+    msg.twist.twist.linear = Vector3(x=float(twist.linear[0]), y=float(twist.linear[1]), z=float(twist.linear[2]))
+    msg.twist.twist.angular = Vector3(x=float(twist.angular[0]), y=float(twist.angular[1]), z=float(twist.angular[2]))
+    msg.twist.covariance = np.asarray(twist.covariance, dtype=np.float64).reshape(36)
     return msg
 
 
@@ -98,50 +101,6 @@ def pointcloud2_msg(points: np.ndarray, stamp: float | Time, frame_id: str, time
 
 def path_msg(poses: list[PoseStamped], stamp: float | Time, frame_id: str) -> Path:
     return Path(header=header(stamp, frame_id), poses=poses)
-
-
-# ------------------------------------------------------------------------------ covariance
-def inflate_degenerate(covariance: np.ndarray, report: DegeneracyReport | None, variance_translation: float,
-                       variance_rotation: float) -> np.ndarray:
-    """Rotation-first body covariance plus ``variance * v v^T`` for each flagged axis, with v the
-    eigenvector of that axis's Schur complement (``basis_*[:, a]``): the added uncertainty lies
-    along the weak direction the data actually has, not along the nominal axis."""
-    cov = np.array(covariance, dtype=np.float64, copy=True)
-    if report is None:
-        return cov
-    for a, flagged in enumerate(report.mask):
-        if not flagged:
-            continue
-        if a < 3:
-            v = report.basis_rotation[:, a]
-            cov[:3, :3] += variance_rotation * np.outer(v, v)
-        else:
-            v = report.basis_translation[:, a - 3]
-            cov[3:, 3:] += variance_translation * np.outer(v, v)
-    return cov
-
-
-def body_to_ros_covariance(covariance_body: np.ndarray, R_odom_sensor: np.ndarray,
-                           base_in_sensor: np.ndarray | None = None) -> np.ndarray:
-    """Rotation-first sensor-frame covariance -> ROS pose covariance (x y z roll pitch yaw) of
-    the base in the odom frame.
-
-    With the core's perturbation ``R <- R Exp(w), t <- t + R v`` the odom-frame rotation error
-    is ``R w`` and the sensor position error ``R v``; the base origin (at ``c`` = base origin in
-    sensor coordinates) moves by ``R (v - c x w)``. With the base at the sensor this is just
-    both 3x3 blocks rotated by R.
-    """
-    R = np.asarray(R_odom_sensor, dtype=np.float64)
-    J = np.zeros((6, 6))  # maps (w, v) to (translation, rotation) errors in odom, ROS order
-    J[3:, :3] = R
-    J[:3, 3:] = R
-    if base_in_sensor is not None:
-        J[:3, :3] = -R @ skew(np.asarray(base_in_sensor, dtype=np.float64))
-    with np.errstate(invalid="ignore", over="ignore"):
-        cov = J @ np.asarray(covariance_body, dtype=np.float64) @ J.T
-        cov = 0.5 * (cov + cov.T)
-    # a singular system gives inf/nan entries: keep the message finite but obviously uninformative
-    return np.where(np.isfinite(cov), cov, 1e6)
 
 
 # ------------------------------------------------------------------------------ diagnostics

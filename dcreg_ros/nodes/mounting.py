@@ -1,0 +1,81 @@
+"""Where the LiDAR sits on the robot: T_base_lidar from TF, or from the ``lidar_to_base`` parameter.
+
+Robots publish the mounting on /tf_static (robot_state_publisher from the URDF), so the node
+looks up ``base_frame`` <- the cloud's ``header.frame_id`` with tf2_ros when it is installed. The
+mounting is resolved at the first cloud of each sequence and kept until the next reset: the odom
+frame is defined through it, so changing it within a sequence would make the trajectory jump.
+tf2_ros is imported only here and only when TF mounting is enabled; without it (this project's
+venv: it is not on PyPI) the parameter is used and the diagnostics say why.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..io.trajectory import quaternion_to_rotation
+
+TF = "tf"
+PARAMETER = "parameter"
+IDENTITY = "identity"
+
+
+class Mounting(NamedTuple):
+    """T_base_lidar (4x4, m) with where it came from: ``source`` TF, PARAMETER or IDENTITY
+    (the cloud is already in the base frame), and a one-line ``detail`` for the diagnostics."""
+
+    T_base_lidar: np.ndarray
+    source: str
+    detail: str
+
+
+def transform_to_matrix(transform: Any) -> np.ndarray:
+    """4x4 of a geometry_msgs/Transform (translation in m, unit quaternion)."""
+    t, q = transform.translation, transform.rotation
+    T = np.eye(4)
+    T[:3, :3] = quaternion_to_rotation(q.x, q.y, q.z, q.w)
+    T[:3, 3] = (t.x, t.y, t.z)
+    return T
+
+
+class MountingLookup:
+    """Resolves the mounting for a node: a tf2_ros buffer and listener on ``node`` when TF
+    mounting is wanted and tf2_ros is installed, else the parameter only."""
+
+    def __init__(self, node: Any, use_tf: bool) -> None:
+        self._buffer: Any = None
+        self._listener: Any = None
+        if not use_tf:
+            self.tf_unavailable = "use_tf_mounting is false"
+            return
+        try:
+            import tf2_ros
+        except ImportError:
+            self.tf_unavailable = "tf2_ros is not installed"
+            return
+        self.tf_unavailable = ""
+        self._tf2_ros = tf2_ros
+        self._buffer = tf2_ros.Buffer()
+        # the listener's subscriptions (/tf, /tf_static) are served by the node's executor; the
+        # lookup below waits in the caller's thread (the node's worker), not in the executor
+        self._listener = tf2_ros.TransformListener(self._buffer, node)
+
+    def resolve(self, base_frame: str, lidar_frame: str, fallback: np.ndarray, timeout: float) -> Mounting:
+        """The mounting of ``lidar_frame`` on ``base_frame``: from TF (waiting up to ``timeout``
+        seconds for it), else ``fallback`` (T_base_lidar of the parameter)."""
+        if lidar_frame == base_frame:
+            return Mounting(np.eye(4), IDENTITY, f"the cloud is in {base_frame} already")
+        if not lidar_frame:
+            return Mounting(fallback, PARAMETER, "lidar_to_base (the cloud has no frame_id)")
+        if self._buffer is None:
+            return Mounting(fallback, PARAMETER, f"lidar_to_base ({self.tf_unavailable})")
+        from rclpy.duration import Duration
+        from rclpy.time import Time
+
+        try:
+            stamped = self._buffer.lookup_transform(base_frame, lidar_frame, Time(), timeout=Duration(seconds=timeout))
+        except self._tf2_ros.TransformException as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return Mounting(fallback, PARAMETER, f"lidar_to_base (no TF {base_frame} <- {lidar_frame} within {timeout:g} s: {reason})")
+        return Mounting(transform_to_matrix(stamped.transform), TF, f"TF {base_frame} <- {lidar_frame}")
