@@ -146,7 +146,7 @@ class InertialFilter:
     def T_world_lidar(self) -> np.ndarray:
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = self.R, self.p
-        return T @ self.T_lidar_imu
+        return T @ self.T_imu_lidar
 
     def _pose_jacobian(self) -> np.ndarray:
         """d(LiDAR body-frame pose error, rotation first) / d(dtheta, dp) of the IMU state."""
@@ -191,17 +191,17 @@ class InertialFilter:
         g = self.g + dx[GRAV]
         self.g = g * (GRAVITY / max(np.linalg.norm(g), 1e-9))
 
-    def correct_pose(self, T_world_lidar: np.ndarray, information: np.ndarray) -> None:
-        """Fuse the registered LiDAR pose (information 6x6, rotation first, body frame; zero
-        along directions the LiDAR did not observe), then take the registered pose as the new
-        reference and reset the pose uncertainty."""
+    def correct_pose(self, measured: np.ndarray, information: np.ndarray, reference: np.ndarray) -> None:
+        """Fuse a measured LiDAR pose (T_world_lidar with information 6x6, rotation first, body
+        frame; zero along directions the LiDAR did not observe), then take ``reference`` (the
+        registered pose) as the new reference and reset the pose uncertainty."""
         T_pred = self.T_world_lidar
-        E = invert_pose(T_pred) @ T_world_lidar
+        E = invert_pose(T_pred) @ measured
         residual = np.concatenate([so3_log(np.ascontiguousarray(E[:3, :3])), E[:3, 3]])
         H = np.zeros((6, N_STATE))
         H[:, :6] = self._pose_jacobian()
         self.update(H, information, residual)
-        T_wi = T_world_lidar @ self.T_lidar_imu
+        T_wi = reference @ self.T_lidar_imu
         self.R, self.p = T_wi[:3, :3].copy(), T_wi[:3, 3].copy()
         self.P[:6, :] = 0.0
         self.P[:, :6] = 0.0

@@ -60,8 +60,7 @@ class MotionPriorConfig:
     wheel_yaw_error: float = param(0.02, "wheel odometry heading error per metre driven (rad/m, slip; one sigma)", _non_negative, ">= 0 rad/m")
     wheel_lateral_error: float = param(0.05, "sideways and vertical velocity error of the wheel odometry's no-slip assumption (m/s per m/s; one sigma)", _non_negative, ">= 0")
     prior_strength: str = param("prediction", "strength of the dcreg_prior prior on flagged directions: prediction (the prediction's own uncertainty, in physical units) or kappa_target (lambda_max / kappa_target, the MAP reading of the targeted preconditioner)", one_of("prediction", "kappa_target"), "prediction or kappa_target")
-    plausible_sigma: float = param(0.0, "... but only when that difference is within this many standard deviations of prediction and data together, i.e. a velocity change the robot can make (0 = no upper limit)", lambda x: isinstance(x, (int, float)) and 0.0 <= x < 1e3, "in [0, 1000)")
-    release_sigma: float = param(4.0, "a flagged direction follows the data instead of the prediction when the data's own solution differs from it by more than this many of the data's standard deviations (0 = always weigh them, a plain Kalman update)", lambda x: isinstance(x, (int, float)) and 0.0 <= x < 1e3, "in [0, 1000)")
+    significance_sigma: float = param(4.0, "the LiDAR updates the motion model (velocity, IMU biases) along a flagged direction only where its own solution differs from the prediction by more than this many of its standard deviations: what the noise of a featureless surface fakes stays centred on the prediction; 0 = always", lambda x: isinstance(x, (int, float)) and 0.0 <= x < 1e3, "in [0, 1000)")
 
 
 @dataclass
@@ -393,14 +392,16 @@ class MotionPriors:
         gyro = np.array([np.interp(t, self.imu.samples.stamps, self.imu.samples.angular_velocity[:, i]) for i in range(3)])
         self.filter.correct_body_velocity(T_imu_base, np.array([v[0], 0.0, 0.0]), var, gyro)
 
-    def correct(self, delta: np.ndarray, covariance: np.ndarray, information: np.ndarray, T_world_lidar: np.ndarray,
-                dt: float) -> None:
+    def correct(self, delta: np.ndarray, covariance: np.ndarray, T_world_lidar: np.ndarray, data_pose: np.ndarray | None,
+                information: np.ndarray, dt: float) -> None:
         """The registered motion ``delta`` (4x4) and pose ``T_world_lidar`` with the registration's
-        covariance (prior included) and the LiDAR's own information (6x6, rotation first, body
-        frame; zero where it observed nothing)."""
+        covariance (prior included); the IMU filter takes the data's own solution ``data_pose``
+        with the LiDAR's own information (6x6, rotation first, body frame; zero where it did not
+        observe anything), so the prediction is not counted twice, then the registered pose as
+        its new reference."""
         self.constant_velocity.correct(delta, covariance, dt)
         if self._used_filter:
-            self.filter.correct_pose(T_world_lidar, information)
+            self.filter.correct_pose(T_world_lidar if data_pose is None else data_pose, information, T_world_lidar)
 
     @property
     def state(self) -> dict:

@@ -214,6 +214,7 @@ class Odometry:
         self._scan_pose = np.eye(4)  # pose of the last scan's reference time (mid-scan if deskewed)
         self._delta = np.eye(4)  # motion over the last frame interval
         self._reference_time = 0.0  # of the last scan (s): the stamp, or mid-sweep when deskewed
+        self._stamp_guard = StampGuard(cfg.stamps)
         if hasattr(self, "priors"):
             self.priors.reset()  # measurements already fed stay; the filters restart
         else:
@@ -232,8 +233,7 @@ class Odometry:
         mp = self.config.motion_prior
         if mp.prior_strength != "prediction":
             return None
-        return PredictionPrior(prediction.covariance, mp.release_sigma, mp.plausible_sigma)
-        self._stamp_guard = StampGuard(cfg.stamps)
+        return PredictionPrior(prediction.covariance, mp.significance_sigma)
 
     @property
     def last_pose(self) -> np.ndarray:
@@ -308,9 +308,9 @@ class Odometry:
             self._delta = invert_pose(self._scan_pose) @ pose
             interval = reference_time - self._reference_time if reference_time > self._reference_time else dt
             if result.ok:
-                self.priors.correct(self._delta, result.covariance, result.information, pose, interval)
+                self.priors.correct(self._delta, result.covariance, pose, result.data_pose, result.information, interval)
             else:
-                self.priors.correct(self._delta, prediction.covariance, np.zeros((6, 6)), pose, interval)
+                self.priors.correct(self._delta, prediction.covariance, pose, None, np.zeros((6, 6)), interval)
             notes = prediction.notes + notes
         self._reference_time = reference_time
         self.local_map.insert(transform_points(pose, frame))

@@ -18,7 +18,7 @@ from .degeneracy import DegeneracyReport, HessianAnalysis, analyze_hessian_array
 from .geometry import apply_right_perturbation, is_valid_pose, so3_log
 from .hessian import KERNEL_CODES, assemble_normal_equations
 from .pointcloud import InputError, crop_range, sanitize_points
-from .solvers import DCREG_PRIOR, NONE, StepPrior, no_prior, solve_step, strategy_code
+from .solvers import DCREG_PRIOR, NONE, StepPrior, direct_solve, no_prior, solve_step, strategy_code
 from .voxel_hash import voxel_downsample
 from .planes import PlaneParameters
 from .voxel_map import VoxelMap
@@ -50,8 +50,11 @@ class RegistrationResult:
     pcg_iterations: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     residual_variance: float = float("nan")  # sigma^2 (m^2) of the final system, the scale of H
-    released: tuple[bool, ...] = (False,) * 6  # flagged axes where the data overrode the prediction prior
-    information: np.ndarray = field(default_factory=lambda: np.zeros((6, 6)))  # the LiDAR's own (see lidar_information)
+    # per axis (roll..z): is the LiDAR's information trustworthy: True unless the axis is flagged
+    # and the data's own solution does not differ significantly from the initial guess
+    trusted: tuple[bool, ...] = (True,) * 6
+    information: np.ndarray = field(default_factory=lambda: np.zeros((6, 6)))  # the LiDAR's own, trusted axes only
+    data_pose: np.ndarray | None = None  # the data's own solution (no prior), T_target_source
 
     @property
     def ok(self) -> bool:
@@ -96,15 +99,15 @@ def covariance_from_hessian(H: np.ndarray, chi2: float, count: int) -> np.ndarra
     return sigma2 * (vecs * inv) @ vecs.T
 
 
-def lidar_information(H: np.ndarray, residual_variance: float, analysis: HessianAnalysis | None, held: np.ndarray) -> np.ndarray:
+def lidar_information(H: np.ndarray, residual_variance: float, analysis: HessianAnalysis | None, left_out: np.ndarray) -> np.ndarray:
     """The LiDAR's information about the pose (6x6, rotation first, 1/rad^2 and 1/m^2, body
-    frame): H / sigma^2, with the directions in ``held`` (flagged, where the prior held the
-    estimate because the data did not significantly disagree) left out."""
+    frame): H / sigma^2, with the aligned directions of the axes in ``left_out`` removed (with
+    ``analysis`` None nothing is removed)."""
     keep = np.eye(6)
     if analysis is not None:
         for s in range(2):
             for a in range(3):
-                if held[3 * s + a]:
+                if left_out[3 * s + a]:
                     v = analysis.bases[s][:, a]
                     keep[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] -= np.outer(v, v)
     return keep @ (0.5 * (H + H.T)) @ keep / max(residual_variance, 1e-12)
@@ -173,12 +176,11 @@ def coarse_to_fine_sets(source: np.ndarray, fraction: float, min_points: int = 2
 class PredictionPrior:
     """What the caller knows about its initial guess, for ``dcreg_prior``: the guess's covariance
     (6x6, rotation first, rad^2 / m^2, body frame), e.g. a motion model's prediction uncertainty,
-    and ``release_sigma`` (see :class:`~dcreg_ros.core.solvers.StepPrior`). Without one,
+    and ``significance_sigma`` (see :meth:`RegistrationResult.trusted`). Without one,
     ``dcreg_prior`` uses the kappa_target clamp as its strength."""
 
     covariance: np.ndarray
-    release_sigma: float = 4.0
-    plausible_sigma: float = 0.0
+    significance_sigma: float = 4.0
 
 
 class NormalEquations(NamedTuple):
@@ -221,7 +223,7 @@ class _GaussNewton:
         self.status, self.converged, self.iterations, self.pcg_total = "max_iterations", False, 0, 0
         self._small = 0
         self._recent: list[np.ndarray] = []
-        self.released = np.zeros(6, dtype=np.bool_)
+        self.T_linearized = self.T.copy()
 
     @property
     def points(self) -> np.ndarray:
@@ -236,6 +238,7 @@ class _GaussNewton:
                     self.equations = equations._replace(H=np.zeros((6, 6)), g=np.zeros(6))
                 break
             self.equations = equations
+            self.T_linearized = self.T
             delta = self.step(equations, it)
             if not np.all(np.isfinite(delta)):
                 self.status = "numerical_failure"
@@ -275,9 +278,8 @@ class _GaussNewton:
             return no_prior()
         offset = _deviation(self.T, self.T0)
         if self.prior is None:
-            return StepPrior(offset, np.zeros((6, 6)), 0.0, False, 0.0, self.released)
-        return StepPrior(offset, np.ascontiguousarray(self.prior.covariance, dtype=np.float64), equations.residual_variance,
-                         True, float(self.prior.release_sigma), self.released, float(self.prior.plausible_sigma))
+            return StepPrior(offset, np.zeros((6, 6)), 0.0, False)
+        return StepPrior(offset, np.ascontiguousarray(self.prior.covariance, dtype=np.float64), equations.residual_variance, True)
 
     def step(self, equations: NormalEquations, it: int) -> np.ndarray:
         """Detection, then the strategy's step (mitigated in every iteration or only the first)."""
@@ -291,7 +293,6 @@ class _GaussNewton:
         self.timings["detection"] += (t1 - t0) * 1e3
         self.timings["solve"] += (time.perf_counter() - t1) * 1e3
         self.pcg_total += solved.pcg_iterations
-        self.released = self.released | solved.released
         self.iterations = it + 1
         if it == 0:
             self.first = analysis
@@ -319,15 +320,42 @@ class _GaussNewton:
         self.status, self.converged = "converged", True
         return True
 
+    def data_solution(self, eq: NormalEquations) -> tuple[np.ndarray, np.ndarray]:
+        """The data's own solution (one Gauss-Newton step without any prior from the last
+        linearisation) and the per-axis trust: a flagged axis counts as observed only when that
+        solution differs from the initial guess by more than ``significance_sigma`` of its own
+        standard deviations, sigma / sqrt(lambda) (S^-1 is the subspace's marginal covariance).
+        Information that only the noise of a featureless surface fakes is centred on the guess
+        (the registration started there) and stays within a few sigma; a real feature that
+        disagrees with the guess does not."""
+        delta = _limit_step(direct_solve(eq.H, eq.g), self.config.convergence.max_step_rotation,
+                            self.config.convergence.max_step_translation)
+        data_pose = apply_right_perturbation(self.T_linearized, delta)
+        trusted = ~np.asarray(self.last.mask, dtype=bool)
+        sigma = self.prior.significance_sigma if self.prior is not None else 0.0
+        nu = _deviation(data_pose, self.T0)
+        for s in range(2):
+            for a in range(3):
+                k = 3 * s + a
+                if trusted[k]:
+                    continue
+                lam = max(float(self.last.aligned[k]), 1e-12)
+                v = self.last.bases[s][:, a]
+                trusted[k] = abs(float(v @ nu[3 * s: 3 * s + 3])) > sigma * np.sqrt(eq.residual_variance / lam)
+        return data_pose, trusted
+
     def result(self) -> RegistrationResult:
         eq, threshold = self.equations, self.config.degeneracy.threshold
         rmse = float(np.sqrt(eq.r2 / eq.count)) if eq.count > 0 else float("nan")
         covariance = covariance_from_hessian(eq.H, eq.chi2, eq.count) if eq.count >= 6 else np.eye(6) * 1e6
-        with_prior = self.prior is not None and self.last is not None and eq.count > 6 and self.code == DCREG_PRIOR
-        held = (self.last.mask & ~self.released) if with_prior else np.zeros(6, dtype=bool)
-        information = lidar_information(eq.H, eq.residual_variance, self.last, held) if eq.count > 6 else np.zeros((6, 6))
-        if with_prior:
-            covariance = posterior_covariance(information, self.last, self.prior.covariance)
+        usable = self.last is not None and eq.count > 6
+        data_pose, trusted = self.T, np.ones(6, dtype=bool)
+        if usable:
+            data_pose, trusted = self.data_solution(eq)
+        information = lidar_information(eq.H, eq.residual_variance, self.last, ~trusted) if usable else np.zeros((6, 6))
+        if usable and self.prior is not None and self.code == DCREG_PRIOR:
+            full = lidar_information(eq.H, eq.residual_variance, None, trusted)
+            covariance = posterior_covariance(full, self.last, self.prior.covariance)
         return RegistrationResult(
             T_target_source=self.T,
             converged=self.converged,
@@ -344,8 +372,9 @@ class _GaussNewton:
             pcg_iterations=self.pcg_total,
             timings=self.timings,
             residual_variance=eq.residual_variance if eq.count > 6 else float("nan"),
-            released=tuple(bool(r) for r in self.released),
+            trusted=tuple(bool(r) for r in trusted),
             information=information,
+            data_pose=data_pose,
         )
 
 

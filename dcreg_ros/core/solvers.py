@@ -8,10 +8,10 @@
   degenerate directions only, centred on the initial guess (the motion prediction in odometry),
   and the step solves (H + Gamma) delta = g - Gamma e, with e the current deviation from the
   guess. When the caller knows the guess's covariance C (odometry, localization: a motion
-  model's prediction) a flagged direction v is held on the guess unless the data's own solution
-  disagrees with it significantly, and then fused with the Kalman weight sigma^2 / (v^T C v)
-  (``prediction_information``); otherwise (pairwise registration) Gamma is the clamp
-  lambda_max / kappa_target of the targeted preconditioner (``prior_information``).
+  model's prediction) Gamma along a flagged direction v is the prediction's information
+  sigma^2 / (v^T C v) (``prediction_information``: a Kalman update along v); otherwise
+  (pairwise registration) the clamp lambda_max / kappa_target of the targeted preconditioner
+  (``prior_information``).
 - ``solution_remapping`` (ME-SR, Zhang et al. 2016): eigenvalues of H below an absolute
   threshold are degenerate; the Gauss-Newton step is projected onto the well-constrained
   eigenvectors (recomputed every iteration, which reproduces the paper's ME-SR cylinder result).
@@ -63,31 +63,24 @@ class StepPrior(NamedTuple):
     ``offset``: the current estimate's deviation from the initial guess (rotation first, rad and
     m, body frame). ``covariance``: the initial guess's covariance (6x6, rotation first, rad^2 and
     m^2) and ``residual_variance``: sigma^2 of the point-to-plane residuals (m^2), used when
-    ``physical`` is True; otherwise the prior is the kappa_target clamp. ``release_sigma``: a
-    flagged direction is released to the data (Kalman weight) when the data's own solution
-    differs from the guess by more than this many of its standard deviations, else held on the
-    guess (<= 0: always released); ``released`` latches that decision over the iterations.
+    ``physical`` is True; otherwise the prior is the kappa_target clamp.
     """
 
     offset: np.ndarray
     covariance: np.ndarray
     residual_variance: float
     physical: bool
-    release_sigma: float
-    released: np.ndarray
-    plausible_sigma: float = 0.0
 
 
 class StepResult(NamedTuple):
     delta: np.ndarray  # (6,) rotation first
     pcg_iterations: int
     fell_back: bool  # a direct solve replaced the requested method
-    released: np.ndarray  # (6,) flagged axes whose prior yielded to the data (dcreg_prior, physical)
 
 
 def no_prior() -> StepPrior:
     """The prior of a strategy that needs none (and of dcreg_prior centred on the current pose)."""
-    return StepPrior(np.zeros(6), np.zeros((6, 6)), 0.0, False, 0.0, np.zeros(6, dtype=np.bool_))
+    return StepPrior(np.zeros(6), np.zeros((6, 6)), 0.0, False)
 
 
 @njit(cache=True)
@@ -171,27 +164,15 @@ def prior_information(bases: np.ndarray, aligned: np.ndarray, clamped: np.ndarra
 
 
 @njit(cache=True)
-def prediction_information(H: np.ndarray, g: np.ndarray, analysis: HessianAnalysis, prior: StepPrior) -> tuple[np.ndarray, np.ndarray]:
-    """(Gamma, released): the physically scaled prior along the flagged directions only.
-
-    A flagged axis a with aligned eigenvector v (of S_R or S_t, eigenvalue lambda) is tested:
-    the data's own solution (one Gauss-Newton step without the prior) deviates from the guess by
-    nu = v^T (e + H^-1 g) with the data's standard deviation sigma / sqrt(lambda) (S^-1 is the
-    marginal covariance of the subspace). Information that only the noise of a featureless
-    surface fakes is centred on the guess and stays within a few sigma; a real feature that
-    disagrees with the guess does not. Released axes get the prediction's information in the
-    units of H, sigma^2 / (v^T C v) (a Kalman weight: the data wins where it knows more); held
-    axes get at least lambda_max of their subspace, so the data moves them by < 10 % of its pull.
-    """
+def prediction_information(analysis: HessianAnalysis, covariance: np.ndarray, residual_variance: float) -> np.ndarray:
+    """Gamma along the flagged directions only: for each flagged axis with aligned eigenvector v
+    (of S_R or S_t), sigma^2 / (v^T C v) v v^T, the prediction's information along v in the units
+    of H (H is sum J^T J, the information times sigma^2). The step is then the Kalman/MAP update
+    along v: the data wins where it knows more than the prediction, the prediction where it
+    knows more; the well-constrained directions are the data's alone."""
     G = np.zeros((6, 6))
-    released = prior.released.copy()
-    nu = prior.offset + direct_solve(H, g)
-    sigma2 = prior.residual_variance
     for s in range(2):
-        C = prior.covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3]
-        lmax = 0.0
-        for a in range(3):
-            lmax = max(lmax, analysis.aligned[3 * s + a])
+        C = covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3]
         for a in range(3):
             if not analysis.mask[3 * s + a]:
                 continue
@@ -199,20 +180,11 @@ def prediction_information(H: np.ndarray, g: np.ndarray, analysis: HessianAnalys
             variance = v @ (C @ v)
             if not (variance > 0.0) or not np.isfinite(variance):
                 continue
-            weight = sigma2 / variance
-            lam = max(analysis.aligned[3 * s + a], 1e-12)
-            deviation = abs(v @ nu[3 * s: 3 * s + 3])
-            data_variance = sigma2 / lam
-            significant = prior.release_sigma <= 0.0 or deviation > prior.release_sigma * np.sqrt(data_variance)
-            plausible = prior.plausible_sigma <= 0.0 or deviation < prior.plausible_sigma * np.sqrt(data_variance + variance)
-            if significant and plausible:
-                released[3 * s + a] = True
-            if not released[3 * s + a]:
-                weight = max(weight, lmax)
+            weight = residual_variance / variance
             for i in range(3):
                 for j in range(3):
                     G[3 * s + i, 3 * s + j] += weight * v[i] * v[j]
-    return G, released
+    return G
 
 
 @njit(cache=True)
@@ -234,7 +206,7 @@ def _eigen_projection(H: np.ndarray, test: int, eigen_threshold: float, fcn_kapp
 
 @njit(cache=True)
 def _step(delta: np.ndarray, pcg_iterations: int = 0, fell_back: bool = False) -> StepResult:
-    return StepResult(delta, pcg_iterations, fell_back, np.zeros(6, dtype=np.bool_))
+    return StepResult(delta, pcg_iterations, fell_back)
 
 
 @njit(cache=True)
@@ -253,10 +225,10 @@ def _dcreg_prior(H, g, analysis, prior) -> StepResult:
     if not analysis.ok:
         return _step(direct_solve(H, g), 0, True)
     if prior.physical:
-        G, released = prediction_information(H, g, analysis, prior)
+        G = prediction_information(analysis, prior.covariance, prior.residual_variance)
     else:
-        G, released = prior_information(analysis.bases, analysis.aligned, analysis.clamped), prior.released
-    return StepResult(direct_solve(H + G, g - G @ prior.offset), 0, False, released)
+        G = prior_information(analysis.bases, analysis.aligned, analysis.clamped)
+    return _step(direct_solve(H + G, g - G @ prior.offset))
 
 
 @njit(cache=True)
