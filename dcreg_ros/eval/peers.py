@@ -101,3 +101,35 @@ def kiss_icp_odometry(scans, max_range: float = 100.0, deskew: bool = True):
         stamps.append(scan.stamp)
         poses.append(np.array(odom.last_pose))
     return np.array(stamps), np.array(poses).reshape(-1, 4, 4), np.array(ms)
+
+
+def open3d_global(voxel: float = 1.0, icp_voxel: float = 0.25, icp_distance: float = 1.0, max_iterations: int = 100_000,
+                  confidence: float = 0.999) -> PairMethod:
+    """Open3D's global registration as its tutorial sets it up: voxel downsampling, normals
+    (radius 2 voxels), FPFH (radius 5 voxels), RANSAC on mutual feature matches with the
+    edge-length and distance checkers (1.5 voxels), then point-to-point ICP on a finer cloud."""
+    o3d = _import("open3d", "open3d-cpu")
+    reg = o3d.pipelines.registration
+    search = o3d.geometry.KDTreeSearchParamHybrid
+
+    def cloud(points: np.ndarray):
+        return o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points, dtype=np.float64)))
+
+    def features(points: np.ndarray):
+        down = cloud(points).voxel_down_sample(voxel)
+        down.estimate_normals(search(radius=2.0 * voxel, max_nn=30))
+        return down, reg.compute_fpfh_feature(down, search(radius=5.0 * voxel, max_nn=100))
+
+    def run(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        (src, fs), (tgt, ft) = features(source), features(target)
+        distance = 1.5 * voxel
+        coarse = reg.registration_ransac_based_on_feature_matching(
+            src, tgt, fs, ft, True, distance, reg.TransformationEstimationPointToPoint(False), 3,
+            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(distance)],
+            reg.RANSACConvergenceCriteria(max_iterations, confidence))
+        fine = reg.registration_icp(cloud(source).voxel_down_sample(icp_voxel), cloud(target).voxel_down_sample(icp_voxel),
+                                    icp_distance, coarse.transformation, reg.TransformationEstimationPointToPoint(),
+                                    reg.ICPConvergenceCriteria(max_iteration=30))
+        return np.asarray(fine.transformation)
+
+    return run
