@@ -42,7 +42,7 @@ from .voxel_map import VoxelMap, nearest_point
 class FeatureConfig:
     """Keypoints and FPFH descriptors; radii are in voxel edges so that one parameter sets the scale."""
 
-    voxel_size: float = param(0.5, "voxel edge of the keypoints (m): about a tenth of the typical free space around the sensor", positive, "> 0 m")
+    voxel_size: float = param(0.5, "voxel edge of the keypoints (m); 0.5 suits rooms as well as streets", positive, "> 0 m")
     normal_radius_voxels: float = param(2.0, "radius of the PCA normals, in voxel edges", lambda x: positive(x) and x >= 1.0, ">= 1")
     feature_radius_voxels: float = param(5.0, "radius of the FPFH neighbourhood, in voxel edges", lambda x: positive(x) and x >= 1.0, ">= 1")
     max_normal_neighbours: int = param(30, "nearest neighbours used for a normal", lambda k: 5 <= k <= 200, "between 5 and 200")
@@ -60,7 +60,7 @@ class ConsensusConfig:
     inlier_distance_voxels: float = param(1.5, "largest residual of an inlier match, in voxel edges", positive, "> 0")
     max_seeds: int = param(1000, "matches that seed a clique (the best connected ones)", lambda k: 1 <= k <= 100000, "between 1 and 100000")
     max_clique: int = param(64, "largest clique grown from one seed", lambda k: 3 <= k <= 10000, "between 3 and 10000")
-    hypotheses: int = param(16, "distinct hypotheses ranked by their coarse dense fit", lambda k: 1 <= k <= 1000, "between 1 and 1000")
+    hypotheses: int = param(16, "distinct hypotheses kept (most consistent matches first) and compared by a short refinement", lambda k: 1 <= k <= 1000, "between 1 and 1000")
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,9 @@ class VerificationConfig:
     """Dense check of a refined hypothesis and the success test."""
 
     distance: float = param(0.3, "a source point fits when its nearest target point is this close (m)", positive, "> 0 m")
-    probe_points: int = param(2000, "source points of the quick refinement that compares the hypotheses", lambda k: k >= 10, ">= 10")
-    probe_iterations: int = param(10, "DCReg iterations of that quick refinement", lambda k: 1 <= k <= 1000, "between 1 and 1000")
+    probe_inlier_ratio: float = param(0.3, "look only at hypotheses with at least this share of the best one's feature inliers", lambda x: 0.0 <= x <= 1.0, "in [0, 1]")
+    probe_points: int = param(1000, "source points of the quick refinement that compares the hypotheses", lambda k: k >= 10, ">= 10")
+    probe_iterations: int = param(6, "DCReg iterations of that quick refinement", lambda k: 1 <= k <= 1000, "between 1 and 1000")
     min_inliers: int = param(8, "success needs at least this many consistent feature matches", lambda k: k >= 3, ">= 3")
     min_fitness: float = param(0.3, "success needs this share of source points to fit", lambda x: 0.0 <= x <= 1.0, "in [0, 1]")
 
@@ -267,7 +268,10 @@ def _verified_best(hypotheses: list[Hypothesis], points: np.ndarray, target: Glo
     probe = points[:: max(1, len(points) // vc.probe_points)]
     probe_config = _probe_config(config)
     looked: list[tuple[float, int, np.ndarray]] = []  # (probe fit, hypothesis index, probed pose)
+    most = max((h.num_inliers for h in hypotheses), default=0)
     for i, h in enumerate(hypotheses):
+        if h.num_inliers < vc.probe_inlier_ratio * most:
+            continue
         r = align(probe, target.map, h.T_target_source, probe_config, strategy)
         if not r.ok or any(_close(r.T_target_source, T) for _, _, T in looked):
             continue

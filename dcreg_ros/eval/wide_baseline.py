@@ -106,14 +106,21 @@ def real_cases(data: Path, per_pair: int = 3, seed: int = 0, names: list[str] | 
     return cases
 
 
-def non_overlapping_real_case(data: Path) -> WideBaselineCase:
-    """A source and target from different places (the fast_gicp scan against the libpointmatcher
-    target): no transform is right, a global registration must report failure."""
+NON_OVERLAPPING = (("fast_gicp", "lpm_car_400_401"), ("lpm_car_400_401", "os1_128_lb_n3_0_1"), ("os1_128_lb_n3_0_1", "fast_gicp"))
+
+
+def non_overlapping_cases(data: Path, combinations: tuple[tuple[str, str], ...] = NON_OVERLAPPING) -> list[WideBaselineCase]:
+    """Source scans of one pair against the target scan of another, recorded in different places:
+    no transform is right, so a global registration must report failure."""
     rows = {r["name"]: r for r in reference_pairs(data)}
-    source = _finite(read_cloud(Path(data) / rows["fast_gicp"]["source"]).points)
-    target = _finite(read_cloud(Path(data) / rows["lpm_car_400_401"]["target"]).points)
     nan = np.full((4, 4), np.nan)
-    return WideBaselineCase("fast_gicp->lpm (no overlap)", source, target, nan, np.eye(4), nan, np.nan, np.nan, overlapping=False)
+    cases = []
+    for src_name, tgt_name in combinations:
+        source = _finite(read_cloud(Path(data) / rows[src_name]["source"]).points)
+        target = _finite(read_cloud(Path(data) / rows[tgt_name]["target"]).points)
+        cases.append(WideBaselineCase(f"{src_name}->{tgt_name} (no overlap)", source, target, nan, np.eye(4), nan,
+                                      float("nan"), float("nan"), overlapping=False))
+    return cases
 
 
 class _SimRun:
