@@ -83,7 +83,7 @@ def format_global_result(result: GlobalRegistrationResult, config: GlobalRegistr
         f"global        {verdict}: fitness {result.fitness:.3f} (share of source points within {config.verification.distance:g} m), "
         f"inlier rmse {result.inlier_rmse:.3f} m",
         f"features      {result.num_feature_matches} mutual matches, {result.num_inliers} consistent with the result, "
-        f"{result.num_hypotheses} hypotheses (voxel {config.features.voxel_size:g} m)",
+        f"{result.num_hypotheses} hypotheses (voxel {config.features.voxel_size:g} m), ambiguity {result.ambiguity:.2f}",
         f"coarse        {format_pose(result.coarse)}",
         f"refined       {format_pose(result.T_target_source)}",
         f"time          {t.get('total', 0.0):.1f} ms ({stages})",

@@ -14,19 +14,31 @@ import numpy as np
 _BLOCK_ELEMENTS = 4_000_000  # block of queries x references held at once (16 MB of float32)
 
 
-def nearest_descriptors(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Index (Q,) of the nearest row of ``reference`` (R, D) for each row of ``query`` (Q, D)."""
+def nearest_descriptors(query: np.ndarray, reference: np.ndarray, both_ways: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Index (Q,) of the nearest row of ``reference`` (R, D) for each row of ``query`` (Q, D);
+    with ``both_ways`` also the nearest query row (R,) of each reference row, from the same
+    distance blocks."""
     query = np.ascontiguousarray(query, dtype=np.float32)
     reference = np.ascontiguousarray(reference, dtype=np.float32)
     ref_sq = np.einsum("ij,ij->i", reference, reference)
+    query_sq = np.einsum("ij,ij->i", query, query)
     out = np.empty(len(query), dtype=np.int64)
+    back_d = np.full(len(reference), np.inf, dtype=np.float32) if both_ways else None
+    back = np.zeros(len(reference), dtype=np.int64) if both_ways else None
     block = max(1, _BLOCK_ELEMENTS // max(len(reference), 1))
     for s in range(0, len(query), block):
-        q = query[s : s + block]
-        # |q|^2 is constant along each row, so it does not change the argmin
-        d = ref_sq[None, :] - 2.0 * (q @ reference.T)
+        d = query[s : s + block] @ reference.T
+        d *= -2.0
+        d += ref_sq[None, :]  # |q|^2 is constant along a row: the row argmin does not need it
         out[s : s + block] = np.argmin(d, axis=1)
-    return out
+        if both_ways:
+            d += query_sq[s : s + block, None]
+            rows = np.argmin(d, axis=0)
+            best = d[rows, np.arange(d.shape[1])]
+            better = best < back_d
+            back_d[better] = best[better]
+            back[better] = rows[better] + s
+    return out, back
 
 
 @dataclass
@@ -49,13 +61,15 @@ def mutual_matches(source: np.ndarray, target: np.ndarray, target_to_source: np.
     if len(source) == 0 or len(target) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return FeatureMatches(empty, empty)
-    forward = nearest_descriptors(source, target)
-    if target_to_source is None:
+    if target_to_source is not None:
+        forward, back = nearest_descriptors(source, target)[0], target_to_source
+    elif len(target) <= 2 * len(source):  # similar sizes: one pass over the distances gives both
+        forward, back = nearest_descriptors(source, target, both_ways=True)
+    else:  # a large target (a map): search back only from the few thousand matched rows
+        forward = nearest_descriptors(source, target)[0]
         candidates = np.unique(forward)
         back = np.full(len(target), -1, dtype=np.int64)
-        back[candidates] = nearest_descriptors(target[candidates], source)
-    else:
-        back = target_to_source
+        back[candidates] = nearest_descriptors(target[candidates], source)[0]
     rows = np.arange(len(source))
     keep = back[forward] == rows
     return FeatureMatches(rows[keep], forward[keep])

@@ -179,6 +179,9 @@ class GlobalRegistrationResult:
     within ``verification.distance`` of a target point, ``inlier_rmse`` (m) their RMS distance.
     ``num_feature_matches`` mutual descriptor matches, ``num_inliers`` of them consistent with the
     chosen hypothesis; ``success`` the plausibility test; ``timings`` milliseconds per stage.
+    ``ambiguity`` compares the result with the best rival pose (more than 2 m or 10 deg away) on
+    the probe subset: the ratio of their shares of misfitting points, 0 = no rival, near 1 = the
+    rival explains the scan as well (a repetitive scene: identical rooms, stair flights).
     """
 
     T_target_source: np.ndarray
@@ -191,6 +194,7 @@ class GlobalRegistrationResult:
     refinement: RegistrationResult
     timings: dict[str, float]
     num_hypotheses: int = 0
+    ambiguity: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-friendly dictionary (the CLI's --json output)."""
@@ -203,6 +207,7 @@ class GlobalRegistrationResult:
             "num_feature_matches": self.num_feature_matches,
             "num_inliers": self.num_inliers,
             "num_hypotheses": self.num_hypotheses,
+            "ambiguity": float(self.ambiguity),
             "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},
             "refinement": self.refinement.to_dict(),
         }
@@ -249,6 +254,7 @@ class _Candidate:
     refined: RegistrationResult
     fitness: float
     rmse: float
+    ambiguity: float
 
 
 def _probe_config(config: GlobalRegistrationConfig) -> RegistrationConfig:
@@ -281,8 +287,14 @@ def _verified_best(hypotheses: list[Hypothesis], points: np.ndarray, target: Glo
     refined = align(points, target.map, start, config.refinement, strategy)
     t2 = time.perf_counter()
     fit, rmse = dense_fit(points, target.map, refined.T_target_source, vc.distance) if refined.ok else (0.0, float("nan"))
+    # another pose far from the chosen one that explains the probe nearly as well: a repetitive scene
+    rivals = [f for f, i, T in looked if i != index and not _close(T, start, AMBIGUITY_DISTANCE, AMBIGUITY_ANGLE_DEG)]
+    ambiguity = (1.0 - fit_best) / max(1.0 - max(rivals), 1e-9) if rivals else 0.0
     timings.update(probing=(t1 - t0) * 1e3, refinement=(t2 - t1) * 1e3, verification=(time.perf_counter() - t2) * 1e3)
-    return _Candidate(hypotheses[index] if index >= 0 else None, refined, fit, rmse)
+    return _Candidate(hypotheses[index] if index >= 0 else None, refined, fit, rmse, float(min(ambiguity, 1.0)))
+
+
+AMBIGUITY_DISTANCE, AMBIGUITY_ANGLE_DEG = 2.0, 10.0  # m, deg: a rival pose is at least this far from the result
 
 
 def _close(A: np.ndarray, B: np.ndarray, distance: float = 0.2, angle_deg: float = 1.0) -> bool:
@@ -335,6 +347,7 @@ def global_register_to(source: np.ndarray, target: GlobalTarget, config: GlobalR
         refinement=best.refined,
         timings=timings,
         num_hypotheses=len(hypotheses),
+        ambiguity=best.ambiguity,
     )
 
 
