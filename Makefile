@@ -2,7 +2,7 @@
 #   make demo    run the main job on built-in data
 #   make test    run the whole test suite
 #   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md (about 30 min on 2 cores;
-#                bench-pairwise, bench-odometry and bench-ros run one of them)
+#                bench-pairwise, bench-odometry, bench-ros and bench-global run one of them)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements/*.txt setup.py scripts/setup_venv.sh 2>/dev/null | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)-$(if $(ROS_DISTRO),system-ros,pip-ros)
 
-.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros clean help
+.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros bench-global clean help
 
 all: test
 
@@ -29,7 +29,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dcreg_ros.demo
 
-bench: bench-pairwise bench-odometry bench-ros
+bench: bench-pairwise bench-odometry bench-ros bench-global
 
 bench-pairwise: $(STAMP)
 	$(PY) benchmarks/pairwise.py
@@ -39,6 +39,9 @@ bench-odometry: $(STAMP)
 
 bench-ros: $(STAMP)
 	$(PY) benchmarks/ros_latency.py
+
+bench-global: $(STAMP)
+	$(PY) benchmarks/global_registration.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

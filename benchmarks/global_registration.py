@@ -54,6 +54,7 @@ class Run:
     fitness: float
     wall_ms: float
     cpu_ms: float
+    ambiguity: float | None = None  # dcreg_ros only
 
     @property
     def error(self) -> tuple[float, float]:
@@ -98,7 +99,7 @@ class Methods:
                 result, wall, cpu = timed(lambda: global_register(case.source, case.target, self.config))
             else:
                 result, wall, cpu = timed(lambda: global_register_to(case.source, prepared[OURS][0], self.config))
-            return Run(case, group, name, result.T_target_source, result.success, result.fitness, wall, cpu)
+            return Run(case, group, name, result.T_target_source, result.success, result.fitness, wall, cpu, result.ambiguity)
         peer = self.peers[name]
         if prepared is None:
             (T, _, fit), wall, cpu = timed(lambda: peer.register(case.source, peer.prepare(case.target)))
@@ -191,7 +192,8 @@ def main() -> int:
         f"(FPFH, RANSAC with edge-length and distance checkers, 100k iterations / 0.999, point-to-point ICP at 0.25 m) "
         f"at the voxel in its name. Errors in the source's own frame; bound = reference consistency + "
         f"{MARGIN_CM:g} cm / {MARGIN_DEG:g} deg (simulated truth: consistency 0). 'success' is dcreg_ros's plausibility "
-        f"test (Open3D has none); 'confident wrong' counts success = yes outside the bound.\n"
+        f"test (Open3D has none); 'confident wrong' counts success = yes outside the bound; 'ambiguity' (dcreg_ros) "
+        f"compares the result with the best rival pose more than 2 m / 10 deg away (0 = none, 1 = as good).\n"
     )
     text = "\n".join([
         header,
@@ -207,10 +209,10 @@ def main() -> int:
         "",
         "Every case:",
         "",
-        "| case | method | error | within | success | fitness | ms wall | ms CPU |",
-        "|---|---|---|---|---|---|---|---|",
+        "| case | method | error | within | success | fitness | ambiguity | ms wall | ms CPU |",
+        "|---|---|---|---|---|---|---|---|---|",
         *[f"| {r.case.name} | {r.method} | {fmt_error(r)} | {'yes' if r.within else 'no'} | {fmt_success(r)} | {r.fitness:.2f} | "
-          f"{r.wall_ms:.0f} | {r.cpu_ms:.0f} |" for r in runs],
+          f"{'-' if r.ambiguity is None else f'{r.ambiguity:.2f}'} | {r.wall_ms:.0f} | {r.cpu_ms:.0f} |" for r in runs],
     ])
     print(text)
     if not args.no_write:
