@@ -23,7 +23,7 @@ from dcreg_ros.core.global_registration import (
     thin_keypoints,
 )
 from dcreg_ros.core.radius_search import RadiusGrid
-from dcreg_ros.eval.wide_baseline import non_overlapping_cases, real_cases, reference_pairs, sim_map_cases
+from dcreg_ros.eval.wide_baseline import non_overlapping_cases, real_cases, reference_pairs, sim_map_cases, sim_pair_cases
 
 
 # -- parts -------------------------------------------------------------------------------------
@@ -131,9 +131,21 @@ def test_relocalization_in_a_simulated_map_reuses_the_target(data):
     described = target.features.descriptors
     for case in cases:
         result = global_register_to(case.source, target)
+        assert result.ambiguity < 0.5  # the neighbouring rooms fit too, but the furniture tells them apart
         assert result.success and case.within(result.T_target_source), case.error(result.T_target_source)
         assert "target_features" not in result.timings  # prepared once, not per call
     assert target.features.descriptors is described
+
+
+def test_aliased_frames_of_identical_rooms_are_reported_ambiguous():
+    # two frames 10 m apart in the simulated suite of identical rooms: laying one room onto the
+    # other fits better than the truth (they see each other only through a doorway)
+    case = sim_pair_cases("structured", pairs=2, seed=0)[1]
+    result = global_register(case.source, case.target)
+    assert not case.within(result.T_target_source)
+    assert result.ambiguity > GlobalRegistrationConfig().verification.max_ambiguity and not result.success
+    lenient = GlobalRegistrationConfig.from_dict({"verification": {"max_ambiguity": 1.0}})
+    assert global_register(case.source, case.target, lenient).success  # what the test above prevents
 
 
 def test_clouds_without_overlap_are_not_a_confident_answer(data):

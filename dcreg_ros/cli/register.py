@@ -117,4 +117,6 @@ def global_failure_reason(result: GlobalRegistrationResult, config: GlobalRegist
         reasons.append(f"refinement {result.refinement.status.replace('_', ' ')}")
     if result.fitness < vc.min_fitness:
         reasons.append(f"fitness {result.fitness:.2f} (need {vc.min_fitness:g}): the clouds do not seem to overlap")
+    if vc.max_ambiguity < 1.0 and result.ambiguity > vc.max_ambiguity:
+        reasons.append(f"ambiguity {result.ambiguity:.2f} (at most {vc.max_ambiguity:g}): another pose fits almost as well (repetitive scene)")
     return "; ".join(reasons) or "implausible result"

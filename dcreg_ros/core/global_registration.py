@@ -11,8 +11,9 @@
    scenes (a suite of identical rooms) give several strong feature hypotheses, and only the dense
    check tells them apart.
 
-``success`` is a plausibility test, not "it ran": enough consistent feature matches and a dense
-overlap above ``verification.min_fitness``. For relocalization against a prior map, build a
+``success`` is a plausibility test, not "it ran": enough consistent feature matches, a dense
+overlap above ``verification.min_fitness`` and no rival pose that explains the source nearly as
+well (``verification.max_ambiguity``: in a repetitive scene the aliased pose can fit best). For relocalization against a prior map, build a
 :class:`GlobalTarget` once (its features and voxel map) and call :func:`global_register_to`.
 """
 
@@ -73,6 +74,7 @@ class VerificationConfig:
     probe_iterations: int = param(6, "DCReg iterations of that quick refinement", lambda k: 1 <= k <= 1000, "between 1 and 1000")
     min_inliers: int = param(8, "success needs at least this many consistent feature matches", lambda k: k >= 3, ">= 3")
     min_fitness: float = param(0.3, "success needs this share of source points to fit", lambda x: 0.0 <= x <= 1.0, "in [0, 1]")
+    max_ambiguity: float = param(0.5, "success needs the best rival pose (> 2 m or 10 deg away) to misfit at least 1 / this as many points; 1 = no test", lambda x: 0.0 < x <= 1.0, "in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -343,7 +345,8 @@ def global_register_to(source: np.ndarray, target: GlobalTarget, config: GlobalR
         inlier_rmse=best.rmse,
         num_feature_matches=len(matches),
         num_inliers=inliers,
-        success=inliers >= vc.min_inliers and best.refined.ok and best.fitness >= vc.min_fitness,
+        success=(inliers >= vc.min_inliers and best.refined.ok and best.fitness >= vc.min_fitness
+                 and (best.ambiguity <= vc.max_ambiguity or vc.max_ambiguity >= 1.0)),
         refinement=best.refined,
         timings=timings,
         num_hypotheses=len(hypotheses),
