@@ -71,18 +71,22 @@ def run(args: argparse.Namespace) -> int:
     source = read_cloud(args.source)
     target = read_cloud(args.target)
     result = register(source.points, target.points, init, args.strategy, config)
-    if args.json:
-        out = result.to_dict()
-        out["source"] = {"path": args.source, "points": len(source)}
-        out["target"] = {"path": args.target, "points": len(target)}
-        print(json.dumps(out))
-    else:
-        title = f"dcreg register: {args.source} ({len(source)} points) -> {args.target} ({len(target)} points)"
-        print(format_result(result, title))
+    emit(args, result.to_dict(), lambda title: format_result(result, title), len(source), len(target))
     if not result.ok:
         print(f"dcreg: registration failed: {result.status.replace('_', ' ')}", file=sys.stderr)
         return 1
     return 0
+
+
+def emit(args: argparse.Namespace, out: dict, report, source_points: int, target_points: int) -> None:
+    """Print the result as one JSON object (--json) or as the report ``report(title)``."""
+    if args.json:
+        out["source"] = {"path": args.source, "points": source_points}
+        out["target"] = {"path": args.target, "points": target_points}
+        print(json.dumps(out))
+    else:
+        command = "dcreg register --global" if args.global_ else "dcreg register"
+        print(report(f"{command}: {args.source} ({source_points} points) -> {args.target} ({target_points} points)"))
 
 
 def run_global(args: argparse.Namespace) -> int:
@@ -93,14 +97,7 @@ def run_global(args: argparse.Namespace) -> int:
     source = read_cloud(args.source)
     target = read_cloud(args.target)
     result = global_register(source.points, target.points, config, args.strategy)
-    if args.json:
-        out = result.to_dict()
-        out["source"] = {"path": args.source, "points": len(source)}
-        out["target"] = {"path": args.target, "points": len(target)}
-        print(json.dumps(out))
-    else:
-        title = f"dcreg register --global: {args.source} ({len(source)} points) -> {args.target} ({len(target)} points)"
-        print(format_global_result(result, config, title))
+    emit(args, result.to_dict(), lambda title: format_global_result(result, config, title), len(source), len(target))
     if not result.success:
         print(f"dcreg: global registration failed: {global_failure_reason(result, config)}", file=sys.stderr)
         return 1
