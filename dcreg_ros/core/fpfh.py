@@ -15,12 +15,30 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .planes import pca_plane_indexed
+from .planes import eigenvector_3x3, symmetric_eigenvalues_3x3
 from .radius_search import Neighbours
 
 BINS = 11
 DIMENSIONS = 3 * BINS
 MIN_NORMAL_NEIGHBOURS = 5
+
+
+@njit(cache=True)
+def _pca_normal(points, idx, count):
+    """Unit eigenvector of the smallest eigenvalue of the covariance of ``points[idx[:count]]``
+    (no acceptance test: every surface, corner or edge gets a normal to describe)."""
+    mean = np.zeros(3)
+    for a in range(count):
+        mean += points[idx[a]]
+    mean /= count
+    C = np.zeros((3, 3))
+    for a in range(count):
+        d = points[idx[a]] - mean
+        for r in range(3):
+            for c in range(3):
+                C[r, c] += d[r] * d[c]
+    C /= count
+    return eigenvector_3x3(C, symmetric_eigenvalues_3x3(C)[0])
 
 
 @njit(cache=True, parallel=True)
@@ -32,10 +50,7 @@ def _normals_kernel(points, index, count, min_count):
         c = count[i]
         if c < min_count:
             continue
-        nx, ny, nz, _ = pca_plane_indexed(points, index[i], c, np.inf, 0.0)
-        normals[i, 0] = nx
-        normals[i, 1] = ny
-        normals[i, 2] = nz
+        normals[i] = _pca_normal(points, index[i], c)
         valid[i] = True
     return normals, valid
 
