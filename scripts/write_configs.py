@@ -1,9 +1,11 @@
-"""Regenerate config/registration.yaml and config/odometry.yaml from the typed defaults."""
+"""Regenerate config/registration.yaml, config/odometry.yaml and config/global_registration.yaml
+from the typed defaults."""
 
 from pathlib import Path
 
 from dcreg_ros.core.config import RegistrationConfig
 from dcreg_ros.core.config_io import annotated_yaml
+from dcreg_ros.core.global_registration import GlobalRegistrationConfig
 from dcreg_ros.core.odometry import OdometryConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,4 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 (ROOT / "config" / "odometry.yaml").write_text(annotated_yaml(
     OdometryConfig(), "odometry",
     "dcreg_ros odometry parameters (all optional; defaults shown).\nUse: dcreg run INPUT --out DIR --config config/odometry.yaml"))
-print("wrote config/registration.yaml and config/odometry.yaml")
+(ROOT / "config" / "global_registration.yaml").write_text(annotated_yaml(
+    GlobalRegistrationConfig(), GlobalRegistrationConfig.YAML_KEY,
+    "dcreg_ros global registration parameters (all optional; defaults shown).\nUse: dcreg register SOURCE TARGET --global --config config/global_registration.yaml"))
+print("wrote config/registration.yaml, config/odometry.yaml and config/global_registration.yaml")

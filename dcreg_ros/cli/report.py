@@ -6,6 +6,7 @@ import numpy as np
 
 from ..core.degeneracy import AXIS_NAMES, DegeneracyReport
 from ..core.geometry import pose_to_xyz_rpy
+from ..core.global_registration import GlobalRegistrationConfig, GlobalRegistrationResult
 from ..core.registration import RegistrationResult
 
 
@@ -68,4 +69,25 @@ def format_result(result: RegistrationResult, title: str = "") -> str:
             continue
         lines.append(f"degeneracy ({label} iteration): {rep.describe()}")
         lines.append(degeneracy_table(rep))
+    return "\n".join(lines)
+
+
+def format_global_result(result: GlobalRegistrationResult, config: GlobalRegistrationConfig, title: str = "") -> str:
+    """Report of ``register --global``: the success test, coarse and refined poses, time per stage,
+    then the refinement's own report (degeneracy per axis)."""
+    t = result.timings
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "total")
+    verdict = "success" if result.success else "FAILED"
+    lines = [title] if title else []
+    lines += [
+        f"global        {verdict}: fitness {result.fitness:.3f} (share of source points within {config.verification.distance:g} m), "
+        f"inlier rmse {result.inlier_rmse:.3f} m",
+        f"features      {result.num_feature_matches} mutual matches, {result.num_inliers} consistent with the result, "
+        f"{result.num_hypotheses} hypotheses (voxel {config.features.voxel_size:g} m), ambiguity {result.ambiguity:.2f}",
+        f"coarse        {format_pose(result.coarse)}",
+        f"refined       {format_pose(result.T_target_source)}",
+        f"time          {t.get('total', 0.0):.1f} ms ({stages})",
+        "",
+        format_result(result.refinement, "DCReg refinement from the coarse pose:"),
+    ]
     return "\n".join(lines)

@@ -111,3 +111,44 @@ def kiss_icp_odometry(scans, max_range: float = 100.0, deskew: bool = True):
     frames = list(kiss_icp_frames(list(scans), max_range, deskew))
     return (np.array([f.stamp for f in frames]), np.array([f.pose for f in frames]).reshape(-1, 4, 4),
             np.array([f.ms for f in frames]))
+
+
+class Open3DGlobal:
+    """Open3D's global registration as its tutorial sets it up: voxel downsampling, normals
+    (radius 2 voxels), FPFH (radius 5 voxels), RANSAC on mutual feature matches with the
+    edge-length and distance checkers (1.5 voxels), then point-to-point ICP on a finer cloud.
+    ``prepare`` computes a target's features once (a prior map); calling the object does both."""
+
+    def __init__(self, voxel: float = 0.5, icp_voxel: float = 0.25, icp_distance: float = 1.0,
+                 max_iterations: int = 100_000, confidence: float = 0.999) -> None:
+        self.o3d = _import("open3d", "open3d-cpu")
+        self.voxel, self.icp_voxel, self.icp_distance = voxel, icp_voxel, icp_distance
+        self.max_iterations, self.confidence = max_iterations, confidence
+
+    def _cloud(self, points: np.ndarray):
+        o3d = self.o3d
+        return o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points, dtype=np.float64)))
+
+    def prepare(self, points: np.ndarray):
+        """(downsampled cloud with normals, its FPFH features, the ICP cloud) of a target."""
+        reg, search = self.o3d.pipelines.registration, self.o3d.geometry.KDTreeSearchParamHybrid
+        cloud = self._cloud(points)
+        down = cloud.voxel_down_sample(self.voxel)
+        down.estimate_normals(search(radius=2.0 * self.voxel, max_nn=30))
+        return down, reg.compute_fpfh_feature(down, search(radius=5.0 * self.voxel, max_nn=100)), cloud.voxel_down_sample(self.icp_voxel)
+
+    def register(self, source: np.ndarray, prepared) -> tuple[np.ndarray, np.ndarray, float]:
+        """(refined T_target_source, coarse T, ICP fitness) of a source against a prepared target."""
+        reg = self.o3d.pipelines.registration
+        (src, fs, src_icp), (tgt, ft, tgt_icp) = self.prepare(source), prepared
+        distance = 1.5 * self.voxel
+        coarse = reg.registration_ransac_based_on_feature_matching(
+            src, tgt, fs, ft, True, distance, reg.TransformationEstimationPointToPoint(False), 3,
+            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(distance)],
+            reg.RANSACConvergenceCriteria(self.max_iterations, self.confidence))
+        fine = reg.registration_icp(src_icp, tgt_icp, self.icp_distance, coarse.transformation,
+                                    reg.TransformationEstimationPointToPoint(), reg.ICPConvergenceCriteria(max_iteration=30))
+        return np.asarray(fine.transformation), np.asarray(coarse.transformation), float(fine.fitness)
+
+    def __call__(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        return self.register(source, self.prepare(target))[0]
