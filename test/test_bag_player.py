@@ -35,7 +35,7 @@ OVERRIDES = """dcreg_node:
   ros__parameters:
     input_qos: reliable
     base_frame: base_test
-    degenerate_variance_translation: 5.0
+    path_max_poses: 500
 """
 
 
@@ -86,7 +86,7 @@ def replay(corridor_bag, tmp_path_factory):
 
                 probe.listen(TFMessage, "/tf", RELIABLE)
             with spinning(context, probe.node):
-                names = ["input_qos", "base_frame", "degenerate_variance_translation", "degeneracy.strategy", "use_sim_time"]
+                names = ["input_qos", "base_frame", "path_max_poses", "degeneracy.strategy", "use_sim_time"]
                 record["parameters"] = probe.get_parameters("/dcreg_node", names, timeout=WAIT)
                 node_topics = ["dcreg/odometry", "/diagnostics", "dcreg/degeneracy_markers", "dcreg/path", "dcreg/local_map"]
                 if tf2_msgs_available():
@@ -121,7 +121,7 @@ def test_player_replays_every_cloud_in_sync_mode(replay):
 
 
 def test_yaml_parameters_are_in_effect(replay):
-    assert replay["parameters"] == {"input_qos": "reliable", "base_frame": "base_test", "degenerate_variance_translation": 5.0,
+    assert replay["parameters"] == {"input_qos": "reliable", "base_frame": "base_test", "path_max_poses": 500,
                                     "degeneracy.strategy": "dcreg_prior", "use_sim_time": True}
     assert all(m.child_frame_id == "base_test" and m.header.frame_id == "odom" for m in replay["dcreg/odometry"])
 

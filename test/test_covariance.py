@@ -1,4 +1,4 @@
-"""Covariance and twist conversions of dcreg_ros.core.covariance: degeneracy inflation, sensor ->
+"""Covariance and twist conversions of dcreg_ros.core.covariance: sensor ->
 base frame with the mounting's lever arm, rotation-first -> ROS order (checked against sampling
 the core's perturbation and against finite differences of the motion)."""
 
@@ -7,17 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dcreg_ros.core.covariance import body_to_ros_covariance, inflate_degenerate, twist_in_base
-from dcreg_ros.core.degeneracy import analyze_hessian
+from dcreg_ros.core.covariance import body_to_ros_covariance, twist_in_base
 from dcreg_ros.core.geometry import apply_right_perturbation, euler_to_rotation, invert_pose, pose_from_xyz_rpy, so3_log
-from dcreg_ros.core.odometry import body_twist
-
-
-def corridor_report(weak_axis: int = 3):
-    """Report of a Hessian that is weak along one axis (rotation first), well above the threshold."""
-    H = np.diag([50.0, 60.0, 70.0, 40.0, 45.0, 55.0])
-    H[weak_axis, weak_axis] = 0.05
-    return analyze_hessian(H)
+from dcreg_ros.core.motion_prior import delta_to_twist as body_twist
 
 
 # --------------------------------------------------------------------------- pose covariance
@@ -66,22 +58,6 @@ def test_covariance_matches_monte_carlo_of_the_perturbation():
     ours = body_to_ros_covariance(body, (B @ W)[:3, :3], B_inv[:3, 3])
     scale = np.sqrt(np.outer(np.diag(ours), np.diag(ours)))
     assert np.max(np.abs(empirical - ours) / scale) < 0.05
-
-
-def test_inflation_adds_variance_along_the_flagged_eigenvector_only():
-    report = corridor_report(3)
-    assert report.mask == (False, False, False, True, False, False)
-    base = np.eye(6) * 1e-4
-    inflated = inflate_degenerate(base, report, variance_translation=2.0, variance_rotation=0.5)
-    v = report.basis_translation[:, 0]
-    assert v @ inflated[3:, 3:] @ v == pytest.approx(2.0 + 1e-4)
-    assert np.allclose(inflated[:3, :3], base[:3, :3])  # no rotation flagged: untouched
-    other = report.basis_translation[:, 1]
-    assert other @ inflated[3:, 3:] @ other == pytest.approx(1e-4)
-    yaw = corridor_report(2)
-    inflated = inflate_degenerate(base, yaw, 2.0, 0.5)
-    assert inflated[2, 2] == pytest.approx(0.5 + 1e-4) and np.allclose(inflated[3:, 3:], base[3:, 3:])
-    assert np.array_equal(inflate_degenerate(base, None, 2.0, 0.5), base)
 
 
 def test_non_finite_covariance_becomes_large_finite():

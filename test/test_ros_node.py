@@ -234,7 +234,7 @@ def test_far_future_stamp_costs_one_frame_not_the_run(harness):
     assert not any(m.header.stamp.sec == FAR_FUTURE_SEC for m in h.probe.messages("dcreg/odometry"))
     # tracking continued (no reset): the sensor moved on by about two steps per registered frame
     assert position(after[-1])[0] - before[0] == pytest.approx(STEP * 4, abs=0.02)
-    note = h.probe.wait_for_message("/diagnostics", lambda m: "outlier" in status_values(m).get("stamp_note", ""), WAIT)
+    note = h.probe.wait_for_message("/diagnostics", lambda m: "outlier" in status_values(m).get("notes", ""), WAIT)
     assert note is not None and h.node.counters.sequence_resets == 0
 
 
@@ -313,10 +313,10 @@ def test_runtime_parameter_changes_are_validated(harness):
     assert not read_only[0].successful
     assert h.probe.get_parameters(name, ["degeneracy.strategy", "input_qos"]) == {"degeneracy.strategy": "dcreg_prior", "input_qos": "reliable"}
 
-    ok = h.probe.set_parameters(name, {"degeneracy.threshold": 8, "degenerate_variance_translation": 4.0})
+    ok = h.probe.set_parameters(name, {"degeneracy.threshold": 8, "map_publish_period": 4.0})
     assert all(r.successful for r in ok)
     assert h.probe.get_parameters(name, ["degeneracy.threshold"])["degeneracy.threshold"] == 8
-    assert h.node.odometry.config.degeneracy.threshold == 8.0 and h.node.settings.degenerate_variance_translation == 4.0
+    assert h.node.odometry.config.degeneracy.threshold == 8.0 and h.node.settings.map_publish_period == 4.0
 
     h.register()
     assert h.node.odometry.poses, "frames were registered before the map-changing parameter"
@@ -439,4 +439,4 @@ def test_frame_diagnostic_levels():
     assert level == rm.OK and "first frame" in text
     restart = FrameRecord(0, 5.0, np.eye(4), "first_frame", sequence_reset=True, notes=("stamps jumped ...: new sequence, odometry reset",))
     level, text, values = frame_diagnostic(restart, 5.0, times)
-    assert level == rm.WARN and "new sequence" in text and "new sequence" in values["stamp_note"]
+    assert level == rm.WARN and "new sequence" in text and "new sequence" in values["notes"]

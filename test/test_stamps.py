@@ -161,6 +161,7 @@ def test_runner_counts_stamp_skips_with_reasons():
     scans.insert(5, Scan(scans[4].stamp, ROOM))  # a duplicate stamp
     result = run_odometry(scans)
     assert len(result.records) == 6
-    reasons = dict(result.skipped)
-    assert set(reasons) == {3, 5}
-    assert "held back" in reasons[3] and "out-of-order" in reasons[5]
+    examples = result.skips.examples
+    assert result.skips.skipped == 2 and len(examples) == 2
+    assert examples[0].startswith("frame 3") and "held back" in examples[0]
+    assert examples[1].startswith("frame 5") and "out-of-order" in examples[1]

@@ -102,7 +102,32 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--no-plots", action="store_true", help="skip trajectory.png and degeneracy.png")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_motion_arguments(p)
     p.set_defaults(func=run_run)
+
+
+def add_motion_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--imu-topic", help="sensor_msgs/Imu topic of the bag for the IMU motion prior (mounting from /tf_static, "
+                                        "else motion_prior.imu_to_lidar)")
+    p.add_argument("--wheel-odom-topic", help="nav_msgs/Odometry topic of the bag (wheel odometry) for the motion prior "
+                                              "(mounting from /tf_static, else motion_prior.lidar_to_base)")
+
+
+def _motion_inputs(args: argparse.Namespace):
+    """The IMU / wheel odometry the flags name (bags only)."""
+    imu, wheel = getattr(args, "imu_topic", None), getattr(args, "wheel_odom_topic", None)
+    if imu is None and wheel is None:
+        return None
+    from ..io.datasets import BAG_FILE_SUFFIXES
+    from ..io.motion_inputs import load_motion_inputs
+
+    path = Path(args.input)
+    if not (path.is_dir() and (path / "metadata.yaml").exists()) and path.suffix.lower() not in BAG_FILE_SUFFIXES:
+        raise CliError("--imu-topic and --wheel-odom-topic need a bag as input")
+    inputs = load_motion_inputs(path, imu, wheel)
+    for note in inputs.notes:
+        print(f"dcreg: note: {note}", file=sys.stderr)
+    return inputs
 
 
 def _run_table(report) -> list[str]:
@@ -136,7 +161,8 @@ def run_run(args: argparse.Namespace) -> int:
     dataset = _open(args.input, args.topic, args.gt_topic)
     for note in dataset.notes:
         print(f"dcreg run: note: {note}", file=sys.stderr)
-    report = run_into_folder(dataset, args.out, config, args.strategy, args.max_frames, args.quiet)
+    motion = _motion_inputs(args)
+    report = run_into_folder(dataset, args.out, config, args.strategy, args.max_frames, args.quiet, motion=motion)
     result, out = report.result, report.out_dir
     if not result.records and not result.stop.interrupted:
         why = result.skips.describe() if result.skips.skipped else "empty input"

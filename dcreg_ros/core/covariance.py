@@ -14,7 +14,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .degeneracy import DegeneracyReport
 from .geometry import skew
 
 # variance of the first pose, which defines the odom frame: exact, but not zero (some filters,
@@ -22,27 +21,6 @@ from .geometry import skew
 FIRST_FRAME_VARIANCE = 1e-9
 # what a non-finite entry (a singular system) becomes: finite, obviously uninformative
 UNINFORMATIVE_VARIANCE = 1e6
-
-
-def inflate_degenerate(covariance: np.ndarray, report: DegeneracyReport | None, variance_translation: float,
-                       variance_rotation: float) -> np.ndarray:
-    """Rotation-first body covariance plus ``variance * v v^T`` for each flagged axis, with v the
-    eigenvector of that axis's Schur complement (``basis_*[:, a]``): the added uncertainty lies
-    along the weak direction the data actually has, not along the nominal axis. Variances in
-    rad^2 (rotation) and m^2 (translation)."""
-    cov = np.array(covariance, dtype=np.float64, copy=True)
-    if report is None:
-        return cov
-    for a, flagged in enumerate(report.mask):
-        if not flagged:
-            continue
-        if a < 3:
-            v = report.basis_rotation[:, a]
-            cov[:3, :3] += variance_rotation * np.outer(v, v)
-        else:
-            v = report.basis_translation[:, a - 3]
-            cov[3:, 3:] += variance_translation * np.outer(v, v)
-    return cov
 
 
 def sensor_to_base_jacobian(R: np.ndarray, base_in_sensor: np.ndarray | None = None) -> np.ndarray:

@@ -6,10 +6,12 @@ position p_wi, its velocity v_w (m/s), the gyro and accelerometer biases b_g (ra
 (m/s²), and the gravity vector g_w (m/s², its norm fixed to :data:`GRAVITY`: the odometry frame
 need not be level). Error state, 18 values: [dtheta (body), dp, dv, db_g, db_a, dg].
 
-The filter works relative to the last registered scan: after each correction the pose error is
-reset (the local map moves with the pose), so the pose part of the covariance at the next scan is
-the uncertainty of the motion *between* the scans, the prior the registration needs; velocity,
-biases and gravity keep their uncertainty and their correlations. Conventions: specific force
+Two covariances are propagated. ``P`` is the filter's own: the pose uncertainty keeps growing
+along a direction the LiDAR does not observe, so when a feature finally fixes it, the correction
+goes mostly into the pose, the velocity only as far as their correlation says (a drift gathered
+over seconds is not one frame's acceleration). ``P_motion`` is reset at every scan: its pose
+part is the uncertainty of the motion *between* two scans, the prior the registration needs
+(the local map moved with the earlier poses). Conventions: specific force
 includes the reaction to gravity (REP-145: a level IMU at rest reads about (0, 0, +9.81));
 ``T_lidar_imu`` is the IMU's pose in the LiDAR frame.
 """
@@ -27,6 +29,7 @@ from .proprioception import ImuSamples
 GRAVITY = 9.81  # m/s², the norm of the gravity vector
 THETA, POS, VEL, BG, BA, GRAV = (slice(3 * k, 3 * k + 3) for k in range(6))
 N_STATE = 18
+MAX_POSITION_VARIANCE = 1e4  # m²
 
 
 @dataclass(frozen=True)
@@ -112,9 +115,9 @@ class InertialFilter:
 
     # ------------------------------------------------------------------ set-up
     def initialize(self, T_world_lidar: np.ndarray, samples: ImuSamples, t: float) -> None:
-        """Start at the LiDAR pose ``T_world_lidar`` at time ``t``: gravity from the mean specific
-        force of the samples around ``t`` (a start at rest makes it exact, and the biases and a
-        zero velocity known; a moving start gets a wider uncertainty that the LiDAR narrows)."""
+        """Start at rest at the LiDAR pose ``T_world_lidar`` at time ``t``: gravity and the gyro
+        bias from the mean of the samples around ``t``, the velocity zero. When the samples show
+        motion the filter stays uninitialized (see :meth:`initialize_from_motion`)."""
         T_wi = T_world_lidar @ self.T_lidar_imu
         self.R, self.p = T_wi[:3, :3].copy(), T_wi[:3, 3].copy()
         recent = samples.between(t - 0.5, t + 0.05)
@@ -127,20 +130,73 @@ class InertialFilter:
         gyro_std = float(recent.angular_velocity.std(axis=0).max())
         # at rest the scatter is the sensor noise alone; a moving robot shakes and turns
         self.static_start = accel_std < 0.2 and gyro_std < 0.05 and abs(np.linalg.norm(f) - GRAVITY) < 0.3
+        if not self.static_start:
+            return  # a moving start: initialize_from_motion once the LiDAR has seen some motion
         self.g = -self.R @ f
         self.g *= GRAVITY / max(np.linalg.norm(self.g), 1e-9)
         self.v = np.zeros(3)
         self.bg = w.copy() if self.static_start else np.zeros(3)
         self.ba = np.zeros(3)
         P = np.zeros((N_STATE, N_STATE))
-        speed = 0.05 if self.static_start else self.initial_speed_sigma
-        P[VEL, VEL] = np.eye(3) * speed**2
-        P[BG, BG] = np.eye(3) * (0.1 * n.gyro_bias_sigma if self.static_start else n.gyro_bias_sigma) ** 2
+        P[VEL, VEL] = np.eye(3) * 0.05**2
+        P[BG, BG] = np.eye(3) * (0.1 * n.gyro_bias_sigma) ** 2
         P[BA, BA] = np.eye(3) * n.accel_bias_sigma**2
-        P[GRAV, GRAV] = np.eye(3) * (0.05 if self.static_start else 0.5) ** 2
+        # gravity fixed from here on: its direction and the accelerometer bias are told apart
+        # only by turning, and letting both float let mis-associations tilt gravity
         self.P = P
+        self.P_motion = P.copy()
         self.t = float(t)
         self.initialized = True
+
+    def initialize_from_motion(self, times: np.ndarray, poses: np.ndarray, samples: ImuSamples) -> bool:
+        """Start while moving: the LiDAR's poses ``poses`` (K, 4, 4) at ``times`` (K,) s over the
+        first second or so, and the IMU over the same span, give the velocity at the start and
+        the gravity vector by least squares (p_k - p_0 - double integral of R f = v0 dt_k +
+        g dt_k^2 / 2), the attitudes from the LiDAR. False (not started) when the fitted gravity
+        is implausible (norm off by more than 0.5 m/s²)."""
+        T_wi = poses @ self.T_lidar_imu
+        R0, p = T_wi[0, :3, :3], T_wi[:, :3, 3]
+        dts, gyro, accel = resample(samples, float(times[0]), float(times[-1]))
+        knots = float(times[0]) + np.concatenate([[0.0], np.cumsum(dts)])
+        R, v, x = R0.copy(), np.zeros(3), np.zeros(3)
+        dp, dv = [np.zeros(3)], [np.zeros(3)]
+        k = 1
+        for j, dt in enumerate(dts):  # specific force integrated along the gyro attitude, gravity left out
+            a = R @ accel[j]
+            x = x + v * dt + 0.5 * a * dt * dt
+            v = v + a * dt
+            R = R @ so3_exp(gyro[j] * dt)
+            while k < len(times) and knots[j + 1] >= times[k] - 1e-9:
+                dp.append(x.copy())
+                dv.append(v.copy())
+                k += 1
+        if len(dp) != len(times):
+            return False
+        dt_k = times - times[0]
+        A = np.zeros((3 * (len(times) - 1), 6))
+        b = np.zeros(3 * (len(times) - 1))
+        for i in range(1, len(times)):
+            A[3 * (i - 1): 3 * i, :3] = np.eye(3) * dt_k[i]
+            A[3 * (i - 1): 3 * i, 3:] = np.eye(3) * 0.5 * dt_k[i] ** 2
+            b[3 * (i - 1): 3 * i] = p[i] - p[0] - dp[i]
+        solution = np.linalg.lstsq(A, b, rcond=None)[0]
+        v0, g = solution[:3], solution[3:]
+        if not abs(np.linalg.norm(g) - GRAVITY) < 0.5:
+            return False
+        self.g = g * (GRAVITY / np.linalg.norm(g))
+        self.R, self.p = T_wi[-1, :3, :3].copy(), p[-1].copy()
+        self.v = v0 + self.g * dt_k[-1] + dv[-1]
+        self.bg, self.ba = np.zeros(3), np.zeros(3)
+        n = self.noise
+        P = np.zeros((N_STATE, N_STATE))
+        P[VEL, VEL] = np.eye(3) * 0.1**2
+        P[BG, BG] = np.eye(3) * n.gyro_bias_sigma**2
+        P[BA, BA] = np.eye(3) * n.accel_bias_sigma**2
+        self.P, self.P_motion = P, P.copy()
+        self.t = float(times[-1])
+        self.static_start = False
+        self.initialized = True
+        return True
 
     @property
     def T_world_lidar(self) -> np.ndarray:
@@ -166,23 +222,42 @@ class InertialFilter:
         dts, gyro, accel = resample(samples, self.t, t1)
         n = self.noise
         q = np.array([n.gyro_density, n.accel_density, n.gyro_bias_walk, n.accel_bias_walk]) ** 2
-        self.R, self.p, self.v, self.P = _propagate(self.R, self.p, self.v, self.bg, self.ba, self.g, self.P,
-                                                      dts, gyro, accel, q)
+        R, p, v = self.R, self.p, self.v
+        self.R, self.p, self.v, self.P = _propagate(R, p, v, self.bg, self.ba, self.g, self.P, dts, gyro, accel, q)
+        self.P_motion = _propagate(R, p, v, self.bg, self.ba, self.g, self.P_motion, dts, gyro, accel, q)[3]
+        # far beyond anything a registration could use; keeps the numbers finite on long blind stretches
+        for i in range(POS.start, POS.stop):
+            if self.P[i, i] > MAX_POSITION_VARIANCE:
+                scale = np.sqrt(MAX_POSITION_VARIANCE / self.P[i, i])
+                self.P[i, :] *= scale
+                self.P[:, i] *= scale
         self.t = float(t1)
 
     def pose_covariance(self) -> np.ndarray:
         """Covariance (6x6, rotation first, LiDAR body frame) of the LiDAR pose since the reset."""
         J = self._pose_jacobian()
-        return J @ self.P[:6, :6] @ J.T
+        return J @ self.P_motion[:6, :6] @ J.T
 
     def update(self, H: np.ndarray, information: np.ndarray, residual: np.ndarray) -> None:
-        """Information-form update with a linear measurement ``H`` (m x 18) of information
-        ``information`` (m x m) and innovation ``residual`` (m,), then error injection."""
-        Y = np.linalg.inv(self.P + np.eye(N_STATE) * 1e-12) + H.T @ information @ H
-        Y = 0.5 * (Y + Y.T)
-        P = np.linalg.inv(Y)
-        dx = P @ (H.T @ (information @ residual))
-        self.P = 0.5 * (P + P.T)
+        """Kalman update with a linear measurement ``H`` (m x 18), its ``information`` (m x m,
+        possibly singular: directions without information are left out) and innovation
+        ``residual`` (m,), then error injection. ``P_motion`` gets the same measurement."""
+        vals, vecs = np.linalg.eigh(0.5 * (information + information.T))
+        keep = vals > vals.max() * 1e-12 if vals.size and vals.max() > 0 else np.zeros(len(vals), dtype=bool)
+        if not keep.any():
+            return
+        U = vecs[:, keep]
+        Hk, rk, noise = U.T @ H, U.T @ residual, np.diag(1.0 / vals[keep])
+        dx = None
+        for name in ("P", "P_motion"):
+            P = getattr(self, name)
+            S = Hk @ P @ Hk.T + noise
+            K = np.linalg.solve(S, Hk @ P).T
+            IKH = np.eye(N_STATE) - K @ Hk
+            P = IKH @ P @ IKH.T + K @ noise @ K.T  # Joseph form: stays symmetric positive
+            setattr(self, name, 0.5 * (P + P.T))
+            if dx is None:
+                dx = K @ rk
         self.R = self.R @ so3_exp(np.ascontiguousarray(dx[THETA]))
         self.p = self.p + dx[POS]
         self.v = self.v + dx[VEL]
@@ -191,20 +266,23 @@ class InertialFilter:
         g = self.g + dx[GRAV]
         self.g = g * (GRAVITY / max(np.linalg.norm(g), 1e-9))
 
-    def correct_pose(self, measured: np.ndarray, information: np.ndarray, reference: np.ndarray) -> None:
-        """Fuse a measured LiDAR pose (T_world_lidar with information 6x6, rotation first, body
-        frame; zero along directions the LiDAR did not observe), then take ``reference`` (the
-        registered pose) as the new reference and reset the pose uncertainty."""
-        T_pred = self.T_world_lidar
-        E = invert_pose(T_pred) @ measured
-        residual = np.concatenate([so3_log(np.ascontiguousarray(E[:3, :3])), E[:3, 3]])
+    def correct_pose(self, information: np.ndarray, information_vector: np.ndarray) -> np.ndarray:
+        """Fuse the LiDAR's measurement of its pose in information form, relative to the predicted
+        pose (information 6x6 and information x innovation, rotation first, body frame; zero along
+        directions the LiDAR did not observe); the posterior LiDAR pose (the odometry's estimate)
+        is returned and becomes the reference of the next motion."""
+        vals, vecs = np.linalg.eigh(0.5 * (information + information.T))
+        keep = vals > max(float(vals.max()), 0.0) * 1e-12 if vals.size else np.zeros(0, dtype=bool)
         H = np.zeros((6, N_STATE))
         H[:, :6] = self._pose_jacobian()
-        self.update(H, information, residual)
-        T_wi = reference @ self.T_lidar_imu
-        self.R, self.p = T_wi[:3, :3].copy(), T_wi[:3, 3].copy()
-        self.P[:6, :] = 0.0
-        self.P[:, :6] = 0.0
+        if keep.any():
+            U = vecs[:, keep]
+            residual = U @ ((U.T @ information_vector) / vals[keep])
+            self.update(H, information, residual)
+        self.P_motion = self.P.copy()
+        self.P_motion[:6, :] = 0.0
+        self.P_motion[:, :6] = 0.0
+        return self.T_world_lidar
 
     def correct_body_velocity(self, T_imu_body: np.ndarray, velocity: np.ndarray, variance: np.ndarray,
                               angular_velocity_imu: np.ndarray) -> None:

@@ -56,10 +56,12 @@ class MotionPriorConfig:
     accel_bias_walk: float = param(2e-4, "accelerometer bias random walk (m/s^3/sqrt(Hz))", positive, "> 0")
     gyro_bias_sigma: float = param(0.005, "initial gyro bias uncertainty (rad/s)", positive, "> 0 rad/s")
     accel_bias_sigma: float = param(0.1, "initial accelerometer bias uncertainty (m/s^2)", positive, "> 0 m/s^2")
+    plausibility_sigma: float = param(5.5, "... and by less than this many standard deviations of prediction and data together: a flagged direction whose data jumps further than the prediction allows is a mis-association (recessed doorways pull the same way frame after frame), not a measurement", lambda x: isinstance(x, (int, float)) and x > 0.0, "> 0")
     wheel_speed_error: float = param(0.05, "wheel odometry distance error as a fraction of the distance (scale error of tyres and load; one sigma)", _non_negative, ">= 0")
     wheel_yaw_error: float = param(0.02, "wheel odometry heading error per metre driven (rad/m, slip; one sigma)", _non_negative, ">= 0 rad/m")
     wheel_lateral_error: float = param(0.05, "sideways and vertical velocity error of the wheel odometry's no-slip assumption (m/s per m/s; one sigma)", _non_negative, ">= 0")
     prior_strength: str = param("prediction", "strength of the dcreg_prior prior on flagged directions: prediction (the prediction's own uncertainty, in physical units) or kappa_target (lambda_max / kappa_target, the MAP reading of the targeted preconditioner)", one_of("prediction", "kappa_target"), "prediction or kappa_target")
+    flagged_information: float = param(0.0, "fraction of the LiDAR's apparent information along a flagged direction that the motion model (velocity, IMU biases) uses when the data does not significantly disagree with the prediction (featureless surfaces fake several times the true information)", lambda x: isinstance(x, (int, float)) and 0.0 <= x <= 1.0, "in [0, 1]")
     significance_sigma: float = param(4.0, "the LiDAR updates the motion model (velocity, IMU biases) along a flagged direction only where its own solution differs from the prediction by more than this many of its standard deviations: what the noise of a featureless surface fakes stays centred on the prediction; 0 = always", lambda x: isinstance(x, (int, float)) and 0.0 <= x < 1e3, "in [0, 1000)")
 
 
@@ -311,6 +313,7 @@ class MotionPriors:
         self.filter = InertialFilter(noise, pose_from_xyz_rpy(*c.imu_to_lidar), c.max_speed / 2.0)
         self.T_base_lidar = pose_from_xyz_rpy(*c.lidar_to_base)
         self._used_filter = False
+        self._window: list[tuple[float, np.ndarray]] = []  # LiDAR poses for a moving start of the IMU filter
 
     def add_imu(self, samples: ImuSamples) -> None:
         self.imu.add(samples)
@@ -325,8 +328,9 @@ class MotionPriors:
         return s in ("imu", "imu_wheel"), s in ("wheel", "imu_wheel")
 
     def start(self, T_world_lidar: np.ndarray, t: float) -> None:
-        """The first scan: where the IMU filter starts (when IMU data reach it)."""
+        """The first scan: where the IMU filter starts at rest (when IMU data reach it)."""
         want_imu, _ = self._wants()
+        self._window = [(t, T_world_lidar.copy())]
         if want_imu and self.imu.covers(t - self.config.max_data_age, t, self.config.max_data_age) is None:
             self.filter.initialize(T_world_lidar, self.imu.samples, t)
 
@@ -342,13 +346,15 @@ class MotionPriors:
         if want_imu:
             why = self.imu.covers(t0, t1, c.max_data_age)
             if why is None and not self.filter.initialized:
-                self.filter.initialize(T_world_lidar, self.imu.samples, t0)
+                why = self._start_filter(T_world_lidar, t0)
             if why is None:
                 prediction = self._imu_prediction(t0, t1, T_world_lidar, want_wheel, notes)
                 self._used_filter = True
             else:
                 notes.append(f"IMU: {why}; constant-velocity prediction")
-                self.filter.initialized = False  # restart from the next usable data
+                if self.filter.initialized:
+                    self.filter.initialized = False  # restart from the next usable data
+                    self._window = []
         if want_wheel and not self._used_filter:
             why = self.wheel.covers(t0, t1, c.max_data_age)
             if why is None:
@@ -356,10 +362,27 @@ class MotionPriors:
                 prediction = fuse(wheel, cv, "wheel" if prediction is cv else "imu_wheel")
             else:
                 notes.append(f"wheel odometry: {why}; {'IMU' if self._used_filter else 'constant-velocity'} prediction")
-        self.imu.trim(t0 - 1.0)
+        # keep what a moving start of the IMU filter integrates over
+        self.imu.trim(t0 - (1.0 if self.filter.initialized else 2.0 * self.WINDOW_SECONDS))
         self.wheel.trim(t0 - 1.0)
         prediction.notes = notes + prediction.notes
         return prediction
+
+    WINDOW_FRAMES, WINDOW_SECONDS = 30, 3.0  # LiDAR motion a moving start of the IMU filter needs
+
+    def _start_filter(self, T_world_lidar: np.ndarray, t: float) -> str | None:
+        """Start the IMU filter at rest, or from the recent LiDAR motion; None when it runs, else why not yet."""
+        self.filter.initialize(T_world_lidar, self.imu.samples, t)
+        if self.filter.initialized:
+            return None
+        window = [(s, T) for s, T in self._window if s >= float(self.imu.samples.stamps[0])]
+        if len(window) < self.WINDOW_FRAMES or window[-1][0] - window[0][0] < self.WINDOW_SECONDS:
+            return f"starting while moving: gathering {self.WINDOW_SECONDS:g} s of LiDAR motion"
+        times = np.array([s for s, _ in window])
+        if not self.filter.initialize_from_motion(times, np.array([T for _, T in window]), self.imu.samples):
+            self._window = self._window[-self.WINDOW_FRAMES:]
+            return "starting while moving: the LiDAR motion and the accelerometer do not agree on gravity yet"
+        return None
 
     def _imu_prediction(self, t0: float, t1: float, T_world_lidar: np.ndarray, with_wheel: bool, notes: list[str]) -> Prediction:
         f = self.filter
@@ -392,16 +415,21 @@ class MotionPriors:
         gyro = np.array([np.interp(t, self.imu.samples.stamps, self.imu.samples.angular_velocity[:, i]) for i in range(3)])
         self.filter.correct_body_velocity(T_imu_base, np.array([v[0], 0.0, 0.0]), var, gyro)
 
-    def correct(self, delta: np.ndarray, covariance: np.ndarray, T_world_lidar: np.ndarray, data_pose: np.ndarray | None,
-                information: np.ndarray, dt: float) -> None:
-        """The registered motion ``delta`` (4x4) and pose ``T_world_lidar`` with the registration's
-        covariance (prior included); the IMU filter takes the data's own solution ``data_pose``
-        with the LiDAR's own information (6x6, rotation first, body frame; zero where it did not
-        observe anything), so the prediction is not counted twice, then the registered pose as
-        its new reference."""
-        self.constant_velocity.correct(delta, covariance, dt)
+    def correct(self, T_previous: np.ndarray, T_world_lidar: np.ndarray, covariance: np.ndarray, information: np.ndarray,
+                information_vector: np.ndarray, dt: float, t: float) -> np.ndarray:
+        """Pass back the registered pose ``T_world_lidar`` (from ``T_previous`` of the last scan)
+        with the registration's covariance (prior included) and the LiDAR's own measurement in
+        information form relative to the prediction (``information`` 6x6 and ``information_vector``,
+        rotation first, body frame; zero where it did not observe anything). Returns the odometry's
+        pose: the registered one, or the IMU filter's posterior (which fuses the LiDAR's own
+        measurement, so the prediction is not counted twice) when the filter made the prediction."""
+        pose = T_world_lidar
         if self._used_filter:
-            self.filter.correct_pose(T_world_lidar if data_pose is None else data_pose, information, T_world_lidar)
+            pose = self.filter.correct_pose(information, information_vector)
+        elif not self.filter.initialized and self._wants()[0]:
+            self._window = (self._window + [(t, pose.copy())])[-4 * self.WINDOW_FRAMES:]
+        self.constant_velocity.correct(invert_pose(T_previous) @ pose, covariance, dt)
+        return pose
 
     @property
     def state(self) -> dict:

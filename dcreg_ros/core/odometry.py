@@ -22,6 +22,7 @@ import numpy as np
 from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig, RegistrationConfig, RobustConfig
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .degeneracy import DegeneracyReport
+from .covariance import FIRST_FRAME_VARIANCE
 from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_fractions
 from .geometry import invert_pose, project_to_so3, transform_points
 from .motion_prior import MotionPriorConfig, MotionPriors, Prediction, delta_to_twist
@@ -148,7 +149,15 @@ class FrameRecord:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     prior_source: str = "none"  # constant_velocity, imu, wheel or imu_wheel
+    prior_age: float = 0.0  # s since the newest IMU / wheel sample the prediction used
+    prior_axes: tuple[str, ...] = ()  # the flagged axes the prediction's prior acted on (dcreg_prior)
     sequence_reset: bool = False
+
+    @property
+    def axis_std(self) -> np.ndarray:
+        """Standard deviation per axis from ``covariance``: roll, pitch, yaw (deg), x, y, z (m)."""
+        std = np.sqrt(np.clip(np.diag(self.covariance), 0.0, None))
+        return np.concatenate([np.degrees(std[:3]), std[3:]])
 
     @property
     def ok(self) -> bool:
@@ -233,7 +242,7 @@ class Odometry:
         mp = self.config.motion_prior
         if mp.prior_strength != "prediction":
             return None
-        return PredictionPrior(prediction.covariance, mp.significance_sigma)
+        return PredictionPrior(prediction.covariance, mp.significance_sigma, mp.flagged_information, mp.plausibility_sigma)
 
     @property
     def last_pose(self) -> np.ndarray:
@@ -304,13 +313,13 @@ class Odometry:
             pose[:3, :3] = project_to_so3(pose[:3, :3])  # keep the chained poses orthonormal
         t1 = time.perf_counter()
         if index > 0:
-            self.threshold.update(guess, pose)
-            self._delta = invert_pose(self._scan_pose) @ pose
             interval = reference_time - self._reference_time if reference_time > self._reference_time else dt
             if result.ok:
-                self.priors.correct(self._delta, result.covariance, pose, result.data_pose, result.information, interval)
+                pose = self.priors.correct(self._scan_pose, pose, result.covariance, result.information, result.information_vector, interval, reference_time)
             else:
-                self.priors.correct(self._delta, prediction.covariance, pose, None, np.zeros((6, 6)), interval)
+                pose = self.priors.correct(self._scan_pose, pose, prediction.covariance, np.zeros((6, 6)), np.zeros(6), interval, reference_time)
+            self.threshold.update(guess, pose)
+            self._delta = invert_pose(self._scan_pose) @ pose
             notes = prediction.notes + notes
         self._reference_time = reference_time
         self.local_map.insert(transform_points(pose, frame))
@@ -326,6 +335,9 @@ class Odometry:
             record.twist = delta_to_twist(self._delta, dt)
             record.twist_covariance = self.priors.constant_velocity.covariance.copy()
             record.prior_source = prediction.source
+            record.prior_age = prediction.age
+            if result is not None and self.config.degeneracy.strategy == "dcreg_prior" and self.config.motion_prior.prior_strength == "prediction":
+                record.prior_axes = tuple(record.degeneracy.degenerate_axes) if record.degeneracy else ()
         self.poses.append(stamp_pose)
         self.stamps.append(stamp)
         self._stamp_guard.commit(stamp)
@@ -340,7 +352,9 @@ def _record(index, stamp, pose, result: RegistrationResult | None, num_points, s
     timings["preprocess"] = preprocess_ms
     timings["map_update"] = map_ms
     if result is None:
-        return FrameRecord(index, stamp, pose, "first_frame", num_points=num_points, threshold=sigma, timings=timings)
+        # the first pose defines the odometry frame: exact (not zero: some filters reject singular covariances)
+        return FrameRecord(index, stamp, pose, "first_frame", num_points=num_points, threshold=sigma, timings=timings,
+                           covariance=np.eye(6) * FIRST_FRAME_VARIANCE)
     for key in ("correspondence", "hessian", "detection", "solve"):
         timings[key] = result.timings[key]
     return FrameRecord(

@@ -54,6 +54,7 @@ class RegistrationResult:
     # and the data's own solution does not differ significantly from the initial guess
     trusted: tuple[bool, ...] = (True,) * 6
     information: np.ndarray = field(default_factory=lambda: np.zeros((6, 6)))  # the LiDAR's own, trusted axes only
+    information_vector: np.ndarray = field(default_factory=lambda: np.zeros(6))  # information x (data - guess)
     data_pose: np.ndarray | None = None  # the data's own solution (no prior), T_target_source
 
     @property
@@ -99,18 +100,29 @@ def covariance_from_hessian(H: np.ndarray, chi2: float, count: int) -> np.ndarra
     return sigma2 * (vecs * inv) @ vecs.T
 
 
-def lidar_information(H: np.ndarray, residual_variance: float, analysis: HessianAnalysis | None, left_out: np.ndarray) -> np.ndarray:
+def lidar_information(H: np.ndarray, residual_variance: float, analysis: HessianAnalysis | None, scale: np.ndarray) -> np.ndarray:
     """The LiDAR's information about the pose (6x6, rotation first, 1/rad^2 and 1/m^2, body
-    frame): H / sigma^2, with the aligned directions of the axes in ``left_out`` removed (with
-    ``analysis`` None nothing is removed)."""
+    frame): H / sigma^2, with the information along the aligned direction of each axis a scaled
+    by ``scale[a]`` (0 = left out, 1 = as measured; with ``analysis`` None nothing is scaled)."""
     keep = np.eye(6)
     if analysis is not None:
         for s in range(2):
             for a in range(3):
-                if left_out[3 * s + a]:
+                if scale[3 * s + a] != 1.0:
                     v = analysis.bases[s][:, a]
-                    keep[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] -= np.outer(v, v)
+                    keep[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] -= (1.0 - np.sqrt(max(scale[3 * s + a], 0.0))) * np.outer(v, v)
     return keep @ (0.5 * (H + H.T)) @ keep / max(residual_variance, 1e-12)
+
+
+def _scaled_gradient(g: np.ndarray, analysis: HessianAnalysis, scale: np.ndarray) -> np.ndarray:
+    """g with its component along each aligned axis direction scaled like :func:`lidar_information`."""
+    out = g.copy()
+    for s in range(2):
+        for a in range(3):
+            if scale[3 * s + a] != 1.0:
+                v = analysis.bases[s][:, a]
+                out[3 * s: 3 * s + 3] -= (1.0 - np.sqrt(max(scale[3 * s + a], 0.0))) * v * float(v @ g[3 * s: 3 * s + 3])
+    return out
 
 
 def posterior_covariance(information: np.ndarray, analysis: HessianAnalysis, prior_covariance: np.ndarray) -> np.ndarray:
@@ -181,6 +193,8 @@ class PredictionPrior:
 
     covariance: np.ndarray
     significance_sigma: float = 4.0
+    flagged_information: float = 0.0  # the fraction of a flagged, insignificant axis's information reported
+    plausibility_sigma: float = 5.5
 
 
 class NormalEquations(NamedTuple):
@@ -322,9 +336,11 @@ class _GaussNewton:
 
     def data_solution(self, eq: NormalEquations) -> tuple[np.ndarray, np.ndarray]:
         """The data's own solution (one Gauss-Newton step without any prior from the last
-        linearisation) and the per-axis trust: a flagged axis counts as observed only when that
-        solution differs from the initial guess by more than ``significance_sigma`` of its own
-        standard deviations, sigma / sqrt(lambda) (S^-1 is the subspace's marginal covariance).
+        linearisation) and the per-axis trust: a flagged translation axis counts as observed only
+        when that solution differs from the initial guess by more than ``significance_sigma`` of
+        its own standard deviations, sigma / sqrt(lambda) (S^-1 is the subspace's marginal
+        covariance), and by at most ``plausibility_sigma`` standard deviations of guess and data
+        together (a jump the prediction cannot explain is a mis-association).
         Information that only the noise of a featureless surface fakes is centred on the guess
         (the registration started there) and stays within a few sigma; a real feature that
         disagrees with the guess does not."""
@@ -341,7 +357,11 @@ class _GaussNewton:
                     continue
                 lam = max(float(self.last.aligned[k]), 1e-12)
                 v = self.last.bases[s][:, a]
-                trusted[k] = abs(float(v @ nu[3 * s: 3 * s + 3])) > sigma * np.sqrt(eq.residual_variance / lam)
+                deviation = abs(float(v @ nu[3 * s: 3 * s + 3]))
+                data_variance = eq.residual_variance / lam
+                prediction_variance = float(v @ self.prior.covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] @ v) if self.prior is not None else np.inf
+                plausible = self.prior is None or deviation <= self.prior.plausibility_sigma * np.sqrt(data_variance + prediction_variance)
+                trusted[k] = deviation > sigma * np.sqrt(data_variance) and plausible
         return data_pose, trusted
 
     def result(self) -> RegistrationResult:
@@ -352,9 +372,16 @@ class _GaussNewton:
         data_pose, trusted = self.T, np.ones(6, dtype=bool)
         if usable:
             data_pose, trusted = self.data_solution(eq)
-        information = lidar_information(eq.H, eq.residual_variance, self.last, ~trusted) if usable else np.zeros((6, 6))
+        scale = np.where(trusted, 1.0, self.prior.flagged_information if self.prior is not None else 1.0)
+        information = lidar_information(eq.H, eq.residual_variance, self.last, scale) if usable else np.zeros((6, 6))
+        # the same measurement in information form, relative to the initial guess: y = L e + K g / sigma^2 (no
+        # inverse of H: its near-null directions would make the data's own solution meaningless far out)
+        information_vector = np.zeros(6)
+        if usable:
+            information_vector = information @ _deviation(self.T_linearized, self.T0) + \
+                _scaled_gradient(eq.g, self.last, scale) / max(eq.residual_variance, 1e-12)
         if usable and self.prior is not None and self.code == DCREG_PRIOR:
-            full = lidar_information(eq.H, eq.residual_variance, None, trusted)
+            full = lidar_information(eq.H, eq.residual_variance, None, scale)
             covariance = posterior_covariance(full, self.last, self.prior.covariance)
         return RegistrationResult(
             T_target_source=self.T,
@@ -374,6 +401,7 @@ class _GaussNewton:
             residual_variance=eq.residual_variance if eq.count > 6 else float("nan"),
             trusted=tuple(bool(r) for r in trusted),
             information=information,
+            information_vector=information_vector,
             data_pose=data_pose,
         )
 

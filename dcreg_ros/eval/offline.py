@@ -13,6 +13,7 @@ import numpy as np
 from ..core.odometry import OdometryConfig
 from ..core.pointcloud import InputError
 from ..io.datasets import Dataset
+from ..io.motion_inputs import MotionInputs
 from ..io.trajectory import Trajectory
 from .metrics import TrajectoryErrors, trajectory_errors
 from .progress import Progress
@@ -33,15 +34,16 @@ class RunReport:
 
 
 def run_into_folder(dataset: Dataset, out_dir: str | Path, config: OdometryConfig | None = None, strategy: str | None = None,
-                    max_frames: int | None = None, quiet: bool = True, header: dict | None = None) -> RunReport:
+                    max_frames: int | None = None, quiet: bool = True, header: dict | None = None,
+                    motion: MotionInputs | None = None) -> RunReport:
     """Run the odometry over ``dataset``, streaming trajectory and diagnostics into ``out_dir``
     (checked before the first frame), then write summary.json with the skips, how the run ended
     and, when the dataset has ground truth, ATE/RPE and the alignment they used."""
     total = min(len(dataset), max_frames) if max_frames else len(dataset)
     with RunWriter(out_dir, {"input": str(getattr(dataset, "path", dataset.name)), **(header or {})}) as writer:
-        result = run_odometry(dataset, config, strategy, Progress(total, enabled=not quiet), max_frames, writer.write_frame)
+        result = run_odometry(dataset, config, strategy, Progress(total, enabled=not quiet), max_frames, writer.write_frame, motion)
         summary = summarize(result, len(dataset))
-        summary["notes"] = list(dataset.notes)
+        summary["notes"] = list(dataset.notes) + result.notes
         report = RunReport(result, summary, writer.out_dir, total)
         gt = dataset.ground_truth
         if gt is not None and len(gt) > 1:

@@ -113,6 +113,26 @@ def kiss_icp_odometry(scans, max_range: float = 100.0, deskew: bool = True):
             np.array([f.ms for f in frames]))
 
 
+def open3d_frames(scans: Sequence, voxel: float = 0.25, max_distance: float = 1.0) -> Iterator[PeerFrame]:
+    """Frame-to-frame point-to-plane ICP with Open3D (each scan against the previous one, started
+    at the previous motion: a constant-velocity guess), chained into an odometry."""
+    o3d = _import("open3d", "open3d-cpu")
+    reg, search = o3d.pipelines.registration, o3d.geometry.KDTreeSearchParamHybrid
+    previous, pose, motion = None, np.eye(4), np.eye(4)
+    for scan in scans:
+        t0 = time.perf_counter()
+        pts = scan.points[np.isfinite(scan.points).all(axis=1)]
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts)).voxel_down_sample(voxel)
+        cloud.estimate_normals(search(radius=max_distance, max_nn=10))
+        if previous is not None:
+            result = reg.registration_icp(cloud, previous, max_distance, motion, reg.TransformationEstimationPointToPlane(),
+                                          reg.ICPConvergenceCriteria(max_iteration=30))
+            motion = np.asarray(result.transformation)  # T_previous_current
+            pose = pose @ motion
+        previous = cloud
+        yield PeerFrame(scan.stamp, pose.copy(), (time.perf_counter() - t0) * 1e3)
+
+
 class Open3DGlobal:
     """Open3D's global registration as its tutorial sets it up: voxel downsampling, normals
     (radius 2 voxels), FPFH (radius 5 voxels), RANSAC on mutual feature matches with the

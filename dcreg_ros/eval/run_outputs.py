@@ -10,6 +10,8 @@ command that produces a trajectory (``run``, ``compare``, later ``localize``) wr
 
 from __future__ import annotations
 
+from collections import Counter
+
 import csv
 import json
 import os
@@ -37,6 +39,8 @@ DIAGNOSTIC_COLUMNS = (
     + [f"degenerate_{a}" for a in AXIS_NAMES]
     + [f"eigenvalue_{a}" for a in AXIS_NAMES]
     + ["x", "y", "z", "roll_deg", "pitch_deg", "yaw_deg"]
+    + [f"std_{a}_deg" for a in AXIS_NAMES[:3]] + [f"std_{a}_m" for a in AXIS_NAMES[3:]]
+    + ["prior_source", "prior_age_s", "prior_axes"]
     + [f"{k}_ms" for k in FRAME_TIMING_KEYS]
     + ["total_ms", "notes"]
 )
@@ -94,6 +98,10 @@ def diagnostics_row(r: FrameRecord) -> dict:
     row.update({f"eigenvalue_{a}": v for a, v in zip(AXIS_NAMES, eig)})
     row.update(dict(zip(["x", "y", "z"], xyz_rpy[:3])))
     row.update(dict(zip(["roll_deg", "pitch_deg", "yaw_deg"], np.degrees(xyz_rpy[3:]))))
+    std = r.axis_std
+    row.update({f"std_{a}_deg": v for a, v in zip(AXIS_NAMES[:3], std[:3])})
+    row.update({f"std_{a}_m": v for a, v in zip(AXIS_NAMES[3:], std[3:])})
+    row.update({"prior_source": r.prior_source, "prior_age_s": r.prior_age, "prior_axes": " ".join(r.prior_axes)})
     row.update({f"{k}_ms": r.timings.get(k, 0.0) for k in FRAME_TIMING_KEYS})
     row["total_ms"] = r.total_ms
     row["notes"] = "; ".join(r.notes)
@@ -228,7 +236,8 @@ def summarize(result: RunResult, total: int | None = None) -> dict:
         "path_length_m": traj.path_length(),
         "degenerate_frames": int(masks.any(axis=1).sum()) if len(masks) else 0,
         "degenerate_frames_per_axis": {a: int(masks[:, i].sum()) for i, a in enumerate(AXIS_NAMES)} if len(masks) else {},
-        "failed_registrations": sum(1 for r in result.records if r.status not in ("converged", "max_iterations", "first_frame")),
+        "failed_registrations": sum(1 for r in result.records if not r.ok),
+        "frames_per_prior_source": dict(Counter(r.prior_source for r in result.records[1:])),
     }
 
 

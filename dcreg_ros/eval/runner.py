@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
+from ..io.motion_inputs import MotionInputs
 from ..io.scan import Scan
 from ..io.skips import SkipLog
 from ..io.trajectory import Trajectory
@@ -46,6 +47,7 @@ class RunResult:
     skips: SkipLog = field(default_factory=SkipLog)  # unreadable files/messages and unusable frames
     wall_seconds: float = 0.0
     stop: RunStop = END_OF_INPUT
+    notes: list[str] = field(default_factory=list)  # run-level remarks (where the motion inputs' mountings came from)
 
     @property
     def trajectory(self) -> Trajectory:
@@ -107,8 +109,10 @@ class GuardedScans:
 
 def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, strategy: str | None = None,
                  progress: Progress | None = None, max_frames: int | None = None,
-                 on_frame: Callable[[FrameRecord], None] | None = None) -> RunResult:
-    """Register every scan in order (at most ``max_frames``), calling ``on_frame`` with each record.
+                 on_frame: Callable[[FrameRecord], None] | None = None, motion: MotionInputs | None = None) -> RunResult:
+    """Register every scan in order (at most ``max_frames``), calling ``on_frame`` with each record;
+    ``motion`` feeds IMU / wheel odometry to the motion prior (mountings resolved for the first
+    scan's frame; the notes say from where).
 
     Unusable frames (too few points, NaN only, stamps out of order or after a jump: core/stamps.py)
     are skipped and counted, never fatal (a jump that persists restarts the odometry there,
@@ -119,6 +123,7 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
     odometry = Odometry(config, strategy)
     records: list[FrameRecord] = []
     skipped: list[tuple[int, str]] = []
+    notes: list[str] = list(motion.notes) if motion is not None else []
     stop = END_OF_INPUT
     source = GuardedScans(scans)
     seen = 0
@@ -126,6 +131,14 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
     try:
         for index, scan in enumerate(islice(source, max_frames)):
             seen = index + 1
+            if index == 0 and motion is not None and not motion.empty:
+                configured, where = motion.configure(odometry.config, scan.frame_id)
+                notes += where
+                odometry.update_config(configured)
+                if motion.imu is not None:
+                    odometry.add_imu(motion.imu)
+                if motion.wheel is not None:
+                    odometry.add_wheel_odometry(motion.wheel)
             try:
                 record = odometry.register_frame(scan.points, scan.times, stamp=scan.stamp)
             except InputError as exc:
@@ -154,7 +167,7 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
     if source.error is not None:
         stop = RunStop(False, source.error)
     skips = SkipLog.merged(getattr(scans, "skips", None), _frame_skips(skipped))
-    return RunResult(odometry.config.degeneracy.strategy, records, skips, time.perf_counter() - t0, stop)
+    return RunResult(odometry.config.degeneracy.strategy, records, skips, time.perf_counter() - t0, stop, notes)
 
 
 def _frame_skips(skipped: list[tuple[int, str]]) -> SkipLog:

@@ -1,12 +1,14 @@
 """``dcreg_bag_player``: replay the point clouds of a ROS 1 or ROS 2 bag (sqlite3 or MCAP) onto
 ROS 2 topics without rosbag2, for dcreg_node.
 
-    dcreg_bag_player BAG [--topic T] [--rate R | --sync] [--qos reliable|sensor_data] [--wait-for TOPIC] [--ros-args ...]
+    dcreg_bag_player BAG [--topic T] [--rate R | --sync] [--qos reliable|sensor_data] [--wait-for TOPIC]
+                     [--imu-topic /imu] [--wheel-odom-topic /wheel/odom] [--ros-args ...]
 
 Publishes ``points`` (sensor_msgs/PointCloud2, remappable), ``/clock`` (rosgraph_msgs/Clock from
 the header stamps, for nodes with use_sim_time) and, when the bag has one, the ground truth as
 nav_msgs/Odometry on ``ground_truth``, expressed relative to its pose at the first cloud so that
-it starts where the odometry starts. ``--sync`` publishes the next cloud as soon as
+it starts where the odometry starts. ``--imu-topic`` / ``--wheel-odom-topic`` also replay those
+topics (each sample before the cloud whose sweep it belongs to) and the bag's /tf_static. ``--sync`` publishes the next cloud as soon as
 ``dcreg/odometry`` reports the previous one (or after a timeout), i.e. as fast as the node keeps
 up without dropping frames. Exits 0 at the end of the bag, 1 with a one-line error for a bad bag.
 """
@@ -24,15 +26,16 @@ from nav_msgs.msg import Odometry as OdometryMsg
 from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.exceptions import InvalidTopicNameException
 from rclpy.utilities import remove_ros_args
 from rclpy.validate_topic_name import validate_topic_name
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import Imu, PointCloud2
 
 from ..core.geometry import invert_pose
 from ..io.bags import BagError, count_scans, pointcloud_topic, read_ground_truth, read_scans
+from ..io.proprioception import read_imu, read_static_transforms, read_wheel_odometry
 from ..io.scan import Scan
 from ..io.trajectory import Trajectory
 from . import ros_messages as rm
@@ -60,6 +63,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--wait-for", action="append", default=[], metavar="TOPIC",
                         help="also wait (within --wait) for a subscriber on TOPIC, e.g. a recorder on ground_truth "
                              "or /clock; repeatable")
+    parser.add_argument("--imu-topic", help="also replay this sensor_msgs/Imu topic of the bag (same name), each sample before "
+                                             "the cloud whose sweep it falls in")
+    parser.add_argument("--wheel-odom-topic", help="also replay this nav_msgs/Odometry topic of the bag (same name)")
     parser.add_argument("--no-ground-truth", action="store_true", help="do not republish the bag's ground truth")
     parser.add_argument("--gt-frame", default="odom", help="frame_id of the republished ground truth (default odom)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -99,6 +105,9 @@ class Player:
         # reliable /clock also matches the best-effort subscription of rclpy's TimeSource
         self.clock_pub = self.node.create_publisher(Clock, "/clock", reliable)
         self.gt_pub = self.node.create_publisher(OdometryMsg, "ground_truth", deep)
+        self.imu_pub = self.node.create_publisher(Imu, args.imu_topic, deep) if args.imu_topic else None
+        self.wheel_pub = self.node.create_publisher(OdometryMsg, args.wheel_odom_topic, deep) if args.wheel_odom_topic else None
+        self.tf_static_pub = None
         self._cv = threading.Condition()
         self._latest_odom_ns = -1
         self.odom_sub = None
@@ -147,7 +156,9 @@ class Player:
         """Wait until every reliable subscriber acknowledged every message sent (before exiting)."""
         deadline = time.monotonic() + timeout
         ok = True
-        for pub in (self.points_pub, self.gt_pub, self.clock_pub):
+        for pub in (self.points_pub, self.gt_pub, self.clock_pub, self.imu_pub, self.wheel_pub):
+            if pub is None:
+                continue
             remaining = max(deadline - time.monotonic(), 0.0)
             ok = pub.wait_for_all_acked(Duration(seconds=remaining)) and ok
         return ok
@@ -162,6 +173,28 @@ class Player:
         self.clock_pub.publish(Clock(clock=stamp))
         self.points_pub.publish(rm.pointcloud2_msg(scan.points, stamp, scan.frame_id, scan.times, scan.intensity))
         return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+    def publish_static_transforms(self, transforms: dict) -> bool:
+        """The bag's static transforms on /tf_static (transient local, as tf2 latches them);
+        False when tf2_msgs is not installed."""
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            return False
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.tf_static_pub = self.node.create_publisher(TFMessage, "/tf_static", latched)
+        self.tf_static_pub.publish(TFMessage(transforms=[rm.transform_msg(T, 0.0, parent, child) for (parent, child), T in transforms.items()]))
+        return True
+
+    def publish_imu(self, samples, k: int) -> None:
+        self.imu_pub.publish(rm.imu_msg(float(samples.stamps[k]), samples.angular_velocity[k], samples.linear_acceleration[k],
+                                        samples.frame_id))
+
+    def publish_wheel(self, samples, k: int) -> None:
+        twist = rm.BaseTwist(samples.linear_velocity[k], samples.angular_velocity[k], samples.twist_covariance[k])
+        self.wheel_pub.publish(rm.odometry_msg(samples.poses[k], samples.pose_covariance[k], float(samples.stamps[k]),
+                                               samples.frame_id, samples.child_frame_id, twist))
 
     def publish_ground_truth(self, stamp: float, T: np.ndarray) -> None:
         msg = rm.odometry_msg(T, np.zeros((6, 6)), stamp, self.args.gt_frame, "ground_truth")
@@ -182,6 +215,9 @@ def play(args: argparse.Namespace) -> int:
     gt = None if args.no_ground_truth else read_ground_truth(args.bag)
     stats: dict = {}
     scans = read_scans(args.bag, topic, stats)
+    imu = read_imu(args.bag, args.imu_topic) if args.imu_topic else None
+    wheel = read_wheel_odometry(args.bag, args.wheel_odom_topic) if args.wheel_odom_topic else None
+    transforms = read_static_transforms(args.bag) if (imu is not None or wheel is not None) else {}
     player = Player(args)
     say = (lambda text: None) if args.quiet else (lambda text: print(f"{PROG}: {text}", flush=True))
     try:
@@ -191,6 +227,10 @@ def play(args: argparse.Namespace) -> int:
         mode = "sync with dcreg/odometry" if args.sync else f"rate x{args.rate:g}"
         say(f"playing {total} clouds from {args.bag} topic {topic} -> {player.points_pub.topic_name} ({mode}, QoS {args.qos})"
             + (f", ground truth -> {player.gt_pub.topic_name}" if gt is not None else ""))
+        if transforms and not player.publish_static_transforms(transforms):
+            say("tf2_msgs is not installed: the bag's /tf_static is not replayed")
+        motion = [(samples, publish, 0) for samples, publish in ((imu, player.publish_imu), (wheel, player.publish_wheel))
+                  if samples is not None and len(samples)]
         sent, timeouts = 0, 0
         wall_start, bag_start = time.monotonic(), None
         last_print = wall_start
@@ -204,6 +244,14 @@ def play(args: argparse.Namespace) -> int:
                 delay = wall_start + (stamp - bag_start) / args.rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+            # IMU and wheel samples up to the end of this cloud's sweep go out first (a driver
+            # publishes the cloud once the sweep is complete)
+            sweep_end = stamp + (float(np.nanmax(scan.times)) if scan.times is not None and len(scan.times) else 0.0)
+            for i, (samples, publish, k) in enumerate(motion):
+                while k < len(samples) and samples.stamps[k] <= sweep_end:
+                    publish(samples, k)
+                    k += 1
+                motion[i] = (samples, publish, k)
             # ground truth up to this cloud's stamp goes out first
             while gt_rel is not None and gt_index < len(gt_rel) and gt_rel.stamps[gt_index] <= stamp:
                 player.publish_ground_truth(float(gt_rel.stamps[gt_index]), gt_rel.poses[gt_index])

@@ -10,10 +10,13 @@ venv: it is not on PyPI) the parameter is used and the diagnostics say why.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..io.proprioception import TransformError, lookup_transform, transforms_from_message
 from ..io.trajectory import quaternion_to_rotation
 
 TF = "tf"
@@ -39,6 +42,47 @@ def transform_to_matrix(transform: Any) -> np.ndarray:
     return T
 
 
+class StaticTransforms:
+    """The transforms received on /tf_static (transient local, as tf2 latches them), for a
+    node without tf2_ros: chains are composed with :func:`dcreg_ros.io.proprioception.lookup_transform`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.transforms: dict[tuple[str, str], np.ndarray] = {}
+
+    @classmethod
+    def subscribe(cls, node: Any) -> "StaticTransforms | None":
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            return None
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+        out = cls()
+        latched = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        out.subscription = node.create_subscription(TFMessage, "/tf_static", out._on_message, latched)
+        return out
+
+    def _on_message(self, msg: Any) -> None:
+        with self._lock:
+            for t in transforms_from_message(msg):
+                self.transforms[(t.parent, t.child)] = t.T_parent_child
+
+    def lookup(self, parent: str, child: str, timeout: float) -> np.ndarray | None:
+        """T_parent_child, waiting up to ``timeout`` seconds for the chain to be known."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                known = dict(self.transforms)
+            try:
+                return lookup_transform(known, parent, child)
+            except TransformError:
+                if time.monotonic() >= deadline:
+                    return None
+            time.sleep(0.05)
+
+
 class MountingLookup:
     """Resolves the mounting for a node: a tf2_ros buffer and listener on ``node`` when TF
     mounting is wanted and tf2_ros is installed, else the parameter only."""
@@ -46,13 +90,16 @@ class MountingLookup:
     def __init__(self, node: Any, use_tf: bool) -> None:
         self._buffer: Any = None
         self._listener: Any = None
+        self._static: StaticTransforms | None = None
         if not use_tf:
             self.tf_unavailable = "use_tf_mounting is false"
             return
         try:
             import tf2_ros
         except ImportError:
-            self.tf_unavailable = "tf2_ros is not installed"
+            # without tf2_ros, the static transforms (where mountings live) still arrive on /tf_static
+            self._static = StaticTransforms.subscribe(node)
+            self.tf_unavailable = "tf2_ros is not installed" + ("" if self._static else " (nor tf2_msgs)")
             return
         self.tf_unavailable = ""
         self._tf2_ros = tf2_ros
@@ -61,15 +108,23 @@ class MountingLookup:
         # lookup below waits in the caller's thread (the node's worker), not in the executor
         self._listener = tf2_ros.TransformListener(self._buffer, node)
 
-    def resolve(self, base_frame: str, lidar_frame: str, fallback: np.ndarray, timeout: float) -> Mounting:
-        """The mounting of ``lidar_frame`` on ``base_frame``: from TF (waiting up to ``timeout``
-        seconds for it), else ``fallback`` (T_base_lidar of the parameter)."""
+    def resolve(self, base_frame: str, lidar_frame: str, fallback: np.ndarray, timeout: float,
+                parameter: str = "lidar_to_base") -> Mounting:
+        """The mounting of ``lidar_frame`` on ``base_frame`` (T_base_lidar, or any T_parent_child):
+        from TF (waiting up to ``timeout`` seconds for it), else ``fallback``, the value of the
+        parameter named ``parameter``."""
         if lidar_frame == base_frame:
-            return Mounting(np.eye(4), IDENTITY, f"the cloud is in {base_frame} already")
+            return Mounting(np.eye(4), IDENTITY, f"{lidar_frame} is {base_frame} already")
         if not lidar_frame:
-            return Mounting(fallback, PARAMETER, "lidar_to_base (the cloud has no frame_id)")
+            return Mounting(fallback, PARAMETER, f"{parameter} (no frame_id)")
+        if self._static is not None:
+            T = self._static.lookup(base_frame, lidar_frame, timeout)
+            if T is not None:
+                return Mounting(T, TF, f"/tf_static {base_frame} <- {lidar_frame}")
+            return Mounting(fallback, PARAMETER, f"{parameter} (no /tf_static chain {base_frame} <- {lidar_frame} "
+                                                 f"within {timeout:g} s; tf2_ros is not installed)")
         if self._buffer is None:
-            return Mounting(fallback, PARAMETER, f"lidar_to_base ({self.tf_unavailable})")
+            return Mounting(fallback, PARAMETER, f"{parameter} ({self.tf_unavailable})")
         from rclpy.duration import Duration
         from rclpy.time import Time
 
@@ -77,5 +132,5 @@ class MountingLookup:
             stamped = self._buffer.lookup_transform(base_frame, lidar_frame, Time(), timeout=Duration(seconds=timeout))
         except self._tf2_ros.TransformException as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            return Mounting(fallback, PARAMETER, f"lidar_to_base (no TF {base_frame} <- {lidar_frame} within {timeout:g} s: {reason})")
+            return Mounting(fallback, PARAMETER, f"{parameter} (no TF {base_frame} <- {lidar_frame} within {timeout:g} s: {reason})")
         return Mounting(transform_to_matrix(stamped.transform), TF, f"TF {base_frame} <- {lidar_frame}")

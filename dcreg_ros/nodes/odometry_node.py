@@ -3,15 +3,18 @@
 Subscribes to ``points`` (sensor_msgs/PointCloud2, remappable), registers each cloud with
 :class:`dcreg_ros.Odometry` and publishes, in ``frame_prefix + odom_frame`` (nodes/outputs.py):
 
-- ``dcreg/odometry`` (nav_msgs/Odometry odom -> base: pose with the covariance inflated along
-  the flagged degenerate directions, twist of the base in the base frame), ``dcreg/pose``,
+- ``dcreg/odometry`` (nav_msgs/Odometry odom -> base: pose with its covariance in physical
+  units, where the flagged directions carry the motion prior's uncertainty, twist of the base
+  in the base frame), ``dcreg/pose``,
   ``dcreg/path`` (bounded), TF odom -> base
 - ``dcreg/cloud_registered`` (the frame's points in odom), ``dcreg/local_map`` (throttled)
 - ``/diagnostics`` (OK / WARN when directions are flagged or the stamps jumped / ERROR for
   failures and bad messages), with every loss counted
 - ``dcreg/degeneracy_markers`` (visualization_msgs/MarkerArray at the current pose)
 
-Service ``dcreg/reset`` (std_srvs/Trigger) forgets the map and the trajectory.
+Service ``dcreg/reset`` (std_srvs/Trigger) forgets the map and the trajectory. Optional inputs:
+``motion_prior.imu_topic`` (sensor_msgs/Imu) and ``motion_prior.wheel_odom_topic``
+(nav_msgs/Odometry) feed the motion prior (nodes/motion_inputs.py).
 
 Threading: the subscription callback only parks the newest message in a one-slot buffer (a
 replaced, unprocessed message counts as dropped) and a worker thread registers it, so a slow
@@ -29,7 +32,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,13 +47,15 @@ from sensor_msgs.msg import PointCloud2
 from std_srvs.srv import Trigger
 
 from ..core.config_io import ConfigError
-from ..core.geometry import pose_from_xyz_rpy
+from ..core.degeneracy import AXIS_NAMES
+from ..core.geometry import pose_from_xyz_rpy, pose_to_xyz_rpy
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..core.stamps import OUT_OF_ORDER, StampGaps, StampRejected
 from ..io.pointcloud2 import pointcloud2_to_scan, stamp_to_seconds
 from ..io.scan import Scan
 from . import ros_messages as rm
+from .motion_inputs import MotionInputBuffer, motion_input_qos
 from .mounting import PARAMETER, Mounting, MountingLookup
 from .outputs import FrameTimes, OdometryOutputs
 from .parameters import NODE_NAME, NodeSettings, declare_parameters, parameter_specs, plain_value, settings_from_values
@@ -122,6 +127,8 @@ class OdometryNode(Node):
         self._slot_cv = threading.Condition()  # the one-slot buffer and the counters
         self._slot: tuple[PointCloud2, float] | None = None
         self._stopping = False
+        self.motion_inputs = MotionInputBuffer(bool(settings.imu_topic), bool(settings.wheel_odom_topic))
+        self.motion_mounting_detail = ""
         self.diagnostic_name = f"{self.get_fully_qualified_name().lstrip('/')}: odometry"
         self.transport = check_transport()
         if not self.transport.ok:
@@ -149,8 +156,17 @@ class OdometryNode(Node):
 
     def _create_inputs(self) -> None:
         """Input subscriptions, created last (after the warm-up): the points and their
-        middleware events (further sensors, e.g. IMU or wheel odometry, go here)."""
+        middleware events, and the motion prior's IMU and wheel odometry when configured."""
         self.points_sub = self._subscribe_counting_losses(PointCloud2, "points", self._on_cloud, input_qos(self.settings.input_qos))
+        if self.settings.imu_topic:
+            from sensor_msgs.msg import Imu
+
+            self.create_subscription(Imu, self.settings.imu_topic, self.motion_inputs.add_imu, motion_input_qos(self.settings.input_qos))
+        if self.settings.wheel_odom_topic:
+            from nav_msgs.msg import Odometry as OdometryMsg
+
+            self.create_subscription(OdometryMsg, self.settings.wheel_odom_topic, self.motion_inputs.add_wheel,
+                                     motion_input_qos(self.settings.input_qos))
 
     def _subscribe_counting_losses(self, msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> Any:
         """A subscription whose lost-message events (where the middleware reports them) add to
@@ -266,8 +282,14 @@ class OdometryNode(Node):
             self._report_refused(msg, f"bad PointCloud2 skipped: {exc}", "bad_messages")
             return
         times.converted = time.perf_counter()
+        if self.motion_inputs.expect_imu or self.motion_inputs.expect_wheel:
+            sweep_end = scan.stamp + (float(np.nanmax(scan.times)) if scan.times is not None and len(scan.times) else 0.0)
+            self.motion_inputs.wait_until_covered(sweep_end, self.odometry.config.motion_prior.max_data_age)
         with self._state_lock:
             settings = self.settings
+            if not self.odometry.poses:  # a new sequence: where the IMU and the base sit
+                self._resolve_motion_mountings(scan.frame_id, settings)
+            self.motion_inputs.feed(self.odometry)
             try:
                 record = self.odometry.register_frame(scan.points, scan.times, stamp=scan.stamp)
             except StampRejected as exc:
@@ -282,6 +304,26 @@ class OdometryNode(Node):
             if record.index == 0:  # a new sequence: a new odom frame, a new mounting
                 self._start_sequence(record, scan, settings)
             self._publish_frame(msg, scan, record, settings, times)
+
+    def _resolve_motion_mountings(self, lidar_frame: str, settings: NodeSettings) -> None:
+        """T_lidar_imu and T_base_lidar of the motion prior from TF (the messages' frames), else
+        the motion_prior parameters; the odometry has no frame yet, so the change costs nothing."""
+        mp = self.odometry.config.motion_prior
+        details = []
+        if settings.imu_topic and self.motion_inputs.imu_frame:
+            m = self._mounting_lookup.resolve(lidar_frame, self.motion_inputs.imu_frame, pose_from_xyz_rpy(*mp.imu_to_lidar),
+                                              settings.mounting_timeout, "motion_prior.imu_to_lidar")
+            mp = replace(mp, imu_to_lidar=tuple(float(v) for v in pose_to_xyz_rpy(m.T_base_lidar)))
+            details.append(f"IMU: {m.detail}")
+        if settings.wheel_odom_topic and self.motion_inputs.wheel_child_frame:
+            m = self._mounting_lookup.resolve(self.motion_inputs.wheel_child_frame, lidar_frame, pose_from_xyz_rpy(*mp.lidar_to_base),
+                                              settings.mounting_timeout, "motion_prior.lidar_to_base")
+            mp = replace(mp, lidar_to_base=tuple(float(v) for v in pose_to_xyz_rpy(m.T_base_lidar)))
+            details.append(f"wheel odometry: {m.detail}")
+        if details:
+            self.motion_mounting_detail = "; ".join(details)
+            if mp != self.odometry.config.motion_prior:
+                self.odometry.update_config(replace(self.odometry.config, motion_prior=mp))
 
     def _start_sequence(self, record: FrameRecord, scan: Scan, settings: NodeSettings) -> None:
         self.outputs.reset(settings)
@@ -317,8 +359,12 @@ class OdometryNode(Node):
 
     def _context_values(self) -> dict[str, Any]:
         period = self._gaps.period
-        return {"mounting": self.mounting.source, "mounting_detail": self.mounting.detail, "transport": self.transport.summary,
-                "sensor_period": f"{period:.4f}" if period is not None else "unknown"}
+        values = {"mounting": self.mounting.source, "mounting_detail": self.mounting.detail, "transport": self.transport.summary,
+                  "sensor_period": f"{period:.4f}" if period is not None else "unknown"}
+        values.update(self.motion_inputs.values())
+        if self.motion_mounting_detail:
+            values["motion_prior_mounting"] = self.motion_mounting_detail
+        return values
 
     def _report_refused(self, msg: PointCloud2, reason: str, counter: str | None, level: int = rm.ERROR) -> None:
         """One diagnostic (ERROR, or WARN for a stamp jump) and one log line for a frame that
@@ -375,8 +421,15 @@ def frame_diagnostic(record: FrameRecord, stamp: float, times: FrameTimes) -> tu
     values.update({f"time_{k}_ms": v for k, v in record.timings.items()})
     values["time_total_ms"] = record.total_ms
     values.update(times.values())
+    values.update({"prior_source": record.prior_source, "prior_age_s": record.prior_age,
+                   "prior_axes": " ".join(record.prior_axes) or "none"})
+    std = record.axis_std
+    values.update({f"std_{a}_deg": float(v) for a, v in zip(AXIS_NAMES[:3], std[:3])})
+    values.update({f"std_{a}_m": float(v) for a, v in zip(AXIS_NAMES[3:], std[3:])})
     if record.notes:
-        values["stamp_note"] = " ".join(record.notes)
+        values["notes"] = "; ".join(record.notes)
+        if level == rm.OK:  # a motion-prior fallback, deskewing off, a held stamp outlier
+            level, text = rm.WARN, record.notes[0]
     return level, text, values
 
 

@@ -21,7 +21,7 @@ from sensor_msgs.msg import PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from ..core.bounded_history import BoundedHistory
-from ..core.covariance import FIRST_FRAME_VARIANCE, body_to_ros_covariance, inflate_degenerate, twist_in_base
+from ..core.covariance import body_to_ros_covariance, twist_in_base
 from ..core.geometry import invert_pose, transform_points
 from ..core.odometry import FrameRecord
 from ..io.scan import Scan
@@ -136,12 +136,8 @@ class OdometryOutputs:
         T_odom_lidar = T_base_lidar @ record.pose
         T_odom_base = T_odom_lidar @ T_lidar_base
         base_in_lidar = T_lidar_base[:3, 3]
-        if record.status == "first_frame":
-            covariance = np.eye(6) * FIRST_FRAME_VARIANCE  # the first pose defines odom: exact
-        else:
-            inflated = inflate_degenerate(record.covariance, record.degeneracy, settings.degenerate_variance_translation,
-                                          settings.degenerate_variance_rotation)
-            covariance = body_to_ros_covariance(inflated, T_odom_lidar[:3, :3], base_in_lidar)
+        # in physical units: the LiDAR's information, plus the motion prior along flagged directions
+        covariance = body_to_ros_covariance(record.covariance, T_odom_lidar[:3, :3], base_in_lidar)
         twist = twist_in_base(record.twist, record.twist_covariance, T_base_lidar[:3, :3], base_in_lidar)
         odom, base = settings.odom_frame_id, settings.base_frame_id
         self.odom.publish(rm.odometry_msg(T_odom_base, covariance, stamp, odom, base, twist))

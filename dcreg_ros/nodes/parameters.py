@@ -46,13 +46,17 @@ def _finite_non_negative(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x >= 0
 
 
+def _topic(s: str) -> bool:
+    return isinstance(s, str) and not any(c.isspace() for c in s)
+
+
 def _frame_prefix(s: str) -> bool:
     return not any(c.isspace() for c in s) and not s.startswith("/")
 
 
 @dataclass(frozen=True)
 class NodeSettings:
-    """Parameters of the ROS node itself (frames, QoS, what to publish, covariance inflation)."""
+    """Parameters of the ROS node itself (frames, QoS, inputs, what to publish)."""
 
     input_qos: str = param("sensor_data", "QoS of the points subscription: sensor_data (best effort, keep last 5; matches any publisher, loses fragments of large clouds) or reliable (repairs lost fragments, but does not match best-effort publishers; a transport that cannot keep up still loses clouds: lost_messages, stamp_gaps)", lambda q: q in INPUT_QOS_CHOICES, "sensor_data or reliable")
     odom_frame: str = param("odom", "frame of the odometry, path, clouds and markers (REP-105)", lambda s: bool(s.strip()), "a non-empty frame name")
@@ -67,8 +71,8 @@ class NodeSettings:
     path_publish_period: float = param(0.5, "seconds of data time between path messages; 0 = every frame (a long path costs ~4 ms per 1000 poses)", _finite_non_negative, ">= 0 s")
     path_max_poses: int = param(2000, "poses kept in dcreg/path", lambda k: 2 <= k <= 1_000_000, "between 2 and 1000000")
     path_history: str = param("decimated", "when path_max_poses is reached: decimated (thin the older poses by 2, the path still spans the whole run) or recent (keep the last poses only)", lambda h: h in HISTORY_MODES, "decimated or recent")
-    degenerate_variance_translation: float = param(1.0, "variance added to the odometry covariance along each flagged translation direction (m^2)", _finite_non_negative, ">= 0 m^2")
-    degenerate_variance_rotation: float = param(0.1, "variance added to the odometry covariance along each flagged rotation direction (rad^2)", _finite_non_negative, ">= 0 rad^2")
+    imu_topic: str = param("", "sensor_msgs/Imu topic for the IMU motion prior (REP-145; empty = off); its mounting from TF (the cloud's frame <- the IMU message's frame), else motion_prior.imu_to_lidar", _topic, "a topic name or empty")
+    wheel_odom_topic: str = param("", "nav_msgs/Odometry topic of the wheel odometry for the motion prior (empty = off); the LiDAR mounting from TF (its child_frame_id <- the cloud's frame), else motion_prior.lidar_to_base. With wheel odometry publishing odom -> base_link on TF, set publish_tf false or another odom_frame (REP-105: one parent per frame)", _topic, "a topic name or empty")
     max_points: int = param(2_000_000, "clouds with more points than this are rejected (ERROR diagnostic) before conversion", lambda k: k >= 10, ">= 10")
 
     @property
@@ -147,18 +151,30 @@ def _rules(cfg: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+# node settings published under a section of the odometry's names, next to what they feed
+NODE_SECTION_NAMES = {"imu_topic": "motion_prior.imu_topic", "wheel_odom_topic": "motion_prior.wheel_odom_topic"}
+
+
 def parameter_specs() -> list[ParameterSpec]:
-    """Every parameter the node declares: its own settings first, then the odometry config."""
-    specs = []
-    for source in (NodeSettings(), OdometryConfig()):
-        rules = _rules(source)
-        for name, (value, doc) in flatten(source).items():
-            specs.append(ParameterSpec(name, _ros_value(value), doc, name in READ_ONLY, rules[name]))
-    return specs
+    """Every parameter the node declares: its own settings first, then the odometry config (the
+    node's input topics of the motion prior among the motion_prior section)."""
+    specs, sectioned = [], []
+    settings = NodeSettings()
+    rules = _rules(settings)
+    for name, (value, doc) in flatten(settings).items():
+        spec = ParameterSpec(NODE_SECTION_NAMES.get(name, name), _ros_value(value), doc, name in READ_ONLY, rules[name])
+        (sectioned if name in NODE_SECTION_NAMES else specs).append(spec)
+    config = OdometryConfig()
+    rules = _rules(config)
+    for name, (value, doc) in flatten(config).items():
+        specs.append(ParameterSpec(name, _ros_value(value), doc, name in READ_ONLY, rules[name]))
+    last = max(i for i, spec in enumerate(specs) if spec.name.startswith("motion_prior."))
+    return specs[: last + 1] + sectioned + specs[last + 1:]
 
 
 def node_parameter_names() -> set[str]:
-    return {f.name for f in dataclasses.fields(NodeSettings)}
+    """The ROS names of the node's own parameters."""
+    return {NODE_SECTION_NAMES.get(f.name, f.name) for f in dataclasses.fields(NodeSettings)}
 
 
 def settings_from_values(values: dict[str, Any]) -> tuple[OdometryConfig, NodeSettings]:
@@ -167,7 +183,8 @@ def settings_from_values(values: dict[str, Any]) -> tuple[OdometryConfig, NodeSe
     Raises ConfigError naming the first bad or unknown parameter.
     """
     own = node_parameter_names()
-    node_values = {k: v for k, v in values.items() if k in own}
+    field_of = {ros: name for name, ros in NODE_SECTION_NAMES.items()}
+    node_values = {field_of.get(k, k): v for k, v in values.items() if k in own}
     odom_values = {k: v for k, v in values.items() if k not in own}
     settings = from_dict(NodeSettings, node_values)
     config = from_dict(OdometryConfig, unflatten(odom_values))
@@ -215,7 +232,7 @@ def ros_params_yaml(node_name: str = PARAMS_FILE_KEY, header: str = "") -> str:
     current_section = None
     for spec in parameter_specs():
         section, _, leaf = spec.name.rpartition(".")
-        if spec.name in own:
+        if spec.name in own and not section:
             indent = "    "
         else:
             if section != current_section:

@@ -74,6 +74,18 @@ def odometry_msg(T: np.ndarray, covariance_ros: np.ndarray, stamp: float | Time,
     return msg
 
 
+def imu_msg(stamp: float, angular_velocity: np.ndarray, linear_acceleration: np.ndarray, frame_id: str) -> Any:
+    """sensor_msgs/Imu without orientation (orientation_covariance[0] = -1, REP-145)."""
+    from sensor_msgs.msg import Imu
+
+    msg = Imu(header=header(stamp, frame_id))
+    msg.orientation_covariance[0] = -1.0
+    w, a = angular_velocity, linear_acceleration
+    msg.angular_velocity = Vector3(x=float(w[0]), y=float(w[1]), z=float(w[2]))
+    msg.linear_acceleration = Vector3(x=float(a[0]), y=float(a[1]), z=float(a[2]))
+    return msg
+
+
 def transform_msg(T: np.ndarray, stamp: float | Time, frame_id: str, child_frame_id: str) -> TransformStamped:
     """geometry_msgs/TransformStamped of T_frame_child."""
     msg = TransformStamped(header=header(stamp, frame_id), child_frame_id=child_frame_id)
