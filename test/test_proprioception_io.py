@@ -210,3 +210,21 @@ def test_ground_truth_is_never_guessed_from_wheel_odometry(tmp_path):
     res = json.loads(run_cli("eval", tmp_path / "b", path, "--gt-topic", "/wheel/odom", "--json").stdout)
     assert res["matched_poses"] == len(sim.scans)
     assert_one_line_error(run_cli("run", path, "--out", tmp_path / "c", "--gt-topic", "/points", ok=False), "/points")
+
+
+def test_run_uses_imu_and_wheel_topics_with_mountings_from_tf_static(tmp_path):
+    """`dcreg run --imu-topic --wheel-odom-topic` on a simulated bag: both feed the prediction
+    (summary.json counts the frames per source), the mountings come from the bag's /tf_static."""
+
+    from dcreg_ros.sim import simulate, write_simulation
+
+    bag = write_simulation(simulate("structured", frames=25, beams=16, seed=2, motion="stop_and_go"), tmp_path / "bag")
+    run_cli("run", bag, "--out", tmp_path / "out", "--imu-topic", "/imu", "--wheel-odom-topic", "/wheel/odom", "--quiet", "--no-plots")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["frames_per_prior_source"] == {"imu_wheel": 24}
+    assert any("from /tf_static" in n and "IMU" in n for n in summary["notes"])
+    assert any("from /tf_static" in n and "LiDAR mounting" in n for n in summary["notes"])
+    header = (tmp_path / "out" / "diagnostics.csv").read_text().splitlines()[0].split(",")
+    assert {"prior_source", "std_x_m", "std_yaw_deg", "prior_axes"} <= set(header)
+    bad = run_cli("run", bag, "--out", tmp_path / "out2", "--imu-topic", "/nope", ok=False)
+    assert_one_line_error(bad, "/nope")

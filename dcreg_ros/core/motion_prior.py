@@ -300,6 +300,7 @@ class MotionPriors:
         self.config = config
         self.imu = _Buffer(ImuSamples.empty())
         self.wheel = _Buffer(WheelOdometrySamples.empty())
+        self.expected = (False, False)  # (IMU, wheel) inputs the caller set up, for source "auto"
         self.reset()
 
     def reset(self) -> None:
@@ -321,10 +322,15 @@ class MotionPriors:
     def add_wheel_odometry(self, samples: WheelOdometrySamples) -> None:
         self.wheel.add(samples)
 
+    def expect(self, imu: bool, wheel: bool) -> None:
+        """Say which inputs are set up (e.g. the node's topics): with source "auto" their absence
+        is then reported (a WARN note per frame) rather than silently predicting without them."""
+        self.expected = (bool(imu), bool(wheel))
+
     def _wants(self) -> tuple[bool, bool]:
         s = self.config.source
         if s == "auto":
-            return len(self.imu.samples) > 0, len(self.wheel.samples) > 0
+            return self.expected[0] or len(self.imu.samples) > 0, self.expected[1] or len(self.wheel.samples) > 0
         return s in ("imu", "imu_wheel"), s in ("wheel", "imu_wheel")
 
     def start(self, T_world_lidar: np.ndarray, t: float) -> None:

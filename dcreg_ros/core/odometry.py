@@ -225,7 +225,7 @@ class Odometry:
         self._reference_time = 0.0  # of the last scan (s): the stamp, or mid-sweep when deskewed
         self._stamp_guard = StampGuard(cfg.stamps)
         if hasattr(self, "priors"):
-            self.priors.reset()  # measurements already fed stay; the filters restart
+            self.priors.reset()  # measurements already fed stay (and what is expected); the filters restart
         else:
             self.priors = MotionPriors(cfg.motion_prior)
 
@@ -233,6 +233,10 @@ class Odometry:
         """Feed IMU measurements (REP-145, IMU frame; see ``motion_prior.imu_to_lidar``), at any
         time before the scans that need them; out-of-order samples are dropped and counted."""
         self.priors.add_imu(samples)
+
+    def expect_motion_inputs(self, imu: bool, wheel: bool) -> None:
+        """Which of add_imu / add_wheel_odometry the caller will feed: their absence is then noted."""
+        self.priors.expect(imu, wheel)
 
     def add_wheel_odometry(self, samples: WheelOdometrySamples) -> None:
         """Feed wheel odometry (T_odom_base poses and base twists; see ``motion_prior.lidar_to_base``)."""

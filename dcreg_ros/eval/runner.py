@@ -135,6 +135,7 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
                 configured, where = motion.configure(odometry.config, scan.frame_id)
                 notes += where
                 odometry.update_config(configured)
+                odometry.expect_motion_inputs(motion.imu is not None, motion.wheel is not None)
                 if motion.imu is not None:
                     odometry.add_imu(motion.imu)
                 if motion.wheel is not None:

@@ -121,6 +121,7 @@ class OdometryNode(Node):
         self._values = values
         self.settings: NodeSettings = settings
         self.odometry = Odometry(config)
+        self.odometry.expect_motion_inputs(bool(settings.imu_topic), bool(settings.wheel_odom_topic))
         self.counters = Counters()
         self._gaps = StampGaps(config.stamps)
         self._state_lock = threading.Lock()  # odometry, settings, outputs, mounting: worker vs. services
