@@ -244,6 +244,7 @@ class OdometryNode(Node):
             self._gaps.config = config.stamps
         if settings.publish_tf:
             self.outputs.ensure_tf()
+        self._check_tf_owner(settings)
         names = ", ".join(sorted(changes))
         if was_reset:
             self.get_logger().warning(f"parameter change ({names}) needs a new map: local map and trajectory reset")
@@ -321,10 +322,25 @@ class OdometryNode(Node):
                                               settings.mounting_timeout, "motion_prior.lidar_to_base")
             mp = replace(mp, lidar_to_base=tuple(float(v) for v in pose_to_xyz_rpy(m.T_base_lidar)))
             details.append(f"wheel odometry: {m.detail}")
+        self._check_tf_owner(settings)
         if details:
             self.motion_mounting_detail = "; ".join(details)
             if mp != self.odometry.config.motion_prior:
                 self.odometry.update_config(replace(self.odometry.config, motion_prior=mp))
+
+    def _check_tf_owner(self, settings: NodeSettings) -> None:
+        """Withhold our odom -> base TF when the wheel odometry names the very same two frames:
+        its driver (e.g. diff_drive_controller) broadcasts that transform, and two publishers of
+        one parent -> child pair make TF jump between them (REP-105: one parent per frame)."""
+        wheel = (self.motion_inputs.wheel_frame, self.motion_inputs.wheel_child_frame)
+        blocked = ""
+        if settings.publish_tf and settings.wheel_odom_topic and wheel == (settings.odom_frame_id, settings.base_frame_id):
+            blocked = (f"wheel odometry on {settings.wheel_odom_topic} is {wheel[0]} -> {wheel[1]}, the same transform as ours: "
+                       "dcreg TF is withheld (REP-105: one parent per frame); dcreg/odometry is still published, "
+                       "fuse it with the wheels (robot_localization) or set publish_tf false")
+        if blocked and blocked != self.outputs.tf_blocked_by:
+            self.get_logger().warning(blocked)
+        self.outputs.tf_blocked_by = blocked
 
     def _start_sequence(self, record: FrameRecord, scan: Scan, settings: NodeSettings) -> None:
         self.outputs.reset(settings)
@@ -365,6 +381,8 @@ class OdometryNode(Node):
         values.update(self.motion_inputs.values())
         if self.motion_mounting_detail:
             values["motion_prior_mounting"] = self.motion_mounting_detail
+        if self.outputs.tf_blocked_by:
+            values["tf"] = self.outputs.tf_blocked_by
         return values
 
     def _report_refused(self, msg: PointCloud2, reason: str, counter: str | None, level: int = rm.ERROR) -> None:

@@ -86,6 +86,7 @@ class OdometryOutputs:
         self.markers = node.create_publisher(MarkerArray, "dcreg/degeneracy_markers", RELIABLE_OUTPUT)
         self._tf_send: Callable[[Any], None] | None = None
         self._tf_ready = False
+        self.tf_blocked_by = ""  # why TF odom -> base is withheld (another publisher owns it)
         self.state = self.new_state(settings)
         if settings.publish_tf:
             self.ensure_tf()
@@ -141,7 +142,7 @@ class OdometryOutputs:
         twist = twist_in_base(record.twist, record.twist_covariance, T_base_lidar[:3, :3], base_in_lidar)
         odom, base = settings.odom_frame_id, settings.base_frame_id
         self.odom.publish(rm.odometry_msg(T_odom_base, covariance, stamp, odom, base, twist))
-        if settings.publish_tf and self._tf_send is not None:
+        if settings.publish_tf and self._tf_send is not None and not self.tf_blocked_by:
             self._tf_send(rm.transform_msg(T_odom_base, stamp, odom, base))
         pose = rm.pose_stamped_msg(T_odom_base, stamp, odom)
         self.pose.publish(pose)

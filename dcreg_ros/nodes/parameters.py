@@ -72,7 +72,7 @@ class NodeSettings:
     path_max_poses: int = param(2000, "poses kept in dcreg/path", lambda k: 2 <= k <= 1_000_000, "between 2 and 1000000")
     path_history: str = param("decimated", "when path_max_poses is reached: decimated (thin the older poses by 2, the path still spans the whole run) or recent (keep the last poses only)", lambda h: h in HISTORY_MODES, "decimated or recent")
     imu_topic: str = param("", "sensor_msgs/Imu topic for the IMU motion prior (REP-145; empty = off); its mounting from TF (the cloud's frame <- the IMU message's frame), else motion_prior.imu_to_lidar", _topic, "a topic name or empty")
-    wheel_odom_topic: str = param("", "nav_msgs/Odometry topic of the wheel odometry for the motion prior (empty = off); the LiDAR mounting from TF (its child_frame_id <- the cloud's frame), else motion_prior.lidar_to_base. With wheel odometry publishing odom -> base_link on TF, set publish_tf false or another odom_frame (REP-105: one parent per frame)", _topic, "a topic name or empty")
+    wheel_odom_topic: str = param("", "nav_msgs/Odometry topic of the wheel odometry for the motion prior (empty = off); the LiDAR mounting from TF (its child_frame_id <- the cloud's frame), else motion_prior.lidar_to_base. When it names the same odom_frame -> base_frame pair as ours (its driver broadcasts that TF), our TF is withheld with a WARN (REP-105: one parent per frame) and dcreg/odometry is still published, e.g. for robot_localization; publish_tf false silences the WARN", _topic, "a topic name or empty")
     max_points: int = param(2_000_000, "clouds with more points than this are rejected (ERROR diagnostic) before conversion", lambda k: k >= 10, ">= 10")
 
     @property
