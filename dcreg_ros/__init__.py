@@ -11,6 +11,8 @@ from ._version import __version__
 from .core.config import RegistrationConfig
 from .core.config_io import ConfigError
 from .core.degeneracy import AXIS_NAMES, DegeneracyReport, analyze_hessian
+from .core.global_map import GlobalMap
+from .core.localization import LocalizationConfig, LocalizationReport, Localizer
 from .core.odometry import FrameRecord, Odometry, OdometryConfig
 from .core.pointcloud import InputError
 from .core.registration import RegistrationResult, register
@@ -21,7 +23,11 @@ __all__ = [
     "ConfigError",
     "DegeneracyReport",
     "FrameRecord",
+    "GlobalMap",
     "InputError",
+    "LocalizationConfig",
+    "LocalizationReport",
+    "Localizer",
     "Odometry",
     "OdometryConfig",
     "RegistrationConfig",

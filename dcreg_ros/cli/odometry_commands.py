@@ -77,6 +77,8 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--no-plots", action="store_true", help="skip trajectory.png and degeneracy.png")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--save-map", metavar="MAP.pcd", help="also write every registered frame as a binary PCD map (world frame)")
+    p.add_argument("--map-voxel", type=float, default=0.1, metavar="M", help="one map point per voxel of this edge, m (default 0.1)")
     p.set_defaults(func=run_run)
 
 
@@ -84,10 +86,11 @@ def run_run(args: argparse.Namespace) -> int:
     from ..eval.runner import Progress, run_odometry, write_run_outputs
 
     config = _config(args.config)
+    global_map = _map_accumulator(args)
     dataset = _open(args.input, args.topic)
     out = Path(args.out)
     progress = Progress(len(dataset), enabled=not args.quiet)
-    result = run_odometry(dataset, config, args.strategy, progress, args.max_frames)
+    result = run_odometry(dataset, config, args.strategy, progress, args.max_frames, global_map=global_map)
     if not result.records:
         raise CliError(f"no frame of {args.input} could be registered ({len(result.skipped)} skipped: "
                        f"{result.skipped[0][1] if result.skipped else 'empty input'})")
@@ -114,7 +117,30 @@ def run_run(args: argparse.Namespace) -> int:
     print(f"dcreg run: {args.input} -> {out} (strategy {result.strategy})")
     print("\n".join(lines))
     print(f"wrote trajectory_tum.txt, trajectory_kitti.txt, diagnostics.csv, summary.json{'' if args.no_plots else ', trajectory.png, degeneracy.png'}")
+    if global_map is not None:
+        print(_save_map(global_map, args.save_map))
     return 0
+
+
+def _map_accumulator(args: argparse.Namespace):
+    """The map --save-map fills (None without it); the destination is checked before the run."""
+    if not args.save_map:
+        return None
+    from ..core.global_map import GlobalMap
+    from ..io.maps import check_map_destination
+
+    if not (np.isfinite(args.map_voxel) and args.map_voxel > 0):
+        raise CliError("--map-voxel must be > 0 m")
+    check_map_destination(args.save_map)
+    return GlobalMap(args.map_voxel)
+
+
+def _save_map(global_map, path: str) -> str:
+    from ..io.maps import write_map
+
+    write_map(path, global_map.points)
+    full = f"; memory bound reached, {global_map.dropped} points in new voxels dropped" if global_map.full else ""
+    return f"wrote map {path}: {len(global_map)} points, one per {global_map.voxel_size:g} m voxel (world frame){full}"
 
 
 # ---------------------------------------------------------------------------------------- eval

@@ -23,6 +23,7 @@ from .config_io import ConfigError, LoadableConfig, non_negative, param, positiv
 from .degeneracy import DegeneracyReport
 from .deskew import deskew, interpolate_motion, normalize_times
 from .geometry import invert_pose, project_to_so3, so3_log, transform_points
+from .global_map import GlobalMap
 from .pointcloud import InputError, crop_range, finite_points
 from .registration import RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
@@ -156,6 +157,7 @@ class Odometry:
             config = config.with_strategy(strategy)
         self.config = config
         self._registration = config.registration_config()
+        self.global_map: GlobalMap | None = None  # set one to keep every registered frame (map saving)
         self.reset()
 
     def update_config(self, config: OdometryConfig) -> bool:
@@ -181,6 +183,8 @@ class Odometry:
         self.stamps: list[float] = []
         self._scan_pose = np.eye(4)  # pose of the last scan's reference time (mid-scan if deskewed)
         self._delta = np.eye(4)  # motion over the last frame interval
+        if self.global_map is not None:
+            self.global_map.clear()  # its points are in the frame of the trajectory just forgotten
 
     @property
     def last_pose(self) -> np.ndarray:
@@ -228,7 +232,10 @@ class Odometry:
         if index > 0:
             self.threshold.update(prediction, pose)
             self._delta = invert_pose(self._scan_pose) @ pose
-        self.local_map.insert(transform_points(pose, frame))
+        world = transform_points(pose, frame)
+        self.local_map.insert(world)
+        if self.global_map is not None:
+            self.global_map.insert(world)
         self.local_map.remove_far(pose[:3, 3], self.config.preprocess.max_range)
         map_ms = (time.perf_counter() - t1) * 1e3
         self._scan_pose = pose

@@ -32,8 +32,10 @@ def _to_evo(traj: Trajectory):
     return PoseTrajectory3D(poses_se3=[p.copy() for p in traj.poses], timestamps=traj.stamps.copy())
 
 
-def trajectory_errors(estimate: Trajectory, reference: Trajectory, rpe_delta: int = 1, max_time_diff: float = 0.02) -> TrajectoryErrors:
-    """ATE and RPE of ``estimate`` against ``reference`` (evo: association by stamp, Umeyama SE(3))."""
+def trajectory_errors(estimate: Trajectory, reference: Trajectory, rpe_delta: int = 1, max_time_diff: float = 0.02,
+                      align: bool = True) -> TrajectoryErrors:
+    """ATE and RPE of ``estimate`` against ``reference`` (evo: association by stamp, Umeyama SE(3)
+    unless ``align`` is False: localization in a map given in the reference's frame)."""
     from evo.core import metrics, sync
 
     if len(estimate) < 2 or len(reference) < 2:
@@ -41,7 +43,8 @@ def trajectory_errors(estimate: Trajectory, reference: Trajectory, rpe_delta: in
     ref, est = sync.associate_trajectories(_to_evo(reference), _to_evo(estimate), max_diff=max_time_diff)
     if ref.num_poses < 2:
         raise InputError(f"only {ref.num_poses} poses share stamps (within {max_time_diff} s); check the time bases")
-    est.align(ref, correct_scale=False)
+    if align:
+        est.align(ref, correct_scale=False)
     ape = metrics.APE(metrics.PoseRelation.translation_part)
     ape.process_data((ref, est))
     rpe = metrics.RPE(metrics.PoseRelation.translation_part, delta=rpe_delta, delta_unit=metrics.Unit.frames, all_pairs=False)

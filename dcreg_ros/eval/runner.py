@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.degeneracy import AXIS_NAMES
 from ..core.geometry import pose_to_xyz_rpy
+from ..core.global_map import GlobalMap
 from ..core.odometry import FRAME_TIMING_KEYS, FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..io.scan import Scan
@@ -87,10 +88,12 @@ class RunResult:
 
 
 def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, strategy: str | None = None,
-                 progress: Progress | None = None, max_frames: int | None = None) -> RunResult:
+                 progress: Progress | None = None, max_frames: int | None = None, global_map: GlobalMap | None = None) -> RunResult:
     """Register every scan in order. Unusable frames (too few points, NaN only, stamps that go
-    backwards) are skipped and listed, never fatal."""
+    backwards) are skipped and listed, never fatal. ``global_map`` accumulates every registered
+    frame (for ``--save-map``)."""
     odometry = Odometry(config, strategy)
+    odometry.global_map = global_map
     records: list[FrameRecord] = []
     skipped: list[tuple[int, str]] = []
     last_stamp = -np.inf
