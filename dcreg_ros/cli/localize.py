@@ -87,14 +87,19 @@ def run(args: argparse.Namespace) -> int:
         from ..eval.metrics import trajectory_errors
 
         try:
-            aligned = trajectory_errors(run_result.trajectory, gt)
             in_map = trajectory_errors(run_result.trajectory, gt, align=False)
         except InputError as exc:
             lines.append(f"accuracy         not computed: {exc}")
         else:
-            summary.update(ate_rmse_m=aligned.ate_rmse, ate_map_frame_rmse_m=in_map.ate_rmse, rpe_rmse_m=aligned.rpe_rmse)
-            lines.append(f"accuracy         ATE {aligned.ate_rmse:.3f} m SE(3) aligned, {in_map.ate_rmse:.3f} m in the map frame "
-                         f"(meaningful when the map and the ground truth share a frame); RPE {aligned.rpe_rmse:.4f} m/frame")
+            summary.update(ate_map_frame_rmse_m=in_map.ate_rmse)
+            text = f"{in_map.ate_rmse:.3f} m in the map frame (meaningful when the map and the ground truth share a frame)"
+            try:
+                aligned = trajectory_errors(run_result.trajectory, gt)
+            except InputError as exc:
+                lines.append(f"accuracy         ATE {text}; no SE(3)-aligned ATE: {exc}")
+            else:
+                summary.update(ate_rmse_m=aligned.ate_rmse, rpe_rmse_m=aligned.rpe_rmse)
+                lines.append(f"accuracy         ATE {aligned.ate_rmse:.3f} m SE(3) aligned, {text}; RPE {aligned.rpe_rmse:.4f} m/frame")
             (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"dcreg localize: {args.input} in {args.map} -> {out} (strategy {run_result.strategy})")
     print("\n".join(lines))

@@ -355,9 +355,11 @@ class Localizer:
         tc = self.config.tracking
         track.bad_frames = 0 if not problem else track.bad_frames + 1
         tracking = TRACKING_OK if not problem else (TRACKING_LOST if track.bad_frames >= tc.lost_after else TRACKING_DEGRADED)
-        if track.frames > 0 and not relocalized:
-            self.threshold.update(prediction, pose)
         previous = track.scan_pose
+        if tracking == TRACKING_LOST:
+            pose = previous.copy()  # hold the last pose: a lost track must not wander with bad fits
+        elif track.frames > 0 and not relocalized:
+            self.threshold.update(prediction, pose)
         # a lost track must not extrapolate a velocity it no longer measures
         track.delta = np.eye(4) if tracking == TRACKING_LOST or track.frames == 0 else invert_pose(previous) @ pose
         track.scan_pose = pose

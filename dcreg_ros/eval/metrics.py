@@ -44,7 +44,12 @@ def trajectory_errors(estimate: Trajectory, reference: Trajectory, rpe_delta: in
     if ref.num_poses < 2:
         raise InputError(f"only {ref.num_poses} poses share stamps (within {max_time_diff} s); check the time bases")
     if align:
-        est.align(ref, correct_scale=False)
+        from evo.core.geometry import GeometryException
+
+        try:
+            est.align(ref, correct_scale=False)
+        except GeometryException:
+            raise InputError("cannot align the trajectories: the estimate does not move (e.g. a lost track)") from None
     ape = metrics.APE(metrics.PoseRelation.translation_part)
     ape.process_data((ref, est))
     rpe = metrics.RPE(metrics.PoseRelation.translation_part, delta=rpe_delta, delta_unit=metrics.Unit.frames, all_pairs=False)
