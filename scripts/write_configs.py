@@ -4,6 +4,7 @@ from pathlib import Path
 
 from dcreg_ros.core.config import RegistrationConfig
 from dcreg_ros.core.config_io import annotated_yaml
+from dcreg_ros.core.localization import LocalizationConfig
 from dcreg_ros.core.odometry import OdometryConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,4 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 (ROOT / "config" / "odometry.yaml").write_text(annotated_yaml(
     OdometryConfig(), "odometry",
     "dcreg_ros odometry parameters (all optional; defaults shown).\nUse: dcreg run INPUT --out DIR --config config/odometry.yaml"))
-print("wrote config/registration.yaml and config/odometry.yaml")
+(ROOT / "config" / "localization.yaml").write_text(annotated_yaml(
+    LocalizationConfig(), "localization",
+    "dcreg_ros localization parameters (all optional; defaults shown).\nUse: dcreg localize MAP INPUT --out DIR --config config/localization.yaml"))
+print("wrote config/registration.yaml, config/odometry.yaml and config/localization.yaml")

@@ -222,6 +222,16 @@ class Localizer:
         self._index = 0
         self._last_stamp: float | None = None
 
+    def update_config(self, config: LocalizationConfig) -> None:
+        """Use a new configuration from the next scan on. Raises ConfigError when the change
+        needs a new map (the ``map`` or ``correspondence`` sections)."""
+        if config.map != self.config.map or config.correspondence != self.config.correspondence:
+            raise ConfigError("map and correspondence parameters need a new map: restart with the new values")
+        self.config = config
+        self._registration = config.registration_config()
+        at = config.adaptive_threshold  # the learnt sigma stays
+        self.threshold.initial, self.threshold.min_motion, self.threshold.max_range = at.initial_threshold, at.min_motion, config.preprocess.max_range
+
     # ------------------------------------------------------------------------ state
     @property
     def initialized(self) -> bool:

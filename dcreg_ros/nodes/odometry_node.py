@@ -9,7 +9,8 @@ Subscribes to ``points`` (sensor_msgs/PointCloud2, remappable), registers each c
 - ``/diagnostics`` (OK / WARN when directions are flagged / ERROR for failures and bad messages)
 - ``dcreg/degeneracy_markers`` (visualization_msgs/MarkerArray at the current pose)
 
-Service ``dcreg/reset`` (std_srvs/Trigger) forgets the map and the trajectory.
+Service ``dcreg/reset`` (std_srvs/Trigger) forgets the map and the trajectory; ``dcreg/save_map``
+(std_srvs/Trigger) writes every frame registered so far to the file of parameter ``map_save_path``.
 
 Threading: the subscription callback only parks the newest message in a one-slot buffer (a
 replaced, unprocessed message counts as dropped) and a worker thread registers it, so a slow
@@ -42,6 +43,7 @@ from visualization_msgs.msg import MarkerArray
 
 from ..core.config_io import ConfigError
 from ..core.geometry import invert_pose, pose_from_xyz_rpy, transform_points
+from ..core.global_map import GlobalMap
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..io.pointcloud2 import pointcloud2_to_scan, stamp_to_seconds
@@ -120,6 +122,7 @@ class OdometryNode(Node):
         self.settings: NodeSettings = settings
         self._set_extrinsics(settings)
         self.odometry = Odometry(config)
+        self._sync_map_saving(settings)
         self.counters = Counters()
         self._output = OutputState()
         self._state_lock = threading.Lock()  # odometry, settings, trajectory: worker vs. services
@@ -140,6 +143,7 @@ class OdometryNode(Node):
             self._ensure_tf()
         self.create_subscription(PointCloud2, "points", self._on_cloud, input_qos(settings.input_qos))
         self.create_service(Trigger, "dcreg/reset", self._on_reset)
+        self.create_service(Trigger, "dcreg/save_map", self._on_save_map)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         warm_ms = _warm_up(config)
         self._worker = threading.Thread(target=self._work, name="dcreg_worker", daemon=True)
@@ -204,6 +208,43 @@ class OdometryNode(Node):
         response.message = "local map and trajectory cleared"
         return response
 
+    def _sync_map_saving(self, settings: NodeSettings) -> None:
+        """Accumulate every registered frame for dcreg/save_map at ``map_save_voxel`` (0: off)."""
+        voxel, current = settings.map_save_voxel, self.odometry.global_map
+        if voxel <= 0:
+            self.odometry.global_map = None
+        elif current is None or current.voxel_size != voxel:
+            self.odometry.global_map = GlobalMap(voxel)
+
+    def _on_save_map(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        from ..io.maps import MapFileError, write_map
+
+        settings = self.settings
+        with self._state_lock:  # a copy, so the (slower) write does not hold up the odometry
+            world = None if self.odometry.global_map is None else self.odometry.global_map.points.copy()
+        response.success = False
+        if not settings.map_save_path:
+            response.message = f"parameter map_save_path is empty: ros2 param set {self.get_fully_qualified_name()} map_save_path /path/map.pcd"
+        elif world is None:
+            response.message = "map_save_voxel is 0: registered frames are not kept, nothing to save"
+        elif len(world) == 0:
+            response.message = "no frame registered yet: nothing to save"
+        else:
+            points = transform_points(self._T_base_lidar, world.astype(np.float64))  # the odom frame, as published
+            try:
+                write_map(settings.map_save_path, points)
+            except MapFileError as exc:
+                response.message = f"map not saved: {exc}"
+            else:
+                response.success = True
+                response.message = (f"saved {len(points)} points to {settings.map_save_path} "
+                                    f"({settings.odom_frame} frame, one per {settings.map_save_voxel:g} m voxel)")
+        if response.success:  # rclpy insists on one severity per logging call site
+            self.get_logger().info(f"save_map: {response.message}")
+        else:
+            self.get_logger().error(f"save_map: {response.message}")
+        return response
+
     def _on_set_parameters(self, params: list) -> SetParametersResult:
         own = {spec.name for spec in parameter_specs()}
         changes = {p.name: plain_value(p.value) for p in params if p.name in own}
@@ -221,6 +262,7 @@ class OdometryNode(Node):
             self._values = values
             self.settings = settings
             self._set_extrinsics(settings)
+            self._sync_map_saving(settings)
         if settings.publish_tf:
             self._ensure_tf()
         names = ", ".join(sorted(changes))

@@ -52,6 +52,8 @@ class NodeSettings:
     degenerate_variance_translation: float = param(1.0, "variance added to the odometry covariance along each flagged translation direction (m^2)", _finite_non_negative, ">= 0 m^2")
     degenerate_variance_rotation: float = param(0.1, "variance added to the odometry covariance along each flagged rotation direction (rad^2)", _finite_non_negative, ">= 0 rad^2")
     max_points: int = param(2_000_000, "clouds with more points than this are rejected (ERROR diagnostic) before conversion", lambda k: k >= 10, ">= 10")
+    map_save_path: str = param("", "file dcreg/save_map writes (binary PCD in the odom frame, written atomically); empty: the service explains how to set it")
+    map_save_voxel: float = param(0.1, "every registered frame is kept for dcreg/save_map at one point per voxel of this edge (m); 0 = keep nothing", _finite_non_negative, ">= 0 m")
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,13 @@ def _ros_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def parameter_specs() -> list[ParameterSpec]:
-    """Every parameter the node declares: its own settings first, then the odometry config."""
+def parameter_specs(sources: tuple | None = None, read_only: frozenset = READ_ONLY) -> list[ParameterSpec]:
+    """Every parameter a node declares: by default dcreg_node's, its own settings first, then
+    the odometry config; ``sources`` are other (settings, config) defaults."""
     specs = []
-    for source in (NodeSettings(), OdometryConfig()):
+    for source in sources or (NodeSettings(), OdometryConfig()):
         for name, (value, doc) in flatten(source).items():
-            specs.append(ParameterSpec(name, _ros_value(value), doc, name in READ_ONLY))
+            specs.append(ParameterSpec(name, _ros_value(value), doc, name in read_only))
     return specs
 
 
@@ -104,7 +107,7 @@ def settings_from_values(values: dict[str, Any]) -> tuple[OdometryConfig, NodeSe
     return config, settings
 
 
-def declare_parameters(node: Any) -> dict[str, Any]:
+def declare_parameters(node: Any, specs: list[ParameterSpec] | None = None) -> dict[str, Any]:
     """Declare every parameter on an rclpy node (default, description, read-only flag) and
     return {name: value} after the params-file and command-line overrides.
 
@@ -115,27 +118,31 @@ def declare_parameters(node: Any) -> dict[str, Any]:
     from rcl_interfaces.msg import ParameterDescriptor
 
     values = {}
-    for spec in parameter_specs():
+    for spec in parameter_specs() if specs is None else specs:
         dynamic = isinstance(spec.default, (float, list))
         descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only, dynamic_typing=dynamic)
         values[spec.name] = plain_value(node.declare_parameter(spec.name, spec.default, descriptor).value)
     return values
 
 
-def ros_params_yaml(node_name: str = NODE_NAME, header: str = "") -> str:
+def ros_params_yaml(node_name: str = NODE_NAME, header: str = "", settings: Any = None, config: Any = None,
+                    read_only: frozenset = READ_ONLY) -> str:
     """A ROS 2 params file (``node: ros__parameters: ...``) with every default and its
-    description as a comment; nested keys are the dotted parameter names."""
+    description as a comment; nested keys are the dotted parameter names. ``settings`` (node
+    settings) and ``config`` (core config) default to dcreg_node's."""
+    settings = settings or NodeSettings()
+    config = config or OdometryConfig()
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     lines += [f"{node_name}:", "  ros__parameters:"]
-    own = node_parameter_names()
+    own = {f.name for f in dataclasses.fields(settings)}
     current_section = None
-    for spec in parameter_specs():
+    for spec in parameter_specs((settings, config), read_only):
         section, _, leaf = spec.name.rpartition(".")
         if spec.name in own:
             indent = "    "
         else:
             if section != current_section:
-                doc = _section_doc(section)
+                doc = _section_doc(config, section)
                 lines.append(f"    {section}:  # {doc}" if doc else f"    {section}:")
                 current_section = section
             indent = "      "
@@ -144,8 +151,8 @@ def ros_params_yaml(node_name: str = NODE_NAME, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _section_doc(section: str) -> str:
-    for f in dataclasses.fields(OdometryConfig):
+def _section_doc(config: Any, section: str) -> str:
+    for f in dataclasses.fields(config):
         if f.name == section:
             return f.metadata.get("doc", "")
     return ""
