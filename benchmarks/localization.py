@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import dcreg_ros  # noqa: E402
 from dcreg_ros.core.deskew import deskew, interpolate_motion, normalize_times  # noqa: E402
-from dcreg_ros.core.geometry import invert_pose, is_valid_pose, pose_from_xyz_rpy  # noqa: E402
+from dcreg_ros.core.geometry import invert_pose, is_valid_pose, pose_from_xyz_rpy, project_to_so3  # noqa: E402
 from dcreg_ros.core.localization import LocalizationConfig, Localizer, RelocalizationUnavailable  # noqa: E402
 from dcreg_ros.core.pointcloud import InputError, crop_range, sanitize_points  # noqa: E402
 from dcreg_ros.core.voxel_hash import voxel_downsample  # noqa: E402
@@ -101,6 +101,9 @@ def peer_localize(align, run, init: np.ndarray, config: LocalizationConfig) -> d
         prediction = scan_pose @ delta
         T = align(source, prediction)
         ms.append((time.perf_counter() - started) * 1e3)
+        T = np.array(T, dtype=np.float64)
+        if np.all(np.isfinite(T)):
+            T[:3, :3] = project_to_so3(T[:3, :3])  # as the Localizer does: chained poses drift off SO(3)
         diverged = not (is_valid_pose(T) and np.linalg.norm(T[:3, 3] - prediction[:3, 3]) < MAX_CORRECTION)
         if diverged:  # e.g. along an unobservable direction: hold the last pose, as a lost localizer does
             failures += 1
