@@ -36,7 +36,6 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry as OdometryMsg
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
@@ -54,7 +53,7 @@ from ..io.scan import Scan
 from . import ros_messages as rm
 from .localization_parameters import (LOCALIZATION_NODE_NAME, READ_ONLY, LocalizationNodeSettings, localization_parameter_specs,
                                       localization_settings_from_values)
-from .node_plumbing import LatestOnlyWorker, tf_sender
+from .node_plumbing import LatestOnlyWorker, spin_node, tf_sender
 from .odom_lookup import OdometryHistory, TfLookup
 from .odometry_node import input_qos
 from .outputs import LATCHED_OUTPUT, RELIABLE_OUTPUT, TF_QOS
@@ -369,23 +368,7 @@ def _frame_id(msg: Any) -> str:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``dcreg_localization_node``; exits 1 on invalid parameters or an unusable map."""
-    rclpy.init(args=args)
-    try:
-        node = LocalizationNode()
-    except (ConfigError, ParameterException, MapFileError, InputError) as exc:
-        rclpy.logging.get_logger(LOCALIZATION_NODE_NAME).error(f"cannot start: {exc}")
-        rclpy.try_shutdown()
-        return 1
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(LocalizationNode, LOCALIZATION_NODE_NAME, (ConfigError, ParameterException, MapFileError, InputError), args)
 
 
 if __name__ == "__main__":

@@ -89,3 +89,33 @@ def tf_sender(node: Any, qos: Any) -> Callable[[Any], None] | None:
         return None
     publisher = node.create_publisher(TFMessage, "/tf", qos)
     return lambda transform: publisher.publish(TFMessage(transforms=[transform]))
+
+
+def spin_node(make_node: Callable[[], Any], logger_name: str, start_errors: tuple[type[BaseException], ...],
+              args: list[str] | None = None, error_prefix: str = "cannot start") -> int:
+    """Run a node until Ctrl-C or shutdown: 0 on a normal stop (also when the stop comes while the
+    node is still starting), 1 with one ERROR line when ``make_node`` raises one of
+    ``start_errors`` (invalid parameters, an unusable map)."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    rclpy.init(args=args)
+    try:
+        node = make_node()
+    except start_errors as exc:
+        rclpy.logging.get_logger(logger_name).error(f"{error_prefix}: {exc}")
+        rclpy.try_shutdown()
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        rclpy.try_shutdown()
+        return 0
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -41,7 +41,6 @@ import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
@@ -58,6 +57,7 @@ from ..io.scan import Scan
 from . import ros_messages as rm
 from .motion_inputs import MotionInputBuffer, motion_input_qos
 from .mounting import PARAMETER, Mounting, MountingLookup
+from .node_plumbing import spin_node
 from .outputs import FrameTimes, OdometryOutputs
 from .parameters import NODE_NAME, NodeSettings, declare_parameters, parameter_specs, plain_value, settings_from_values
 from .transport import check_transport
@@ -510,23 +510,8 @@ def _warm_up(config: OdometryConfig) -> float:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``dcreg_node`` (accepts ``--ros-args ...``). Exits 1 on invalid parameters."""
-    rclpy.init(args=args)
-    try:
-        node = OdometryNode()
-    except (ConfigError, ParameterException) as exc:
-        rclpy.logging.get_logger(NODE_NAME).error(f"invalid parameter: {exc}")
-        rclpy.try_shutdown()
-        return 1
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(OdometryNode, NODE_NAME, (ConfigError, ParameterException), args,
+                     error_prefix="invalid parameter")
 
 
 if __name__ == "__main__":
