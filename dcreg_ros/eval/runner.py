@@ -8,8 +8,11 @@ before that is in :class:`RunResult` (and, through ``on_frame``, already written
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -140,6 +143,24 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
     return result
 
 
+@contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block has finished, so the
+    frames kept in memory and the rows written for them never differ by one. Only the main
+    thread receives signals; elsewhere (and with a non-default handler) the block runs as is."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
+
+
 def run_frames(scans: Iterable[Scan], register: Callable[[int, Scan], FrameRecord], progress: Progress | None = None,
                max_frames: int | None = None, on_frame: Callable[[FrameRecord], None] | None = None,
                result_type: type[RunResult] = RunResult) -> RunResult:
@@ -166,9 +187,10 @@ def run_frames(scans: Iterable[Scan], register: Callable[[int, Scan], FrameRecor
                     raise
                 stop = RunStop(False, f"unexpected error in frame {index}: {type(exc).__name__}: {exc}")
                 break
-            records.append(record)
-            if on_frame is not None:
-                on_frame(record)
+            with ctrl_c_deferred():  # the record and its written row stay in step
+                records.append(record)
+                if on_frame is not None:
+                    on_frame(record)
             if progress is not None:
                 progress.update(record)
         else:
