@@ -26,6 +26,7 @@ from ..core.geometry import invert_pose, transform_points
 from ..core.odometry import FrameRecord
 from ..io.scan import Scan
 from . import ros_messages as rm
+from .node_plumbing import tf_sender
 from .parameters import NodeSettings
 
 # small per-frame messages: a deep history so a reliable subscriber that lags for a few seconds
@@ -112,22 +113,10 @@ class OdometryOutputs:
         if self._tf_ready:
             return
         self._tf_ready = True
-        try:
-            from tf2_ros import TransformBroadcaster
-
-            broadcaster = TransformBroadcaster(self.node)
-            self._tf_send = broadcaster.sendTransform
-            return
-        except ImportError:
-            pass
-        try:
-            from tf2_msgs.msg import TFMessage
-        except ImportError:
+        self._tf_send = tf_sender(self.node, TF_QOS)
+        if self._tf_send is None:
             self.node.get_logger().warning("neither tf2_ros nor tf2_msgs is installed: TF odom -> base is off "
                                            "(run scripts/build_tf2_msgs.sh VENV to build tf2_msgs)")
-            return
-        publisher = self.node.create_publisher(TFMessage, "/tf", TF_QOS)
-        self._tf_send = lambda transform: publisher.publish(TFMessage(transforms=[transform]))
 
     def publish_pose(self, record: FrameRecord, T_base_lidar: np.ndarray, stamp: Any, settings: NodeSettings) -> Pose:
         """nav_msgs/Odometry (pose and twist of the base, with covariances), TF and PoseStamped
