@@ -63,6 +63,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise CliError("--noise must be >= 0")
     if Path(args.out).exists():
         raise CliError(f"{args.out} already exists; choose a new --out")
+    from ..core.degeneracy import flagged_axes
     from ..core.geometry import rotation_to_euler
     from ..sim.proprioception import ImuModel, WheelModel
 
@@ -70,7 +71,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                       imu=None if args.no_imu else ImuModel(), wheel=None if args.no_wheel else WheelModel())
     write_simulation(result, args.out, storage=args.storage)
     points = np.mean([len(s) for s in result.scans])
-    weak = [a for a, m in zip(("roll", "pitch", "yaw", "x", "y", "z"), result.nominal_mask) if m]
+    weak = flagged_axes(result.nominal_mask)
     print(f"wrote {args.out}: {len(result.scans)} scans of {args.scene} ({args.beams} beams, {points:.0f} points/scan, "
           f"{args.motion} motion), "
           f"{result.ground_truth.path_length():.1f} m path; unobservable: {', '.join(weak) or 'nothing'}")

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+GRAVITY = 9.81  # m/s², the magnitude of gravity (standard gravity, rounded): a level IMU at rest reads it
+
 
 def _stamps(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.float64).reshape(-1)
@@ -28,6 +30,11 @@ def _vectors(values: np.ndarray, n: int, name: str) -> np.ndarray:
     if len(out) != n:
         raise ValueError(f"{name}: {len(out)} rows for {n} stamps")
     return out
+
+
+def _window(stamps: np.ndarray, t0: float, t1: float) -> slice:
+    """The rows of sorted ``stamps`` with t0 <= stamp <= t1."""
+    return slice(int(np.searchsorted(stamps, t0, side="left")), int(np.searchsorted(stamps, t1, side="right")))
 
 
 def _increasing_order(stamps: np.ndarray, finite_rows: np.ndarray) -> np.ndarray:
@@ -70,10 +77,14 @@ class ImuSamples:
         return ImuSamples(self.stamps[idx], self.angular_velocity[idx], self.linear_acceleration[idx], self.frame_id)
 
     def between(self, t0: float, t1: float) -> "ImuSamples":
-        """Samples with t0 <= stamp <= t1."""
-        lo = int(np.searchsorted(self.stamps, t0, side="left"))
-        hi = int(np.searchsorted(self.stamps, t1, side="right"))
-        return ImuSamples(self.stamps[lo:hi], self.angular_velocity[lo:hi], self.linear_acceleration[lo:hi], self.frame_id)
+        """Samples with t0 <= stamp <= t1 (stamps sorted)."""
+        k = _window(self.stamps, t0, t1)
+        return ImuSamples(self.stamps[k], self.angular_velocity[k], self.linear_acceleration[k], self.frame_id)
+
+    def scaled_accelerometer(self, factor: float) -> "ImuSamples":
+        """The same samples with ``linear_acceleration`` times ``factor`` (GRAVITY for a driver
+        that reports in g)."""
+        return ImuSamples(self.stamps, self.angular_velocity, self.linear_acceleration * factor, self.frame_id)
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,12 @@ class WheelOdometrySamples:
         """Finite samples in strictly increasing stamp order (duplicates and NaN rows dropped)."""
         finite = np.isfinite(self.poses).all(axis=(1, 2)) & np.isfinite(self.linear_velocity).all(axis=1) \
             & np.isfinite(self.angular_velocity).all(axis=1)
-        idx = _increasing_order(self.stamps, finite)
-        return WheelOdometrySamples(self.stamps[idx], self.poses[idx], self.linear_velocity[idx], self.angular_velocity[idx],
-                                    self.pose_covariance[idx], self.twist_covariance[idx], self.frame_id, self.child_frame_id)
+        return self._rows(_increasing_order(self.stamps, finite))
+
+    def between(self, t0: float, t1: float) -> "WheelOdometrySamples":
+        """Samples with t0 <= stamp <= t1 (stamps sorted)."""
+        return self._rows(_window(self.stamps, t0, t1))
+
+    def _rows(self, k: np.ndarray | slice) -> "WheelOdometrySamples":
+        return WheelOdometrySamples(self.stamps[k], self.poses[k], self.linear_velocity[k], self.angular_velocity[k],
+                                    self.pose_covariance[k], self.twist_covariance[k], self.frame_id, self.child_frame_id)

@@ -52,7 +52,8 @@ from ..core.geometry import pose_from_xyz_rpy, pose_to_xyz_rpy
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..core.stamps import OUT_OF_ORDER, StampGaps, StampRejected
-from ..io.pointcloud2 import pointcloud2_to_scan, stamp_to_seconds
+from ..io.pointcloud2 import pointcloud2_to_scan
+from ..io.ros_time import stamp_to_seconds
 from ..io.scan import Scan
 from . import ros_messages as rm
 from .motion_inputs import MotionInputBuffer, motion_input_qos
@@ -284,8 +285,7 @@ class OdometryNode(Node):
             return
         times.converted = time.perf_counter()
         if self.motion_inputs.expect_imu or self.motion_inputs.expect_wheel:
-            sweep_end = scan.stamp + (float(np.nanmax(scan.times)) if scan.times is not None and len(scan.times) else 0.0)
-            self.motion_inputs.wait_until_covered(sweep_end, self.odometry.config.motion_prior.max_data_age)
+            self.motion_inputs.wait_until_covered(scan.sweep_end, self.odometry.config.motion_prior.max_data_age)
         with self._state_lock:
             settings = self.settings
             if not self.odometry.poses:  # a new sequence: where the IMU and the base sit
