@@ -67,37 +67,34 @@ def slot_of(key: np.int64, mask: np.int64) -> np.int64:
     return np.int64(h & np.uint64(0x7FFFFFFFFFFFFFFF)) & mask
 
 
-@njit(cache=True)
-def table_find(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64) -> np.int64:
-    """Value stored for ``key`` or -1 when absent (linear probing)."""
+@njit(cache=True, inline="always")
+def _probe(table_keys: np.ndarray, key: np.int64) -> np.int64:
+    """Slot holding ``key``, or the empty slot where it belongs (linear probing). The caller
+    keeps the load factor below one half, so the probe always terminates."""
     mask = np.int64(table_keys.shape[0] - 1)
     s = slot_of(key, mask)
     while True:
         k = table_keys[s]
-        if k == key:
-            return table_values[s]
-        if k == EMPTY:
-            return np.int64(-1)
+        if k == key or k == EMPTY:
+            return s
         s = (s + 1) & mask
+
+
+@njit(cache=True)
+def table_find(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64) -> np.int64:
+    """Value stored for ``key`` or -1 when absent."""
+    s = _probe(table_keys, key)
+    return table_values[s] if table_keys[s] == key else np.int64(-1)
 
 
 @njit(cache=True)
 def table_insert(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64, value: np.int64) -> np.int64:
-    """Insert ``key`` with ``value`` unless present; return the value now stored for ``key``.
-
-    The caller keeps the load factor below one half, so the probe always terminates.
-    """
-    mask = np.int64(table_keys.shape[0] - 1)
-    s = slot_of(key, mask)
-    while True:
-        k = table_keys[s]
-        if k == key:
-            return table_values[s]
-        if k == EMPTY:
-            table_keys[s] = key
-            table_values[s] = value
-            return value
-        s = (s + 1) & mask
+    """Insert ``key`` with ``value`` unless present; return the value now stored for ``key``."""
+    s = _probe(table_keys, key)
+    if table_keys[s] != key:
+        table_keys[s] = key
+        table_values[s] = value
+    return table_values[s]
 
 
 def table_size_for(num_entries: int) -> int:
