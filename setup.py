@@ -33,6 +33,7 @@ setup(
         "console_scripts": [
             "dcreg = dcreg_ros.cli.main:main",
             "dcreg_node = dcreg_ros.nodes.odometry_node:main",
+            "dcreg_localization_node = dcreg_ros.nodes.localization_node:main",
             "dcreg_bag_player = dcreg_ros.nodes.bag_player:main",
         ],
     },

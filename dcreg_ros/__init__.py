@@ -11,6 +11,7 @@ from ._version import __version__
 from .core.config import RegistrationConfig
 from .core.config_io import ConfigError
 from .core.degeneracy import AXIS_NAMES, DegeneracyReport, analyze_hessian
+from .core.global_map import GlobalMap
 from .core.global_registration import (
     GlobalRegistrationConfig,
     GlobalRegistrationResult,
@@ -18,6 +19,7 @@ from .core.global_registration import (
     global_register,
     global_register_to,
 )
+from .core.localization import LocalizationConfig, LocalizationReport, Localizer
 from .core.odometry import FrameRecord, Odometry, OdometryConfig
 from .core.pointcloud import InputError
 from .core.registration import RegistrationResult, register
@@ -28,10 +30,14 @@ __all__ = [
     "ConfigError",
     "DegeneracyReport",
     "FrameRecord",
+    "GlobalMap",
     "GlobalRegistrationConfig",
     "GlobalRegistrationResult",
     "GlobalTarget",
     "InputError",
+    "LocalizationConfig",
+    "LocalizationReport",
+    "Localizer",
     "Odometry",
     "OdometryConfig",
     "RegistrationConfig",

@@ -8,7 +8,7 @@
 Arguments (see the DeclareLaunchArgument descriptions below, or `ros2 launch dcreg_ros
 dcreg.launch.py --show-args`): topic, config, bagfile, bag_topic, player (dcreg | ros2bag),
 sync, rate, rviz, use_sim_time, base_frame, odom_frame, frame_prefix, namespace, input_qos,
-fastdds_profile. Every process started here gets the Fast DDS profile for megabyte clouds
+fastdds_profile, imu_topic, wheel_odom_topic. Every process started here gets the Fast DDS profile for megabyte clouds
 (config/fastdds_large_shm.xml) in its own environment. The decisions are made by
 dcreg_ros.nodes.launch_support (plain Python, tested without launch).
 """
@@ -40,6 +40,10 @@ ARGUMENTS = [
     ("input_qos", "", "points subscription QoS: sensor_data or reliable (default: reliable with the dcreg player, else sensor_data)"),
     ("fastdds_profile", None, "Fast DDS profile set for every process started (default: the installed "
                               "config/fastdds_large_shm.xml); none: Fast DDS defaults"),
+    ("imu_topic", "", "sensor_msgs/Imu topic of the motion prior (default: motion_prior.imu_topic of the params file); "
+                      "replayed from the bag too"),
+    ("wheel_odom_topic", "", "nav_msgs/Odometry wheel odometry topic of the motion prior (default: "
+                             "motion_prior.wheel_odom_topic of the params file); replayed from the bag too"),
 ]
 
 

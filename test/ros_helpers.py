@@ -165,7 +165,8 @@ def executable(name: str) -> list[str]:
     script = Path(sys.executable).parent / name
     if script.exists():
         return [str(script)]
-    module = {"dcreg_node": "dcreg_ros.nodes.odometry_node", "dcreg_bag_player": "dcreg_ros.nodes.bag_player"}[name]
+    module = {"dcreg_node": "dcreg_ros.nodes.odometry_node", "dcreg_bag_player": "dcreg_ros.nodes.bag_player",
+              "dcreg_localization_node": "dcreg_ros.nodes.localization_node"}[name]
     return [sys.executable, "-m", module]
 
 

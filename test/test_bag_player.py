@@ -184,7 +184,8 @@ def test_covariance_is_largest_along_the_corridor(replay):
     """x (along the corridor) is flagged and carries the motion prior's uncertainty, y and z the
     LiDAR's: in physical units, x is much less certain, and the diagnostics state it."""
     covs = [np.asarray(m.pose.covariance).reshape(6, 6) for m in replay["dcreg/odometry"][1:]]
-    along = [c for c in covs if c[0, 0] > 10.0 * max(c[1, 1], c[2, 2])]
+    # x: the constant-velocity prediction's ~5 mm per frame; y, z: the LiDAR's 1-2 mm (16 beams)
+    along = [c for c in covs if c[0, 0] > 4.0 * max(c[1, 1], c[2, 2])]
     assert len(along) >= 0.8 * len(covs)
     assert all(np.sqrt(c[0, 0]) < 1.0 for c in covs)  # a frame's motion, not "unknown"
     stds = [float(values_of(d)["std_x_m"]) for d in replay["/diagnostics"] if "std_x_m" in values_of(d)]

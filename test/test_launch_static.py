@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "dcreg.launch.py"
 RVIZ = ROOT / "config" / "dcreg.rviz"
 ARGUMENTS = {"topic", "config", "bagfile", "bag_topic", "player", "sync", "rate", "rviz", "use_sim_time", "base_frame",
-             "odom_frame", "frame_prefix", "namespace", "input_qos", "fastdds_profile"}
+             "odom_frame", "frame_prefix", "namespace", "input_qos", "fastdds_profile",
+             "imu_topic", "wheel_odom_topic"}
 
 
 def launch_tree() -> ast.Module:
@@ -106,6 +107,7 @@ def test_launch_nodes_are_installed_entry_points_with_namespace_remap_and_the_pr
     assert "os.environ" not in text  # environment per process, never for the launch process
 
 
+@pytest.mark.ros  # imports the nodes (rclpy)
 def test_entry_points_have_callable_mains():
     from dcreg_ros.nodes import bag_player, odometry_node
 
@@ -155,10 +157,23 @@ def test_ros2_bag_play_with_clock_remapped_into_the_namespace():
     s = LaunchSettings.from_arguments({"bagfile": "/data/run", "player": "ros2bag", "bag_topic": "/ouster/points",
                                        "namespace": "robot1", "topic": "lidar/points", "rate": "0.5"})
     assert s.bag_play_command() == ["ros2", "bag", "play", "/data/run", "--clock", "--rate", "0.5", "--topics", "/ouster/points",
-                                    "--remap", "/ouster/points:=/robot1/lidar/points"]
+                                    "/tf_static", "--remap", "/ouster/points:=/robot1/lidar/points"]
     assert s.sim_time and s.qos == "sensor_data"  # ros2 bag play offers the recorded QoS: match anything
     assert LaunchSettings.from_arguments({"bagfile": "b", "player": "ros2bag"}).bag_play_command() == \
         ["ros2", "bag", "play", "b", "--clock", "--rate", "1.0"]
+
+
+def test_imu_and_wheel_topics_reach_the_node_and_both_players():
+    values = {"bagfile": "/data/run", "bag_topic": "/os/points", "imu_topic": "/imu", "wheel_odom_topic": "/wheel/odom"}
+    s = LaunchSettings.from_arguments(values)
+    params = s.node_parameters()
+    assert params["motion_prior.imu_topic"] == "/imu" and params["motion_prior.wheel_odom_topic"] == "/wheel/odom"
+    assert s.player_arguments()[-4:] == ["--imu-topic", "/imu", "--wheel-odom-topic", "/wheel/odom"]
+    command = LaunchSettings.from_arguments({**values, "player": "ros2bag"}).bag_play_command()
+    topics = command[command.index("--topics") + 1:command.index("--remap")]
+    assert topics == ["/os/points", "/imu", "/wheel/odom", "/tf_static"]  # mountings come from the bag too
+    only_imu = LaunchSettings.from_arguments({"imu_topic": "/imu"}).node_parameters()
+    assert "motion_prior.wheel_odom_topic" not in only_imu  # not given: the params file decides
 
 
 @pytest.mark.parametrize("values, word", [({"player": "rosbag"}, "player"), ({"sync": "yes"}, "sync"), ({"rate": "0"}, "rate"),

@@ -78,6 +78,8 @@ def test_node_predicts_with_imu_and_wheel_odometry_and_mountings_from_tf_static(
     assert "/tf_static lidar <- imu" in last["motion_prior_mounting"] and "/tf_static base_link <- lidar" in last["motion_prior_mounting"]
     assert int(last["imu_messages"]) > 150 * FRAMES * 0.1 and int(last["wheel_messages"]) > 40 * FRAMES * 0.1
     assert all(np.isfinite(float(d["std_x_m"])) and float(d["std_x_m"]) < 1.0 for d in frames)
+    # the simulated wheel odometry is odom -> base_link, exactly our TF: ours is withheld, with a WARN
+    assert "odom -> base_link, the same transform as ours" in last["tf"] and "publish_tf false" in record["node_log"]
     # the published odometry follows the ground truth; without tf2_ros the node's base mounting is
     # its lidar_to_base parameter (zero here), so base = LiDAR and odom = the first LiDAR pose
     gt = result.ground_truth.poses
@@ -94,3 +96,4 @@ def test_missing_imu_falls_back_to_constant_velocity_with_a_warning(stop_and_go_
     assert frames and all(d["prior_source"] == "constant_velocity" for d in frames)
     warned = [d for d in frames if "IMU: no data" in d.get("notes", "")]
     assert len(warned) == len(frames) and all(d["level"] == bytes([1]) for d in warned)  # WARN
+    assert not any("tf" in d for d in frames)  # no wheel odometry: our TF is published

@@ -206,3 +206,26 @@ def test_odometry_with_imu_and_wheel_records_its_source_and_stays_accurate(stop_
     assert np.max(np.linalg.norm(est - truth, axis=1)) < 0.05
     std = records[-1].axis_std
     assert np.all(std > 0) and np.all(std < 0.5)  # deg and m: finite, physical
+
+
+def test_a_moving_start_waits_for_lidar_motion_that_observed_every_translation_axis():
+    """Gravity fitted to poses that were guesses along a flagged axis would be tilted (an open
+    field let the IMU run away by hundreds of metres): such frames restart the start window."""
+    sim = simulate("structured", frames=60, beams=16, seed=3)  # smooth: moving from the first scan
+    stamps = np.array([s.stamp for s in sim.scans]) + 0.05
+    poses = sim.motion.poses(stamps)
+    observed, flagged_x = np.diag([1e8] * 3 + [1e6] * 3), np.diag([1e8] * 3 + [0.0, 1e6, 1e6])
+
+    def run(information: np.ndarray) -> list[str]:
+        priors = _priors(sim, "imu")
+        priors.add_imu(sim.imu.samples)
+        priors.start(poses[0], stamps[0])
+        sources = []
+        for k in range(1, len(stamps)):
+            sources.append(priors.predict(stamps[k - 1], stamps[k], poses[k - 1]).source)
+            priors.correct(poses[k - 1], poses[k], np.eye(6) * 1e-6, information, np.zeros(6), 0.1, stamps[k])
+        return sources
+
+    started = run(observed)
+    assert started[-1] == "imu" and started[:25] == ["constant_velocity"] * 25  # after 3 s of observed motion
+    assert set(run(flagged_x)) == {"constant_velocity"}

@@ -20,12 +20,13 @@ from .errors import EXIT_ERROR, EXIT_INTERRUPTED, CliError
 
 
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]]:
-    from . import analyze, odometry_commands, register
+    from . import analyze, localize, odometry_commands, register
 
     return {
         "register": ("register two point clouds and report degeneracy per axis", register.add_arguments),
         "analyze-hessian": ("degeneracy analysis and mitigated step of a 6x6 Hessian", analyze.add_arguments),
         **odometry_commands.COMMANDS,
+        "localize": ("localize a bag or folder of scans in a prior map (trajectory in the map frame, LOST detection)", localize.add_arguments),
     }
 
 

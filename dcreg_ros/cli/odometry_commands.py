@@ -104,6 +104,8 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plots", action="store_true", help="skip trajectory.png and degeneracy.png")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     add_motion_arguments(p)
+    p.add_argument("--save-map", metavar="MAP.pcd", help="also write every registered frame as a binary PCD map (world frame)")
+    p.add_argument("--map-voxel", type=float, default=0.1, metavar="M", help="one map point per voxel of this edge, m (default 0.1)")
     p.set_defaults(func=run_run)
 
 
@@ -163,7 +165,9 @@ def run_run(args: argparse.Namespace) -> int:
     for note in dataset.notes:
         print(f"dcreg run: note: {note}", file=sys.stderr)
     motion = _motion_inputs(args)
-    report = run_into_folder(dataset, args.out, config, args.strategy, args.max_frames, args.quiet, motion=motion)
+    global_map = _map_accumulator(args)
+    report = run_into_folder(dataset, args.out, config, args.strategy, args.max_frames, args.quiet, motion=motion,
+                             global_map=global_map)
     result, out = report.result, report.out_dir
     if not result.records and not result.stop.interrupted:
         why = result.skips.describe() if result.skips.skipped else "empty input"
@@ -174,12 +178,35 @@ def run_run(args: argparse.Namespace) -> int:
     print(f"dcreg run: {args.input} -> {out} (strategy {result.strategy})")
     print("\n".join(_run_table(report)))
     print("wrote " + ", ".join(["trajectory_tum.txt", "trajectory_kitti.txt", "diagnostics.csv", "summary.json", *plots]))
+    if global_map is not None and len(global_map):  # what was registered, also after a stop
+        print(_save_map(global_map, args.save_map))
     if result.stop.interrupted:
         print(f"dcreg: interrupted: {stop_line(result.stop, len(result.records), report.total, out)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not result.stop.completed:
         raise CliError(stop_line(result.stop, len(result.records), report.total, out))
     return 0
+
+
+def _map_accumulator(args: argparse.Namespace):
+    """The map --save-map fills (None without it); the destination is checked before the run."""
+    if not args.save_map:
+        return None
+    from ..core.global_map import GlobalMap
+    from ..io.maps import check_map_destination
+
+    if not (np.isfinite(args.map_voxel) and args.map_voxel > 0):
+        raise CliError("--map-voxel must be > 0 m")
+    check_map_destination(args.save_map)
+    return GlobalMap(args.map_voxel)
+
+
+def _save_map(global_map, path: str) -> str:
+    from ..io.maps import write_map
+
+    write_map(path, global_map.points)
+    full = f"; memory bound reached, {global_map.dropped} points in new voxels dropped" if global_map.full else ""
+    return f"wrote map {path}: {len(global_map)} points, one per {global_map.voxel_size:g} m voxel (world frame){full}"
 
 
 # ---------------------------------------------------------------------------------------- eval

@@ -287,6 +287,13 @@ def wheel_motion_prediction(samples: WheelOdometrySamples, t0: float, t1: float,
     return Prediction(delta, covariance, "wheel", age)
 
 
+def translation_observed(information: np.ndarray) -> bool:
+    """True when the LiDAR's own information (6x6, rotation first) constrains every translation
+    direction: no translation axis was flagged and left to the prediction."""
+    eigenvalues = np.linalg.eigvalsh(0.5 * (information[3:, 3:] + information[3:, 3:].T))
+    return bool(eigenvalues[-1] > 0.0 and eigenvalues[0] > 1e-6 * eigenvalues[-1])
+
+
 class MotionPriors:
     """The odometry's motion prediction from the configured source, with fallback.
 
@@ -314,6 +321,7 @@ class MotionPriors:
         self.filter = InertialFilter(noise, pose_from_xyz_rpy(*c.imu_to_lidar), c.max_speed / 2.0)
         self.T_base_lidar = pose_from_xyz_rpy(*c.lidar_to_base)
         self._used_filter = False
+        self._wheel_predicted = False
         self._window: list[tuple[float, np.ndarray]] = []  # LiDAR poses for a moving start of the IMU filter
 
     def add_imu(self, samples: ImuSamples) -> None:
@@ -349,6 +357,7 @@ class MotionPriors:
         notes: list[str] = []
         prediction = cv
         self._used_filter = False
+        self._wheel_predicted = False
         if want_imu:
             why = self.imu.covers(t0, t1, c.max_data_age)
             if why is None and not self.filter.initialized:
@@ -366,6 +375,7 @@ class MotionPriors:
             if why is None:
                 wheel = wheel_motion_prediction(self.wheel.samples, t0, t1, self.T_base_lidar, c)
                 prediction = fuse(wheel, cv, "wheel" if prediction is cv else "imu_wheel")
+                self._wheel_predicted = True
             else:
                 notes.append(f"wheel odometry: {why}; {'IMU' if self._used_filter else 'constant-velocity'} prediction")
         # keep what a moving start of the IMU filter integrates over
@@ -383,7 +393,7 @@ class MotionPriors:
             return None
         window = [(s, T) for s, T in self._window if s >= float(self.imu.samples.stamps[0])]
         if len(window) < self.WINDOW_FRAMES or window[-1][0] - window[0][0] < self.WINDOW_SECONDS:
-            return f"starting while moving: gathering {self.WINDOW_SECONDS:g} s of LiDAR motion"
+            return f"starting while moving: gathering {self.WINDOW_SECONDS:g} s of LiDAR motion observed along x, y and z"
         times = np.array([s for s, _ in window])
         if not self.filter.initialize_from_motion(times, np.array([T for _, T in window]), self.imu.samples):
             self._window = self._window[-self.WINDOW_FRAMES:]
@@ -433,7 +443,10 @@ class MotionPriors:
         if self._used_filter:
             pose = self.filter.correct_pose(information, information_vector)
         elif not self.filter.initialized and self._wants()[0]:
-            self._window = (self._window + [(t, pose.copy())])[-4 * self.WINDOW_FRAMES:]
+            if translation_observed(information) or self._wheel_predicted:  # the wheels measured what the LiDAR could not
+                self._window = (self._window + [(t, pose.copy())])[-4 * self.WINDOW_FRAMES:]
+            else:  # this pose is a guess along a flagged axis: fitting gravity to it would tilt it
+                self._window = [(t, pose.copy())]
         self.constant_velocity.correct(invert_pose(T_previous) @ pose, covariance, dt)
         return pose
 

@@ -25,6 +25,7 @@ from .degeneracy import DegeneracyReport
 from .covariance import FIRST_FRAME_VARIANCE, UNINFORMATIVE_VARIANCE
 from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_fractions
 from .geometry import invert_pose, project_to_so3, transform_points
+from .global_map import GlobalMap
 from .motion_prior import MotionPriorConfig, MotionPriors, Prediction, delta_to_twist
 from .proprioception import ImuSamples, WheelOdometrySamples
 from .pointcloud import InputError, crop_range, finite_points
@@ -193,6 +194,7 @@ class Odometry:
             config = config.with_strategy(strategy)
         self.config = config
         self._registration = config.registration_config()
+        self.global_map: GlobalMap | None = None  # set one to keep every registered frame (map saving)
         self.reset()
 
     def update_config(self, config: OdometryConfig) -> bool:
@@ -228,6 +230,8 @@ class Odometry:
             self.priors.reset()  # measurements already fed stay (and what is expected); the filters restart
         else:
             self.priors = MotionPriors(cfg.motion_prior)
+        if self.global_map is not None:
+            self.global_map.clear()  # its points are in the frame of the trajectory just forgotten
 
     def add_imu(self, samples: ImuSamples) -> None:
         """Feed IMU measurements (REP-145, IMU frame; see ``motion_prior.imu_to_lidar``), at any
@@ -326,7 +330,10 @@ class Odometry:
             self._delta = invert_pose(self._scan_pose) @ pose
             notes = prediction.notes + notes
         self._reference_time = reference_time
-        self.local_map.insert(transform_points(pose, frame))
+        world = transform_points(pose, frame)
+        self.local_map.insert(world)
+        if self.global_map is not None:
+            self.global_map.insert(world)
         self.local_map.remove_far(pose[:3, 3], self.config.preprocess.max_range)
         map_ms = (time.perf_counter() - t1) * 1e3
         self._scan_pose = pose

@@ -12,6 +12,7 @@ from ..io.trajectory import Trajectory
 
 ALIGN_SE3 = "SE(3) Umeyama"
 ALIGN_FIRST_POSE = "first pose"
+ALIGN_NONE = "none"  # both in one frame already (localization in the reference's map)
 
 
 @dataclass
@@ -42,9 +43,11 @@ class TrajectoryErrors:
         return np.einsum("nji,nj->ni", self.reference[:, :3, :3], d)
 
     def describe_alignment(self) -> str:
-        """'SE(3) Umeyama alignment, no scale' or 'first-pose alignment (...why...)'."""
+        """'SE(3) Umeyama alignment, no scale', 'no alignment (...)' or 'first-pose alignment (...why...)'."""
         if self.alignment == ALIGN_SE3:
             return "SE(3) Umeyama alignment, no scale"
+        if self.alignment == ALIGN_NONE:
+            return "no alignment (both in the map frame)"
         return f"first-pose alignment ({self.alignment_note})"
 
 
@@ -54,10 +57,12 @@ def _to_evo(traj: Trajectory):
     return PoseTrajectory3D(poses_se3=[p.copy() for p in traj.poses], timestamps=traj.stamps.copy())
 
 
-def trajectory_errors(estimate: Trajectory, reference: Trajectory, rpe_delta: int = 1, max_time_diff: float = 0.02) -> TrajectoryErrors:
+def trajectory_errors(estimate: Trajectory, reference: Trajectory, rpe_delta: int = 1, max_time_diff: float = 0.02,
+                      align: bool = True) -> TrajectoryErrors:
     """ATE and RPE of ``estimate`` against ``reference`` (evo: association by stamp, Umeyama SE(3);
     the first matched pose aligns them when Umeyama is undetermined: 2 poses, a straight line or
-    no motion). Raises InputError (one line, what is needed) when they cannot be compared."""
+    no motion; no alignment when ``align`` is False: localization in a map given in the
+    reference's frame). Raises InputError (one line, what is needed) when they cannot be compared."""
     from evo.core import geometry, metrics, sync
 
     if len(estimate) < 2 or len(reference) < 2:
@@ -72,17 +77,19 @@ def trajectory_errors(estimate: Trajectory, reference: Trajectory, rpe_delta: in
         raise InputError(f"only {ref.num_poses} poses share stamps (within {max_time_diff} s); need at least 2: check the time bases")
     if rpe_delta >= ref.num_poses:
         raise InputError(f"the RPE delta ({rpe_delta} frames) needs more than {rpe_delta} matched poses, there are {ref.num_poses}")
-    alignment, note = ALIGN_SE3, ""
-    try:
-        r, t, _ = est.align(ref, correct_scale=False)
-        T_align = np.eye(4)
-        T_align[:3, :3], T_align[:3, 3] = r, t
-    except geometry.GeometryException:
-        # Umeyama needs positions that span a plane: with 2 poses, a straight line or no motion the
-        # rotation about the line is undetermined; pinning the first poses together is well defined
-        alignment = ALIGN_FIRST_POSE
-        note = f"SE(3) alignment needs at least 3 matched positions not on one line; {ref.num_poses} matched"
-        T_align = np.asarray(est.align_origin(ref))
+    alignment, note, T_align = ALIGN_SE3, "", np.eye(4)
+    if not align:
+        alignment = ALIGN_NONE
+    else:
+        try:
+            r, t, _ = est.align(ref, correct_scale=False)
+            T_align[:3, :3], T_align[:3, 3] = r, t
+        except geometry.GeometryException:
+            # Umeyama needs positions that span a plane: with 2 poses, a straight line or no motion the
+            # rotation about the line is undetermined; pinning the first poses together is well defined
+            alignment = ALIGN_FIRST_POSE
+            note = f"SE(3) alignment needs at least 3 matched positions not on one line; {ref.num_poses} matched"
+            T_align = np.asarray(est.align_origin(ref))
     ape = metrics.APE(metrics.PoseRelation.translation_part)
     ape.process_data((ref, est))
     rpe = metrics.RPE(metrics.PoseRelation.translation_part, delta=rpe_delta, delta_unit=metrics.Unit.frames, all_pairs=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.global_map import GlobalMap
 from ..core.odometry import OdometryConfig
 from ..core.pointcloud import InputError
 from ..io.datasets import Dataset
@@ -35,13 +36,15 @@ class RunReport:
 
 def run_into_folder(dataset: Dataset, out_dir: str | Path, config: OdometryConfig | None = None, strategy: str | None = None,
                     max_frames: int | None = None, quiet: bool = True, header: dict | None = None,
-                    motion: MotionInputs | None = None) -> RunReport:
+                    motion: MotionInputs | None = None, global_map: GlobalMap | None = None) -> RunReport:
     """Run the odometry over ``dataset``, streaming trajectory and diagnostics into ``out_dir``
     (checked before the first frame), then write summary.json with the skips, how the run ended
-    and, when the dataset has ground truth, ATE/RPE and the alignment they used."""
+    and, when the dataset has ground truth, ATE/RPE and the alignment they used; ``global_map``
+    accumulates the registered frames (``--save-map``)."""
     total = min(len(dataset), max_frames) if max_frames else len(dataset)
     with RunWriter(out_dir, {"input": str(getattr(dataset, "path", dataset.name)), **(header or {})}) as writer:
-        result = run_odometry(dataset, config, strategy, Progress(total, enabled=not quiet), max_frames, writer.write_frame, motion)
+        result = run_odometry(dataset, config, strategy, Progress(total, enabled=not quiet), max_frames, writer.write_frame, motion,
+                               global_map)
         summary = summarize(result, len(dataset))
         summary["notes"] = list(dataset.notes) + result.notes
         report = RunReport(result, summary, writer.out_dir, total)

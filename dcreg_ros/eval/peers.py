@@ -172,3 +172,43 @@ class Open3DGlobal:
 
     def __call__(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
         return self.register(source, self.prepare(target))[0]
+
+
+ScanToMap = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def small_gicp_scan_to_map(map_points: np.ndarray, registration_type: str = "PLANE_ICP", voxel: float = 0.25,
+                           max_distance: float = 1.0, threads: int = 2) -> ScanToMap:
+    """small_gicp registration of scans against a fixed map: the map is downsampled, its normals
+    and covariances estimated and its KD-tree built once; each call aligns a prepared scan
+    (N, 3, sensor frame, already downsampled) from ``init`` and returns T_map_sensor."""
+    sg = _import("small_gicp", "small-gicp")
+    target, tree = sg.preprocess_points(np.asarray(map_points, dtype=np.float64), downsampling_resolution=voxel,
+                                        num_neighbors=10, num_threads=threads)
+
+    def run(source: np.ndarray, init: np.ndarray) -> np.ndarray:
+        cloud = sg.PointCloud(np.asarray(source, dtype=np.float64))
+        if registration_type == "GICP":  # GICP needs the scan's covariances too
+            sg.estimate_covariances(cloud, num_neighbors=10, num_threads=threads)
+        result = sg.align(target, cloud, tree, init_T_target_source=init, registration_type=registration_type,
+                          max_correspondence_distance=max_distance, num_threads=threads)
+        return np.asarray(result.T_target_source)
+
+    return run
+
+
+def open3d_scan_to_map(map_points: np.ndarray, voxel: float = 0.25, max_distance: float = 1.0, normal_neighbors: int = 10) -> ScanToMap:
+    """Open3D point-to-plane ICP of scans against a fixed map (downsampled, normals estimated
+    once; Open3D builds its KD-tree of the map inside every registration call)."""
+    o3d = _import("open3d", "open3d-cpu")
+    reg = o3d.pipelines.registration
+    target = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(map_points, dtype=np.float64))).voxel_down_sample(voxel)
+    target.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=max_distance, max_nn=normal_neighbors))
+
+    def run(source: np.ndarray, init: np.ndarray) -> np.ndarray:
+        src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(source, dtype=np.float64)))
+        result = reg.registration_icp(src, target, max_distance, np.asarray(init, dtype=np.float64),
+                                      reg.TransformationEstimationPointToPlane(), reg.ICPConvergenceCriteria(max_iteration=30))
+        return np.asarray(result.transformation)
+
+    return run

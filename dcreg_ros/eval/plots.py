@@ -51,15 +51,7 @@ def plot_trajectory(result: "RunResult", path: Path, ground_truth: "Trajectory |
     if errors is not None:
         gt = ground_truth.positions
         ax.plot(gt[:, 0], gt[:, 1], color="0.6", lw=1, ls="--", label="ground truth")
-    xy = poses[:, :2, 3]
-    ax.plot(xy[:, 0], xy[:, 1], color="0.3", lw=0.8, zorder=1,
-            label="estimate (odom frame)" if errors is None else f"estimate ({errors.alignment} aligned)")
-    clean = ~masks.any(axis=1)
-    ax.scatter(xy[clean, 0], xy[clean, 1], s=6, color="0.5", label="well constrained", zorder=2)
-    for i, (name, color) in enumerate(zip(AXIS_NAMES, AXIS_COLORS)):
-        sel = masks[:, i]
-        if sel.any():
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=14 - i, color=color, label=f"{name} degenerate", zorder=3 + i)
+    _flagged_path(ax, poses[:, :2, 3], masks, "estimate (odom frame)" if errors is None else f"estimate ({errors.alignment} aligned)")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_aspect("equal", adjustable="datalim")
@@ -74,6 +66,52 @@ def plot_trajectory(result: "RunResult", path: Path, ground_truth: "Trajectory |
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return errors
+
+
+def _flagged_path(ax, xy: np.ndarray, masks: np.ndarray, label: str | None = None) -> None:
+    """A top-view path with its frames coloured by the flagged axes (grey: none)."""
+    ax.plot(xy[:, 0], xy[:, 1], color="0.3", lw=0.8, zorder=1, label=label)
+    clean = ~masks.any(axis=1)
+    ax.scatter(xy[clean, 0], xy[clean, 1], s=6, color="0.5", label="well constrained", zorder=2)
+    for i, (name, color) in enumerate(zip(AXIS_NAMES, AXIS_COLORS)):
+        sel = masks[:, i]
+        if sel.any():
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=14 - i, color=color, label=f"{name} degenerate", zorder=3 + i)
+
+
+MAP_PLOT_POINTS = 300_000  # map points drawn at most (an even subset)
+
+
+def plot_localization(run, path: Path, map_points: np.ndarray | None = None) -> None:
+    """Top view of a localization run over the map (grey density of the map points), frames
+    coloured by flagged axis, DEGRADED and LOST frames marked."""
+    plt = _pyplot()
+    traj = run.trajectory
+    fig, ax = plt.subplots(figsize=(9, 6))
+    xy = traj.positions[:, :2]
+    if map_points is not None and len(map_points):
+        sample = np.asarray(map_points[:: max(1, len(map_points) // MAP_PLOT_POINTS)], dtype=np.float64)
+        lo = np.minimum(sample[:, :2].min(axis=0), xy.min(axis=0)) - 1.0
+        hi = np.maximum(sample[:, :2].max(axis=0), xy.max(axis=0)) + 1.0
+        bins = np.clip(((hi - lo) / 0.2).astype(int), 10, 800)
+        hist, xe, ye = np.histogram2d(sample[:, 0], sample[:, 1], bins=bins, range=[[lo[0], hi[0]], [lo[1], hi[1]]])
+        ax.imshow(np.log1p(hist.T), origin="lower", extent=(xe[0], xe[-1], ye[0], ye[-1]), cmap="Greys", alpha=0.6,
+                  aspect="equal", zorder=0)
+    _flagged_path(ax, xy, run.masks)
+    states = run.tracking
+    for state, marker, color in (("DEGRADED", "o", "#ff7f0e"), ("LOST", "x", "k")):
+        sel = states == state
+        if sel.any():
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=30, marker=marker, facecolors="none" if marker == "o" else color,
+                       edgecolors=color, label=f"{state} ({int(sel.sum())})", zorder=10)
+    ax.set_xlabel("x (m, map frame)")
+    ax.set_ylabel("y (m, map frame)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(f"localization ({run.strategy}, {len(traj)} frames) over the map, coloured by flagged axis")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_degeneracy(result: "RunResult", path: Path, truth: tuple[np.ndarray, np.ndarray] | None = None) -> None:

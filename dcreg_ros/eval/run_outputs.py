@@ -5,7 +5,7 @@ row to ``diagnostics.csv`` for every registered frame and flushes them, so whate
 survives a broken bag, an unexpected error or Ctrl-C. ``summary.json`` is written when the
 writer opens (``completed: false``, so a killed run is recognisable) and replaced atomically by
 :meth:`RunWriter.finish` with the final numbers and ``completed`` / ``stopped_reason``. Every
-command that produces a trajectory (``run``, ``compare``, later ``localize``) writes through it.
+command that produces a trajectory (``run``, ``compare``, ``localize``) writes through it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -111,14 +112,17 @@ def diagnostics_row(r: FrameRecord) -> dict:
 class RunWriter:
     """Streams one trajectory's outputs into ``out_dir`` (created and checked on construction).
 
-    ``write_frame`` adds an odometry frame (pose lines and a diagnostics row), ``write_pose`` a
+    ``write_frame`` adds a frame (pose lines and a diagnostics row: DIAGNOSTIC_COLUMNS, then
+    ``extra_columns`` filled by ``extra_row(record)``, e.g. a localization's tracking state), ``write_pose`` a
     bare pose (methods without diagnostics, e.g. KISS-ICP); both flush. ``finish(summary)``
     writes the final ``summary.json``. Leaving a ``with`` block without ``finish`` (an exception)
     records the exception as the stop reason, so the folder always says how far it got.
     """
 
-    def __init__(self, out_dir: str | Path, header: dict | None = None, diagnostics: bool = True) -> None:
+    def __init__(self, out_dir: str | Path, header: dict | None = None, diagnostics: bool = True,
+                 extra_columns: tuple[str, ...] = (), extra_row: Callable[[FrameRecord], dict] | None = None) -> None:
         self.out_dir = prepare_output_dir(out_dir)
+        self._extra_row = extra_row
         self.header = dict(header or {})
         self.frames = 0
         self.last_stamp: float | None = None
@@ -132,7 +136,7 @@ class RunWriter:
             raise OutputError(f"{self.out_dir}: cannot create the output files ({exc.strerror or exc})") from None
         self._csv = None
         if self._csv_file is not None:
-            self._csv = csv.DictWriter(self._csv_file, fieldnames=DIAGNOSTIC_COLUMNS)
+            self._csv = csv.DictWriter(self._csv_file, fieldnames=list(DIAGNOSTIC_COLUMNS) + list(extra_columns))
             self._csv.writeheader()
         write_json(self.out_dir / SUMMARY_FILE, {**self.header, "completed": False,
                                                  "stopped_reason": "still running, or killed before it could finish"})
@@ -148,6 +152,8 @@ class RunWriter:
         """Append one registered frame: its pose and its diagnostics row."""
         if self._csv is not None:
             row = diagnostics_row(record)
+            if self._extra_row is not None:
+                row.update(self._extra_row(record))
             try:
                 self._csv.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
                 self._csv_file.flush()

@@ -8,13 +8,17 @@ before that is in :class:`RunResult` (and, through ``on_frame``, already written
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
 import numpy as np
 
+from ..core.global_map import GlobalMap
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..io.motion_inputs import MotionInputs
@@ -109,10 +113,12 @@ class GuardedScans:
 
 def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, strategy: str | None = None,
                  progress: Progress | None = None, max_frames: int | None = None,
-                 on_frame: Callable[[FrameRecord], None] | None = None, motion: MotionInputs | None = None) -> RunResult:
+                 on_frame: Callable[[FrameRecord], None] | None = None, motion: MotionInputs | None = None,
+                 global_map: GlobalMap | None = None) -> RunResult:
     """Register every scan in order (at most ``max_frames``), calling ``on_frame`` with each record;
     ``motion`` feeds IMU / wheel odometry to the motion prior (mountings resolved for the first
-    scan's frame; the notes say from where).
+    scan's frame; the notes say from where); ``global_map`` accumulates every registered frame
+    (for ``--save-map``).
 
     Unusable frames (too few points, NaN only, stamps out of order or after a jump: core/stamps.py)
     are skipped and counted, never fatal (a jump that persists restarts the odometry there,
@@ -121,9 +127,49 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
     (KeyboardInterrupt) end the run early: ``result.stop`` says why and the records so far are kept.
     """
     odometry = Odometry(config, strategy)
+    odometry.global_map = global_map
+    notes: list[str] = list(motion.notes) if motion is not None else []
+
+    def register(index: int, scan: Scan) -> FrameRecord:
+        if index == 0 and motion is not None and not motion.empty:
+            configured, where = motion.configure(odometry.config, scan.frame_id)
+            notes.extend(where)
+            odometry.update_config(configured)
+            motion.feed(odometry)
+        return odometry.register_frame(scan.points, scan.times, stamp=scan.stamp)
+
+    result = run_frames(scans, register, progress, max_frames, on_frame)
+    result.strategy, result.notes = odometry.config.degeneracy.strategy, notes
+    return result
+
+
+@contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block has finished, so the
+    frames kept in memory and the rows written for them never differ by one. Only the main
+    thread receives signals; elsewhere (and with a non-default handler) the block runs as is."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
+
+
+def run_frames(scans: Iterable[Scan], register: Callable[[int, Scan], FrameRecord], progress: Progress | None = None,
+               max_frames: int | None = None, on_frame: Callable[[FrameRecord], None] | None = None,
+               result_type: type[RunResult] = RunResult) -> RunResult:
+    """The offline loop of every run (odometry, localization): ``register(index, scan)`` makes a
+    frame's record or raises InputError for an unusable frame (skipped and counted). A read error
+    of the source, an unexpected error in a frame and Ctrl-C end the loop early with the records
+    so far; ``result.stop`` says why."""
     records: list[FrameRecord] = []
     skipped: list[tuple[int, str]] = []
-    notes: list[str] = list(motion.notes) if motion is not None else []
     stop = END_OF_INPUT
     source = GuardedScans(scans)
     seen = 0
@@ -131,17 +177,8 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
     try:
         for index, scan in enumerate(islice(source, max_frames)):
             seen = index + 1
-            if index == 0 and motion is not None and not motion.empty:
-                configured, where = motion.configure(odometry.config, scan.frame_id)
-                notes += where
-                odometry.update_config(configured)
-                odometry.expect_motion_inputs(motion.imu is not None, motion.wheel is not None)
-                if motion.imu is not None:
-                    odometry.add_imu(motion.imu)
-                if motion.wheel is not None:
-                    odometry.add_wheel_odometry(motion.wheel)
             try:
-                record = odometry.register_frame(scan.points, scan.times, stamp=scan.stamp)
+                record = register(index, scan)
             except InputError as exc:
                 skipped.append((index, str(exc)))
                 continue
@@ -150,9 +187,10 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
                     raise
                 stop = RunStop(False, f"unexpected error in frame {index}: {type(exc).__name__}: {exc}")
                 break
-            records.append(record)
-            if on_frame is not None:
-                on_frame(record)
+            with ctrl_c_deferred():  # the record and its written row stay in step
+                records.append(record)
+                if on_frame is not None:
+                    on_frame(record)
             if progress is not None:
                 progress.update(record)
         else:
@@ -168,7 +206,7 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
     if source.error is not None:
         stop = RunStop(False, source.error)
     skips = SkipLog.merged(getattr(scans, "skips", None), _frame_skips(skipped))
-    return RunResult(odometry.config.degeneracy.strategy, records, skips, time.perf_counter() - t0, stop, notes)
+    return result_type("", records, skips, time.perf_counter() - t0, stop)
 
 
 def _frame_skips(skipped: list[tuple[int, str]]) -> SkipLog:

@@ -89,7 +89,21 @@ def _pcd_header(data: bytes) -> tuple[dict[str, list[str]], int]:
             return header, pos
 
 
-def _read_pcd(data: bytes) -> Cloud:
+@dataclass(frozen=True)
+class PcdLayout:
+    """What a PCD header says: field names and counts, the record dtype of the binary modes,
+    the number of points, the DATA mode and where the data starts (byte offset)."""
+
+    names: list[str]
+    counts: list[int]
+    dtype: np.dtype
+    points: int
+    mode: str
+    offset: int
+
+
+def pcd_layout(data: bytes) -> PcdLayout:
+    """Parse the header of a PCD file given its first bytes (the whole header must be inside)."""
     header, offset = _pcd_header(data)
     names = header.get("FIELDS") or header.get("COLUMNS")
     if not names:
@@ -110,8 +124,12 @@ def _read_pcd(data: bytes) -> Cloud:
             raise CloudFileError(f"unsupported PCD field type {typ}{size}")
         fname = name if name != "_" else f"_pad{i}"
         dtype_fields.append((fname, "<" + code, (count,)) if count > 1 else (fname, "<" + code))
-    dtype = np.dtype(dtype_fields)
-    mode = header["DATA"][0].lower()
+    return PcdLayout(names, counts, np.dtype(dtype_fields), n, header["DATA"][0].lower(), offset)
+
+
+def _read_pcd(data: bytes) -> Cloud:
+    layout = pcd_layout(data)
+    names, counts, dtype, n, mode, offset = layout.names, layout.counts, layout.dtype, layout.points, layout.mode, layout.offset
     if mode == "ascii":
         text = data[offset:].decode("ascii", errors="replace")
         values = np.array(text.split(), dtype=np.float64)
@@ -189,8 +207,8 @@ def _lzf_decompress(src: np.ndarray, dst: np.ndarray) -> int:
     return o
 
 
-def write_pcd(path: str | Path, points: np.ndarray, fields: dict[str, np.ndarray] | None = None) -> None:
-    """Write a binary PCD with float32 x, y, z and any extra float fields."""
+def pcd_binary_parts(points: np.ndarray, fields: dict[str, np.ndarray] | None = None) -> tuple[bytes, np.ndarray]:
+    """(header, records) of a binary PCD with float32 x, y, z and any extra float32 fields."""
     fields = fields or {}
     cols = {"x": points[:, 0], "y": points[:, 1], "z": points[:, 2], **fields}
     n = len(points)
@@ -202,7 +220,13 @@ def write_pcd(path: str | Path, points: np.ndarray, fields: dict[str, np.ndarray
         f"FIELDS {' '.join(cols)}\nSIZE {' '.join('4' for _ in cols)}\nTYPE {' '.join('F' for _ in cols)}\n"
         f"COUNT {' '.join('1' for _ in cols)}\nWIDTH {n}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n}\nDATA binary\n"
     )
-    Path(path).write_bytes(header.encode("ascii") + rec.tobytes())
+    return header.encode("ascii"), rec
+
+
+def write_pcd(path: str | Path, points: np.ndarray, fields: dict[str, np.ndarray] | None = None) -> None:
+    """Write a binary PCD with float32 x, y, z and any extra float fields."""
+    header, rec = pcd_binary_parts(points, fields)
+    Path(path).write_bytes(header + rec.tobytes())
 
 
 # ---------------------------------------------------------------------------------------- PLY

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..core.geometry import pose_to_xyz_rpy
 from ..core.odometry import OdometryConfig
@@ -33,8 +34,17 @@ class MotionInputs:
     def empty(self) -> bool:
         return self.imu is None and self.wheel is None
 
+    def feed(self, target: Any) -> None:
+        """Hand the measurements to a :class:`dcreg_ros.Odometry` or :class:`dcreg_ros.Localizer`
+        (anything with ``expect_motion_inputs``, ``add_imu`` and ``add_wheel_odometry``)."""
+        target.expect_motion_inputs(self.imu is not None, self.wheel is not None)
+        if self.imu is not None:
+            target.add_imu(self.imu)
+        if self.wheel is not None:
+            target.add_wheel_odometry(self.wheel)
+
     def configure(self, config: OdometryConfig, lidar_frame: str) -> tuple[OdometryConfig, list[str]]:
-        """``config`` with the mountings the bag's static transforms give for ``lidar_frame``
+        """``config`` (an odometry or localization config) with the mountings the bag's static transforms give for ``lidar_frame``
         (notes say where each came from)."""
         mp, notes = config.motion_prior, []
         if self.imu is not None:

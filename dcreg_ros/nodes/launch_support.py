@@ -55,6 +55,8 @@ class LaunchSettings:
     namespace: str = ""
     input_qos: str = ""
     fastdds_profile: str = ""
+    imu_topic: str = ""
+    wheel_odom_topic: str = ""
 
     @classmethod
     def from_arguments(cls, values: dict[str, str]) -> "LaunchSettings":
@@ -124,8 +126,16 @@ class LaunchSettings:
 
     def node_parameters(self) -> dict[str, Any]:
         """dcreg_node parameter overrides (after the params file)."""
-        return {"use_sim_time": self.sim_time, "base_frame": self.base_frame, "odom_frame": self.odom_frame,
-                "frame_prefix": self.frame_prefix, "input_qos": self.qos}
+        overrides = {"use_sim_time": self.sim_time, "base_frame": self.base_frame, "odom_frame": self.odom_frame,
+                     "frame_prefix": self.frame_prefix, "input_qos": self.qos}
+        for name, topic in self._motion_topics().items():
+            overrides[f"motion_prior.{name}"] = topic  # empty: as in the params file
+        return overrides
+
+    def _motion_topics(self) -> dict[str, str]:
+        """The IMU / wheel odometry topics given as launch arguments (others left out)."""
+        given = {"imu_topic": self.imu_topic.strip(), "wheel_odom_topic": self.wheel_odom_topic.strip()}
+        return {name: topic for name, topic in given.items() if topic}
 
     def process_environment(self) -> dict[str, str]:
         """Environment added to every process started (the Fast DDS profile; empty when the
@@ -140,6 +150,8 @@ class LaunchSettings:
         if self.bag_topic:
             args += ["--topic", self.bag_topic]
         args += ["--sync"] if _flag("sync", self.sync) else ["--rate", self.rate]
+        for name, topic in self._motion_topics().items():
+            args += ["--" + name.replace("_", "-"), topic]
         return args
 
     def bag_play_command(self) -> list[str]:
@@ -147,7 +159,8 @@ class LaunchSettings:
         when given) is played alone and remapped onto the node's input."""
         command = ["ros2", "bag", "play", self.bagfile, "--clock", "--rate", self.rate]
         if self.bag_topic:
-            command += ["--topics", self.bag_topic, "--remap", f"{self.bag_topic}:={self.resolved_topic()}"]
+            topics = [self.bag_topic, *self._motion_topics().values(), "/tf_static"]
+            command += ["--topics", *topics, "--remap", f"{self.bag_topic}:={self.resolved_topic()}"]
         return command
 
 

@@ -41,6 +41,7 @@ class MotionInputBuffer:
         self._wheel: list = []
         self.imu_frame = ""
         self.wheel_child_frame = ""
+        self.wheel_frame = ""
         self.imu_received = 0
         self.wheel_received = 0
         self.bad_messages = 0
@@ -73,6 +74,7 @@ class MotionInputBuffer:
         with self._lock:
             self.wheel_received += 1
             self.wheel_child_frame = self.wheel_child_frame or reading.child_frame_id
+            self.wheel_frame = self.wheel_frame or reading.frame_id
             self.last_wheel_stamp = reading.stamp
             self._wheel.append(reading)
             self._arrived.notify_all()

@@ -12,8 +12,9 @@ Subscribes to ``points`` (sensor_msgs/PointCloud2, remappable), registers each c
   failures and bad messages), with every loss counted
 - ``dcreg/degeneracy_markers`` (visualization_msgs/MarkerArray at the current pose)
 
-Service ``dcreg/reset`` (std_srvs/Trigger) forgets the map and the trajectory. Optional inputs:
-``motion_prior.imu_topic`` (sensor_msgs/Imu) and ``motion_prior.wheel_odom_topic``
+Service ``dcreg/reset`` (std_srvs/Trigger) forgets the map and the trajectory; ``dcreg/save_map``
+(std_srvs/Trigger) writes every frame registered so far to the file of parameter ``map_save_path``.
+Optional inputs: ``motion_prior.imu_topic`` (sensor_msgs/Imu) and ``motion_prior.wheel_odom_topic``
 (nav_msgs/Odometry) feed the motion prior (nodes/motion_inputs.py).
 
 Threading: the subscription callback only parks the newest message in a one-slot buffer (a
@@ -40,15 +41,14 @@ import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 from std_srvs.srv import Trigger
 
 from ..core.config_io import ConfigError
-from ..core.degeneracy import AXIS_NAMES
-from ..core.geometry import pose_from_xyz_rpy, pose_to_xyz_rpy
+from ..core.geometry import pose_from_xyz_rpy, pose_to_xyz_rpy, transform_points
+from ..core.global_map import GlobalMap
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..core.stamps import OUT_OF_ORDER, StampGaps, StampRejected
@@ -58,6 +58,7 @@ from ..io.scan import Scan
 from . import ros_messages as rm
 from .motion_inputs import MotionInputBuffer, motion_input_qos
 from .mounting import PARAMETER, Mounting, MountingLookup
+from .node_plumbing import spin_node
 from .outputs import FrameTimes, OdometryOutputs
 from .parameters import NODE_NAME, NodeSettings, declare_parameters, parameter_specs, plain_value, settings_from_values
 from .transport import check_transport
@@ -123,6 +124,7 @@ class OdometryNode(Node):
         self.settings: NodeSettings = settings
         self.odometry = Odometry(config)
         self.odometry.expect_motion_inputs(bool(settings.imu_topic), bool(settings.wheel_odom_topic))
+        self._sync_map_saving(settings)
         self.counters = Counters()
         self._gaps = StampGaps(config.stamps)
         self._state_lock = threading.Lock()  # odometry, settings, outputs, mounting: worker vs. services
@@ -153,8 +155,9 @@ class OdometryNode(Node):
 
     # ----------------------------------------------------------------------- setup
     def _create_services(self) -> None:
-        """Services of the node (more go here, e.g. dcreg/save_map)."""
+        """Services of the node."""
         self.create_service(Trigger, "dcreg/reset", self._on_reset)
+        self.create_service(Trigger, "dcreg/save_map", self._on_save_map)
 
     def _create_inputs(self) -> None:
         """Input subscriptions, created last (after the warm-up): the points and their
@@ -218,6 +221,43 @@ class OdometryNode(Node):
         response.message = "local map and trajectory cleared"
         return response
 
+    def _sync_map_saving(self, settings: NodeSettings) -> None:
+        """Accumulate every registered frame for dcreg/save_map at ``map_save_voxel`` (0: off)."""
+        voxel, current = settings.map_save_voxel, self.odometry.global_map
+        if voxel <= 0:
+            self.odometry.global_map = None
+        elif current is None or current.voxel_size != voxel:
+            self.odometry.global_map = GlobalMap(voxel)
+
+    def _on_save_map(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        from ..io.maps import MapFileError, write_map
+
+        settings = self.settings
+        with self._state_lock:  # a copy, so the (slower) write does not hold up the odometry
+            world = None if self.odometry.global_map is None else self.odometry.global_map.points.copy()
+        response.success = False
+        if not settings.map_save_path:
+            response.message = f"parameter map_save_path is empty: ros2 param set {self.get_fully_qualified_name()} map_save_path /path/map.pcd"
+        elif world is None:
+            response.message = "map_save_voxel is 0: registered frames are not kept, nothing to save"
+        elif len(world) == 0:
+            response.message = "no frame registered yet: nothing to save"
+        else:
+            points = transform_points(self.mounting.T_base_lidar, world.astype(np.float64))  # the odom frame, as published
+            try:
+                write_map(settings.map_save_path, points)
+            except MapFileError as exc:
+                response.message = f"map not saved: {exc}"
+            else:
+                response.success = True
+                response.message = (f"saved {len(points)} points to {settings.map_save_path} "
+                                    f"({settings.odom_frame} frame, one per {settings.map_save_voxel:g} m voxel)")
+        if response.success:  # rclpy insists on one severity per logging call site
+            self.get_logger().info(f"save_map: {response.message}")
+        else:
+            self.get_logger().error(f"save_map: {response.message}")
+        return response
+
     def _on_set_parameters(self, params: list) -> SetParametersResult:
         own = {spec.name for spec in parameter_specs()}
         changes = {p.name: plain_value(p.value) for p in params if p.name in own}
@@ -241,10 +281,12 @@ class OdometryNode(Node):
                 self.mounting = self._parameter_mounting(settings)
             if settings.use_tf_mounting and not old.use_tf_mounting:
                 self._mounting_lookup = MountingLookup(self, True)
+            self._sync_map_saving(settings)
         with self._slot_cv:
             self._gaps.config = config.stamps
         if settings.publish_tf:
             self.outputs.ensure_tf()
+        self._check_tf_owner(settings)
         names = ", ".join(sorted(changes))
         if was_reset:
             self.get_logger().warning(f"parameter change ({names}) needs a new map: local map and trajectory reset")
@@ -321,10 +363,25 @@ class OdometryNode(Node):
                                               settings.mounting_timeout, "motion_prior.lidar_to_base")
             mp = replace(mp, lidar_to_base=tuple(float(v) for v in pose_to_xyz_rpy(m.T_base_lidar)))
             details.append(f"wheel odometry: {m.detail}")
+        self._check_tf_owner(settings)
         if details:
             self.motion_mounting_detail = "; ".join(details)
             if mp != self.odometry.config.motion_prior:
                 self.odometry.update_config(replace(self.odometry.config, motion_prior=mp))
+
+    def _check_tf_owner(self, settings: NodeSettings) -> None:
+        """Withhold our odom -> base TF when the wheel odometry names the very same two frames:
+        its driver (e.g. diff_drive_controller) broadcasts that transform, and two publishers of
+        one parent -> child pair make TF jump between them (REP-105: one parent per frame)."""
+        wheel = (self.motion_inputs.wheel_frame, self.motion_inputs.wheel_child_frame)
+        blocked = ""
+        if settings.publish_tf and settings.wheel_odom_topic and wheel == (settings.odom_frame_id, settings.base_frame_id):
+            blocked = (f"wheel odometry on {settings.wheel_odom_topic} is {wheel[0]} -> {wheel[1]}, the same transform as ours: "
+                       "dcreg TF is withheld (REP-105: one parent per frame); dcreg/odometry is still published, "
+                       "fuse it with the wheels (robot_localization) or set publish_tf false")
+        if blocked and blocked != self.outputs.tf_blocked_by:
+            self.get_logger().warning(blocked)
+        self.outputs.tf_blocked_by = blocked
 
     def _start_sequence(self, record: FrameRecord, scan: Scan, settings: NodeSettings) -> None:
         self.outputs.reset(settings)
@@ -365,6 +422,8 @@ class OdometryNode(Node):
         values.update(self.motion_inputs.values())
         if self.motion_mounting_detail:
             values["motion_prior_mounting"] = self.motion_mounting_detail
+        if self.outputs.tf_blocked_by:
+            values["tf"] = self.outputs.tf_blocked_by
         return values
 
     def _report_refused(self, msg: PointCloud2, reason: str, counter: str | None, level: int = rm.ERROR) -> None:
@@ -422,13 +481,8 @@ def frame_diagnostic(record: FrameRecord, stamp: float, times: FrameTimes) -> tu
     values.update({f"time_{k}_ms": v for k, v in record.timings.items()})
     values["time_total_ms"] = record.total_ms
     values.update(times.values())
-    values.update({"prior_source": record.prior_source, "prior_age_s": record.prior_age,
-                   "prior_axes": " ".join(record.prior_axes) or "none"})
-    std = record.axis_std
-    values.update({f"std_{a}_deg": float(v) for a, v in zip(AXIS_NAMES[:3], std[:3])})
-    values.update({f"std_{a}_m": float(v) for a, v in zip(AXIS_NAMES[3:], std[3:])})
+    values.update(rm.prior_values(record))
     if record.notes:
-        values["notes"] = "; ".join(record.notes)
         if level == rm.OK:  # a motion-prior fallback, deskewing off, a held stamp outlier
             level, text = rm.WARN, record.notes[0]
     return level, text, values
@@ -456,23 +510,8 @@ def _warm_up(config: OdometryConfig) -> float:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``dcreg_node`` (accepts ``--ros-args ...``). Exits 1 on invalid parameters."""
-    rclpy.init(args=args)
-    try:
-        node = OdometryNode()
-    except (ConfigError, ParameterException) as exc:
-        rclpy.logging.get_logger(NODE_NAME).error(f"invalid parameter: {exc}")
-        rclpy.try_shutdown()
-        return 1
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(OdometryNode, NODE_NAME, (ConfigError, ParameterException), args,
+                     error_prefix="invalid parameter")
 
 
 if __name__ == "__main__":

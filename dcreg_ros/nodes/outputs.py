@@ -26,6 +26,7 @@ from ..core.geometry import invert_pose, transform_points
 from ..core.odometry import FrameRecord
 from ..io.scan import Scan
 from . import ros_messages as rm
+from .node_plumbing import tf_sender
 from .parameters import NodeSettings
 
 # small per-frame messages: a deep history so a reliable subscriber that lags for a few seconds
@@ -86,6 +87,7 @@ class OdometryOutputs:
         self.markers = node.create_publisher(MarkerArray, "dcreg/degeneracy_markers", RELIABLE_OUTPUT)
         self._tf_send: Callable[[Any], None] | None = None
         self._tf_ready = False
+        self.tf_blocked_by = ""  # why TF odom -> base is withheld (another publisher owns it)
         self.state = self.new_state(settings)
         if settings.publish_tf:
             self.ensure_tf()
@@ -111,22 +113,10 @@ class OdometryOutputs:
         if self._tf_ready:
             return
         self._tf_ready = True
-        try:
-            from tf2_ros import TransformBroadcaster
-
-            broadcaster = TransformBroadcaster(self.node)
-            self._tf_send = broadcaster.sendTransform
-            return
-        except ImportError:
-            pass
-        try:
-            from tf2_msgs.msg import TFMessage
-        except ImportError:
+        self._tf_send = tf_sender(self.node, TF_QOS)
+        if self._tf_send is None:
             self.node.get_logger().warning("neither tf2_ros nor tf2_msgs is installed: TF odom -> base is off "
                                            "(run scripts/build_tf2_msgs.sh VENV to build tf2_msgs)")
-            return
-        publisher = self.node.create_publisher(TFMessage, "/tf", TF_QOS)
-        self._tf_send = lambda transform: publisher.publish(TFMessage(transforms=[transform]))
 
     def publish_pose(self, record: FrameRecord, T_base_lidar: np.ndarray, stamp: Any, settings: NodeSettings) -> Pose:
         """nav_msgs/Odometry (pose and twist of the base, with covariances), TF and PoseStamped
@@ -141,7 +131,7 @@ class OdometryOutputs:
         twist = twist_in_base(record.twist, record.twist_covariance, T_base_lidar[:3, :3], base_in_lidar)
         odom, base = settings.odom_frame_id, settings.base_frame_id
         self.odom.publish(rm.odometry_msg(T_odom_base, covariance, stamp, odom, base, twist))
-        if settings.publish_tf and self._tf_send is not None:
+        if settings.publish_tf and self._tf_send is not None and not self.tf_blocked_by:
             self._tf_send(rm.transform_msg(T_odom_base, stamp, odom, base))
         pose = rm.pose_stamped_msg(T_odom_base, stamp, odom)
         self.pose.publish(pose)

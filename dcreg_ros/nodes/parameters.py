@@ -72,8 +72,10 @@ class NodeSettings:
     path_max_poses: int = param(2000, "poses kept in dcreg/path", lambda k: 2 <= k <= 1_000_000, "between 2 and 1000000")
     path_history: str = param("decimated", "when path_max_poses is reached: decimated (thin the older poses by 2, the path still spans the whole run) or recent (keep the last poses only)", lambda h: h in HISTORY_MODES, "decimated or recent")
     imu_topic: str = param("", "sensor_msgs/Imu topic for the IMU motion prior (REP-145; empty = off); its mounting from TF (the cloud's frame <- the IMU message's frame), else motion_prior.imu_to_lidar", _topic, "a topic name or empty")
-    wheel_odom_topic: str = param("", "nav_msgs/Odometry topic of the wheel odometry for the motion prior (empty = off); the LiDAR mounting from TF (its child_frame_id <- the cloud's frame), else motion_prior.lidar_to_base. With wheel odometry publishing odom -> base_link on TF, set publish_tf false or another odom_frame (REP-105: one parent per frame)", _topic, "a topic name or empty")
+    wheel_odom_topic: str = param("", "nav_msgs/Odometry topic of the wheel odometry for the motion prior (empty = off); the LiDAR mounting from TF (its child_frame_id <- the cloud's frame), else motion_prior.lidar_to_base. When it names the same odom_frame -> base_frame pair as ours (its driver broadcasts that TF), our TF is withheld with a WARN (REP-105: one parent per frame) and dcreg/odometry is still published, e.g. for robot_localization; publish_tf false silences the WARN", _topic, "a topic name or empty")
     max_points: int = param(2_000_000, "clouds with more points than this are rejected (ERROR diagnostic) before conversion", lambda k: k >= 10, ">= 10")
+    map_save_path: str = param("", "file dcreg/save_map writes (binary PCD in the odom frame, written atomically); empty: the service explains how to set it")
+    map_save_voxel: float = param(0.1, "every registered frame is kept for dcreg/save_map at one point per voxel of this edge (m); 0 = keep nothing", _finite_non_negative, ">= 0 m")
 
     @property
     def odom_frame_id(self) -> str:
@@ -155,19 +157,26 @@ def _rules(cfg: Any, prefix: str = "") -> dict[str, str]:
 NODE_SECTION_NAMES = {"imu_topic": "motion_prior.imu_topic", "wheel_odom_topic": "motion_prior.wheel_odom_topic"}
 
 
-def parameter_specs() -> list[ParameterSpec]:
-    """Every parameter the node declares: its own settings first, then the odometry config (the
-    node's input topics of the motion prior among the motion_prior section)."""
+def _section_names(settings: Any) -> dict[str, str]:
+    return NODE_SECTION_NAMES if isinstance(settings, NodeSettings) else {}
+
+
+def parameter_specs(sources: tuple | None = None, read_only: frozenset = READ_ONLY) -> list[ParameterSpec]:
+    """Every parameter a node declares: by default dcreg_node's, its own settings first, then the
+    odometry config (the node's input topics of the motion prior among the motion_prior section);
+    ``sources`` are another node's (settings, config) defaults."""
+    settings, config = sources or (NodeSettings(), OdometryConfig())
+    section_names = _section_names(settings)
     specs, sectioned = [], []
-    settings = NodeSettings()
     rules = _rules(settings)
     for name, (value, doc) in flatten(settings).items():
-        spec = ParameterSpec(NODE_SECTION_NAMES.get(name, name), _ros_value(value), doc, name in READ_ONLY, rules[name])
-        (sectioned if name in NODE_SECTION_NAMES else specs).append(spec)
-    config = OdometryConfig()
+        spec = ParameterSpec(section_names.get(name, name), _ros_value(value), doc, name in read_only, rules[name])
+        (sectioned if name in section_names else specs).append(spec)
     rules = _rules(config)
     for name, (value, doc) in flatten(config).items():
-        specs.append(ParameterSpec(name, _ros_value(value), doc, name in READ_ONLY, rules[name]))
+        specs.append(ParameterSpec(name, _ros_value(value), doc, name in read_only, rules[name]))
+    if not sectioned:
+        return specs
     last = max(i for i, spec in enumerate(specs) if spec.name.startswith("motion_prior."))
     return specs[: last + 1] + sectioned + specs[last + 1:]
 
@@ -214,29 +223,34 @@ def descriptor(spec: ParameterSpec) -> Any:
     return out
 
 
-def declare_parameters(node: Any) -> dict[str, Any]:
-    """Declare every parameter on an rclpy node (default and :func:`descriptor`) and return
-    {name: value} after the params-file and command-line overrides."""
+def declare_parameters(node: Any, specs: list[ParameterSpec] | None = None) -> dict[str, Any]:
+    """Declare every parameter (``specs``, default dcreg_node's) on an rclpy node (default and
+    :func:`descriptor`) and return {name: value} after the params-file and command-line overrides."""
     values = {}
-    for spec in parameter_specs():
+    for spec in parameter_specs() if specs is None else specs:
         values[spec.name] = plain_value(node.declare_parameter(spec.name, spec.default, descriptor(spec)).value)
     return values
 
 
-def ros_params_yaml(node_name: str = PARAMS_FILE_KEY, header: str = "") -> str:
+def ros_params_yaml(node_name: str = PARAMS_FILE_KEY, header: str = "", settings: Any = None, config: Any = None,
+                    read_only: frozenset = READ_ONLY) -> str:
     """A ROS 2 params file (``/**: ros__parameters: ...``, i.e. for any node name) with every
-    default and its description as a comment; nested keys are the dotted parameter names."""
+    default and its description as a comment; nested keys are the dotted parameter names.
+    ``settings`` (node settings) and ``config`` (core config) default to dcreg_node's."""
+    settings = settings or NodeSettings()
+    config = config or OdometryConfig()
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     lines += [f"{node_name}:", "  ros__parameters:"]
-    own = node_parameter_names()
+    section_names = _section_names(settings)
+    own = {section_names.get(f.name, f.name) for f in dataclasses.fields(settings)}
     current_section = None
-    for spec in parameter_specs():
+    for spec in parameter_specs((settings, config), read_only):
         section, _, leaf = spec.name.rpartition(".")
         if spec.name in own and not section:
             indent = "    "
         else:
             if section != current_section:
-                doc = _section_doc(section)
+                doc = _section_doc(config, section)
                 lines.append(f"    {section}:  # {doc}" if doc else f"    {section}:")
                 current_section = section
             indent = "      "
@@ -245,8 +259,8 @@ def ros_params_yaml(node_name: str = PARAMS_FILE_KEY, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _section_doc(section: str) -> str:
-    for f in dataclasses.fields(OdometryConfig):
+def _section_doc(config: Any, section: str) -> str:
+    for f in dataclasses.fields(config):
         if f.name == section:
             return f.metadata.get("doc", "")
     return ""

@@ -115,8 +115,8 @@ def summarize_replay(record: dict, ground_truth=None) -> str:
         cov = np.asarray(odometry[-1].pose.covariance).reshape(6, 6)
         sd = np.sqrt(np.clip(np.diag(cov), 0, None))
         p = odometry[-1].pose.pose.position
-        lines.append(f"  last pose x {p.x:+.2f} y {p.y:+.2f} z {p.z:+.2f} m (odom); 1-sigma x {sd[0]:.3f} y {sd[1]:.3f} z {sd[2]:.3f} m "
-                     "(inflated along the flagged axis)")
+        lines.append(f"  last pose x {p.x:+.2f} y {p.y:+.2f} z {p.z:+.2f} m (odom); 1-sigma x {sd[0]:.4f} y {sd[1]:.4f} z {sd[2]:.4f} m, "
+                     f"roll {np.degrees(sd[3]):.3f} deg (x: the motion prior's, along the corridor; y, z, roll: the LiDAR's)")
         if ground_truth is not None and len(ground_truth) == len(odometry):
             gt = ground_truth.poses
             rel = np.linalg.inv(gt[0]) @ gt[-1]

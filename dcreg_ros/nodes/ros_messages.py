@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, TransformStamped, Vector3
+from geometry_msgs.msg import Point, Pose, PoseStamped, PoseWithCovarianceStamped, Quaternion, TransformStamped, Vector3
 from nav_msgs.msg import Odometry as OdometryMsg
 from nav_msgs.msg import Path
 from sensor_msgs.msg import PointCloud2, PointField
@@ -26,7 +26,7 @@ from ..core.degeneracy import AXIS_NAMES, DegeneracyReport
 from ..io.pointcloud2 import scan_to_pointcloud2_parts
 from ..io.ros_time import seconds_to_sec_nanosec
 from ..io.scan import Scan
-from ..io.trajectory import rotation_to_quaternion
+from ..io.trajectory import quaternion_to_rotation, rotation_to_quaternion
 
 # diagnostic levels as ints (the message field is a single byte; see diagnostics_msg)
 OK, WARN, ERROR = 0, 1, 2
@@ -54,8 +54,30 @@ def pose_msg(T: np.ndarray) -> Pose:
     return Pose(position=Point(x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3])), orientation=quaternion_msg(T[:3, :3]))
 
 
+def matrix_from_pose(msg: Any) -> np.ndarray:
+    """4x4 transform of a geometry_msgs/Pose (position, orientation) or Transform (translation,
+    rotation). Raises ValueError for a zero or non-finite quaternion or position."""
+    t = msg.translation if hasattr(msg, "translation") else msg.position
+    q = msg.rotation if hasattr(msg, "rotation") else msg.orientation
+    T = np.eye(4)
+    T[:3, :3] = quaternion_to_rotation(q.x, q.y, q.z, q.w)
+    T[:3, 3] = (t.x, t.y, t.z)
+    if not np.all(np.isfinite(T)):
+        raise ValueError("pose has non-finite values")
+    return T
+
+
 def pose_stamped_msg(T: np.ndarray, stamp: float | Time, frame_id: str) -> PoseStamped:
     return PoseStamped(header=header(stamp, frame_id), pose=pose_msg(T))
+
+
+def pose_with_covariance_msg(T: np.ndarray, covariance_ros: np.ndarray, stamp: float | Time, frame_id: str) -> PoseWithCovarianceStamped:
+    """geometry_msgs/PoseWithCovarianceStamped of pose T in ``frame_id`` with a 6x6 covariance
+    already in ROS order (x y z roll pitch yaw, in ``frame_id``)."""
+    msg = PoseWithCovarianceStamped(header=header(stamp, frame_id))
+    msg.pose.pose = pose_msg(T)
+    msg.pose.covariance = np.asarray(covariance_ros, dtype=np.float64).reshape(36)
+    return msg
 
 
 def odometry_msg(T: np.ndarray, covariance_ros: np.ndarray, stamp: float | Time, frame_id: str, child_frame_id: str,
@@ -158,6 +180,19 @@ def degeneracy_values(report: DegeneracyReport | None) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ markers
 MARKER_NAMESPACE = "dcreg_degeneracy"
+
+
+def prior_values(record: Any) -> dict[str, Any]:
+    """Diagnostic key-values of a frame record's motion prior and uncertainty: the prior source,
+    its age, the flagged axes it acted on, each axis's standard deviation (deg, m) and the notes."""
+    values: dict[str, Any] = {"prior_source": record.prior_source, "prior_age_s": record.prior_age,
+                              "prior_axes": " ".join(record.prior_axes) or "none"}
+    std = record.axis_std
+    values.update({f"std_{a}_deg": float(v) for a, v in zip(AXIS_NAMES[:3], std[:3])})
+    values.update({f"std_{a}_m": float(v) for a, v in zip(AXIS_NAMES[3:], std[3:])})
+    if record.notes:
+        values["notes"] = "; ".join(record.notes)
+    return values
 
 
 def _severity_color(ratio: float, threshold: float) -> ColorRGBA:

@@ -1,0 +1,223 @@
+"""The Localizer on simulated scenes with ground truth: a map from one pass, localization on
+another pass (another seed), an initial pose off by 0.5 m / 3 deg, scans from elsewhere (LOST,
+never NaN), maps in another frame, relocalization, the configuration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dcreg_ros
+from dcreg_ros.core import localization
+from dcreg_ros.core.config_io import ConfigError
+from dcreg_ros.core.geometry import pose_error, pose_from_xyz_rpy
+from dcreg_ros.core.localization import LocalizationConfig, Localizer
+from dcreg_ros.core.voxel_hash import voxel_downsample
+from dcreg_ros.sim import build_scene, simulate
+from dcreg_ros.sim.mapping import map_from_simulation
+
+FRAMES = 24
+SIM = dict(beams=16, columns=512)
+
+
+@pytest.fixture(scope="module")
+def structured():
+    """(map points, the localization pass): the map from seed 11 (a longer pass), the run seed 12."""
+    scene = build_scene("structured", length=12.0)
+    survey = simulate(scene, frames=40, seed=11, **SIM)
+    run = simulate(scene, frames=FRAMES, seed=12, **SIM)
+    return map_from_simulation(survey, 0.1).points, run
+
+
+@pytest.fixture(scope="module")
+def corridor_scans():
+    return simulate("corridor", frames=8, seed=3, **SIM).frames(0)
+
+
+def localize_all(loc: Localizer, run, frames: int | None = None):
+    return [loc.localize(s.points, s.times, stamp=s.stamp) for s in run.scans[:frames]]
+
+
+def errors_cm(reports, run) -> np.ndarray:
+    return np.array([100 * pose_error(r.pose, gt)[0] for r, gt in zip(reports, run.ground_truth.poses)])
+
+
+def test_localizes_another_pass_in_the_map_to_centimetres(structured):
+    points, run = structured
+    loc = dcreg_ros.Localizer(points)
+    # every loaded point is kept: a per-voxel cap drops the few points of small features
+    assert loc.map_info.num_points == len(loc.map) == len(voxel_downsample(points.astype(np.float64), 0.25)) > 1000
+    assert loc.map_info.nbytes > 0
+    loc.set_pose(run.ground_truth.poses[0])
+    reports = localize_all(loc, run)
+    err = errors_cm(reports, run)
+    assert all(r.tracking == "OK" for r in reports), [r.message for r in reports]
+    assert np.sqrt(np.mean(err**2)) < 3.0, err  # no alignment: the map is in the truth's frame
+    rot = [pose_error(r.pose, gt)[1] for r, gt in zip(reports, run.ground_truth.poses)]
+    assert max(rot) < 0.5
+    r = reports[-1]
+    assert r.fitness > 0.8 and r.inlier_share > 0.8 and r.degeneracy is not None and not r.degeneracy.degenerate
+    assert r.status in ("converged", "max_iterations") and np.all(np.isfinite(r.covariance))
+    assert set(localization.LOCALIZATION_TIMING_KEYS) <= set(r.timings) and r.total_ms > 0
+    assert np.linalg.norm(r.twist[3:]) == pytest.approx(1.5, rel=0.3)  # walking speed of the scene
+
+
+def test_a_start_half_a_metre_and_three_degrees_off_converges(structured):
+    points, run = structured
+    loc = Localizer(points)
+    loc.set_pose(run.ground_truth.poses[0] @ pose_from_xyz_rpy(0.35, -0.35, 0.05, *np.radians([1.0, -1.0, 3.0])))
+    reports = localize_all(loc, run, 12)
+    err = errors_cm(reports, run)
+    assert err[0] < 10.0 and np.all(err[3:] < 3.0), err
+    assert all(r.tracking == "OK" for r in reports[1:])
+
+
+def test_scans_from_elsewhere_make_the_track_lost_not_a_nan_pose(structured, corridor_scans):
+    points, run = structured
+    config = LocalizationConfig.from_dict({"tracking": {"lost_after": 3}, "relocalization": {"when_lost": False}})
+    loc = Localizer(points, config)
+    loc.set_pose(run.ground_truth.poses[0])
+    localize_all(loc, run, 3)
+    reports = [loc.localize(s.points, s.times, stamp=100.0 + 0.1 * k) for k, s in enumerate(corridor_scans.scans[:5])]
+    states = [r.tracking for r in reports]
+    assert states[:2] == ["DEGRADED", "DEGRADED"] and states[2:] == ["LOST"] * 3, [(r.tracking, r.message) for r in reports]
+    assert all(r.message for r in reports) and loc.lost
+    for r in reports:
+        assert np.all(np.isfinite(r.pose)) and np.all(np.isfinite(r.covariance))
+    assert np.all(np.diag(reports[-1].covariance) >= localization.LOST_VARIANCE)
+    # a lost track holds its pose instead of extrapolating a velocity
+    assert np.linalg.norm(reports[-1].pose[:3, 3] - reports[-2].pose[:3, 3]) < 0.05
+
+
+def test_maps_in_another_frame(structured):
+    points, run = structured
+    far = Localizer(points + np.array([5000.0, 0.0, 0.0]))
+    with pytest.raises(dcreg_ros.InputError, match="outside the map"):
+        far.set_pose(run.ground_truth.poses[0])
+    # overlapping bounding boxes, no overlapping surfaces: LOST after lost_after frames, finite
+    rotated = (points - points.mean(axis=0)) @ pose_from_xyz_rpy(0, 0, 0, 0.0, 0.0, np.radians(90))[:3, :3].T + points.mean(axis=0)
+    other = Localizer(rotated + np.array([0.0, 0.0, 7.0]))
+    other.set_pose(run.ground_truth.poses[0])
+    reports = localize_all(other, run, 6)
+    assert reports[-1].tracking == "LOST" and all(r.tracking != "OK" for r in reports)
+    assert all(np.all(np.isfinite(r.pose)) for r in reports)
+
+
+def test_without_an_initial_pose_every_scan_is_lost(structured):
+    points, run = structured
+    loc = Localizer(points)
+    report = loc.localize(run.scans[0].points, run.scans[0].times, stamp=run.scans[0].stamp)
+    assert report.tracking == "LOST" and "no initial pose" in report.message and not loc.initialized
+
+
+def test_bad_maps_and_scans_raise_input_errors(structured):
+    points, _ = structured
+    with pytest.raises(dcreg_ros.InputError, match="map"):
+        Localizer(np.zeros((0, 3)))
+    with pytest.raises(dcreg_ros.InputError, match="map"):
+        Localizer(np.full((50, 3), np.nan))
+    loc = Localizer(points[:20000])
+    with pytest.raises(dcreg_ros.InputError, match="rigid"):
+        loc.set_pose(np.full((4, 4), np.nan))
+    loc.set_pose(np.eye(4))
+    with pytest.raises(dcreg_ros.InputError, match="scan"):
+        loc.localize(np.full((5, 3), 1.0))
+
+
+def oracle(run, error=(0.05, 0.02, 0.0, 0.0, 0.0, np.radians(0.5))):
+    """A stand-in for global registration in these tests: the truth of the scan being
+    relocalized, slightly perturbed (the real module is tested once it is merged)."""
+    stamps = {round(s.stamp, 6): gt for s, gt in zip(run.scans, run.ground_truth.poses)}
+    state = {"stamp": None}
+
+    def candidate(source):
+        return stamps[state["stamp"]] @ pose_from_xyz_rpy(*error)
+
+    return candidate, state
+
+
+def test_relocalization_when_lost_restarts_the_track(structured, corridor_scans, monkeypatch):
+    points, run = structured
+    config = LocalizationConfig.from_dict({"tracking": {"lost_after": 2}, "relocalization": {"attempt_every": 1}})
+    loc = Localizer(points, config)
+    candidate, state = oracle(run)
+    monkeypatch.setattr(loc, "_global_candidate", candidate)
+    loc.set_pose(run.ground_truth.poses[0])
+    localize_all(loc, run, 2)
+    for k, s in enumerate(corridor_scans.scans[:3]):  # lost in between
+        state["stamp"] = None
+        monkeypatch.setattr(loc, "_global_candidate", lambda source: None)
+        loc.localize(s.points, s.times, stamp=run.scans[1].stamp + 0.01 * (k + 1))
+    assert loc.lost
+    monkeypatch.setattr(loc, "_global_candidate", candidate)
+    reports = []
+    for scan in run.scans[6:10]:
+        state["stamp"] = round(scan.stamp, 6)
+        reports.append(loc.localize(scan.points, scan.times, stamp=scan.stamp))
+    assert reports[0].relocalized and reports[0].tracking == "OK", reports[0].message
+    err = errors_cm(reports, run.frames(6, 10))
+    assert np.all(err < 3.0), err
+
+
+def test_a_relocalization_candidate_that_does_not_hold_is_rejected(structured, monkeypatch):
+    points, run = structured
+    loc = Localizer(points)
+    monkeypatch.setattr(loc, "_global_candidate", lambda source: pose_from_xyz_rpy(0.0, 40.0, 9.0, 0.0, 0.0, 1.0))
+    report = loc.relocalize(run.scans[0].points, run.scans[0].times, stamp=run.scans[0].stamp)
+    assert report.tracking == "LOST" and "relocalization rejected" in report.message and not loc.initialized
+
+
+def test_global_start_localizes_the_structured_run(structured):
+    points, run = structured
+    loc = Localizer(points, LocalizationConfig.from_dict({"relocalization": {"on_start": True}}))
+    reports = localize_all(loc, run, 8)
+    assert reports[0].relocalized and reports[0].tracking == "OK", reports[0].message
+    assert np.all(errors_cm(reports, run)[1:] < 5.0)
+
+
+def test_configuration_is_typed_validated_and_yaml_loadable(tmp_path):
+    config = LocalizationConfig()
+    odometry = dcreg_ros.OdometryConfig().degeneracy  # the odometry's DCReg handling, with a weaker prior
+    assert config.degeneracy.strategy == odometry.strategy == "dcreg_prior" and config.degeneracy.threshold == odometry.threshold
+    assert config.degeneracy.kappa_target == localization.LOCALIZATION_KAPPA_TARGET > odometry.kappa_target
+    assert config.registration_config().correspondence.max_distance == config.map.voxel_size
+    assert config.with_strategy("none").degeneracy.strategy == "none"
+    path = tmp_path / "loc.yaml"
+    path.write_text("localization:\n  tracking:\n    lost_after: 7\n  map:\n    load_voxel_size: 0.2\n")
+    loaded = LocalizationConfig.from_yaml(path)
+    assert loaded.tracking.lost_after == 7 and loaded.map.load_voxel_size == 0.2
+    with pytest.raises(ConfigError, match="tracking.lost_after"):
+        LocalizationConfig.from_dict({"tracking": {"lost_after": 0}})
+    with pytest.raises(ConfigError, match="unknown parameter 'tracking.lost'"):
+        LocalizationConfig.from_dict({"tracking": {"lost": 3}})
+    with pytest.raises(ConfigError, match="max_range"):
+        LocalizationConfig.from_dict({"preprocess": {"min_range": 5.0, "max_range": 2.0}})
+    with pytest.raises(ValueError):
+        config.with_strategy("bogus")
+
+
+def test_the_robots_imu_and_wheel_odometry_predict_the_scans(structured):
+    """The odometry's motion priors in the localizer: with the simulated IMU and wheel odometry
+    fed, they predict every frame after the first; an expected IMU that never comes is a
+    constant-velocity fallback with a note, never a failure."""
+    from dcreg_ros.core.geometry import pose_to_xyz_rpy
+
+    points, run = structured
+    mounting = {"imu_to_lidar": list(pose_to_xyz_rpy(run.imu.T_lidar_imu)), "lidar_to_base": list(pose_to_xyz_rpy(run.wheel.T_base_lidar))}
+    loc = Localizer(points, LocalizationConfig.from_dict({"motion_prior": mounting}))
+    loc.expect_motion_inputs(True, True)
+    loc.add_imu(run.imu.samples)
+    loc.add_wheel_odometry(run.wheel.samples)
+    loc.set_pose(run.ground_truth.poses[0])
+    reports = localize_all(loc, run)
+    # the pass starts moving: the IMU filter first gathers 3 s of LiDAR motion (more than this
+    # short pass), and the wheels predict meanwhile, saying why
+    assert {r.prior_source for r in reports[1:]} <= {"wheel", "imu_wheel"}, [r.prior_source for r in reports]
+    assert all(any("starting while moving" in n for n in r.notes) for r in reports[1:] if r.prior_source == "wheel")
+    assert all(r.tracking == "OK" for r in reports) and np.sqrt(np.mean(errors_cm(reports, run) ** 2)) < 3.0
+    blind = Localizer(points)
+    blind.expect_motion_inputs(True, False)
+    blind.set_pose(run.ground_truth.poses[0])
+    reports = localize_all(blind, run, 6)
+    assert all(r.prior_source == "constant_velocity" and any("IMU" in n for n in r.notes) for r in reports[1:])
+    assert all(r.tracking == "OK" for r in reports)
