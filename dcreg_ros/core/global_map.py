@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .voxel_hash import EMPTY, point_keys, slot_of, table_size_for
+from .voxel_hash import EMPTY, point_keys, probe_slot, slot_of, table_size_for
 
 DEFAULT_MAX_POINTS = 20_000_000
 
@@ -54,13 +54,8 @@ def _insert_new_keys(keys, points, intensity, has_intensity, table, count, out_p
 
 @njit(cache=True)
 def _rehash(keys, table):
-    mask = np.int64(table.shape[0] - 1)
     for i in range(keys.shape[0]):
-        key = keys[i]
-        s = slot_of(key, mask)
-        while table[s] != EMPTY and table[s] != key:
-            s = (s + 1) & mask
-        table[s] = key
+        table[probe_slot(table, keys[i])] = keys[i]
 
 
 class GlobalMap:

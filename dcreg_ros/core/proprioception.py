@@ -14,7 +14,7 @@ Stamps are seconds, strictly increasing after :meth:`sorted_unique` (readers cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -47,8 +47,24 @@ def _increasing_order(stamps: np.ndarray, finite_rows: np.ndarray) -> np.ndarray
     return idx
 
 
+class _StampedRows:
+    """Row selection and concatenation of a samples dataclass whose array fields all hold one row
+    per stamp (the frame ids are kept)."""
+
+    def _arrays(self) -> list[str]:
+        return [f.name for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)]
+
+    def rows(self, k: np.ndarray | slice):
+        """The samples at rows ``k`` (indices, a boolean mask or a slice)."""
+        return replace(self, **{name: getattr(self, name)[k] for name in self._arrays()})
+
+    def followed_by(self, later):
+        """These samples, then ``later``'s (same type; no re-sorting)."""
+        return replace(self, **{name: np.concatenate([getattr(self, name), getattr(later, name)]) for name in self._arrays()})
+
+
 @dataclass(frozen=True)
-class ImuSamples:
+class ImuSamples(_StampedRows):
     """IMU measurements: ``stamps`` (N,) s, ``angular_velocity`` (N, 3) rad/s and
     ``linear_acceleration`` (N, 3) m/s² (specific force, gravity reaction included), IMU frame."""
 
@@ -73,13 +89,11 @@ class ImuSamples:
     def sorted_unique(self) -> "ImuSamples":
         """Finite samples in strictly increasing stamp order (duplicates and NaN rows dropped)."""
         finite = np.isfinite(self.angular_velocity).all(axis=1) & np.isfinite(self.linear_acceleration).all(axis=1)
-        idx = _increasing_order(self.stamps, finite)
-        return ImuSamples(self.stamps[idx], self.angular_velocity[idx], self.linear_acceleration[idx], self.frame_id)
+        return self.rows(_increasing_order(self.stamps, finite))
 
     def between(self, t0: float, t1: float) -> "ImuSamples":
         """Samples with t0 <= stamp <= t1 (stamps sorted)."""
-        k = _window(self.stamps, t0, t1)
-        return ImuSamples(self.stamps[k], self.angular_velocity[k], self.linear_acceleration[k], self.frame_id)
+        return self.rows(_window(self.stamps, t0, t1))
 
     def scaled_accelerometer(self, factor: float) -> "ImuSamples":
         """The same samples with ``linear_acceleration`` times ``factor`` (GRAVITY for a driver
@@ -88,7 +102,7 @@ class ImuSamples:
 
 
 @dataclass(frozen=True)
-class WheelOdometrySamples:
+class WheelOdometrySamples(_StampedRows):
     """Wheel (or any external) odometry: ``poses`` T_odom_base (N, 4, 4) at ``stamps`` (N,) s;
     ``linear_velocity`` / ``angular_velocity`` (N, 3) in the child frame (m/s, rad/s);
     ``pose_covariance`` / ``twist_covariance`` (N, 6, 6) in ROS order (x y z roll pitch yaw)."""
@@ -124,12 +138,8 @@ class WheelOdometrySamples:
         """Finite samples in strictly increasing stamp order (duplicates and NaN rows dropped)."""
         finite = np.isfinite(self.poses).all(axis=(1, 2)) & np.isfinite(self.linear_velocity).all(axis=1) \
             & np.isfinite(self.angular_velocity).all(axis=1)
-        return self._rows(_increasing_order(self.stamps, finite))
+        return self.rows(_increasing_order(self.stamps, finite))
 
     def between(self, t0: float, t1: float) -> "WheelOdometrySamples":
         """Samples with t0 <= stamp <= t1 (stamps sorted)."""
-        return self._rows(_window(self.stamps, t0, t1))
-
-    def _rows(self, k: np.ndarray | slice) -> "WheelOdometrySamples":
-        return WheelOdometrySamples(self.stamps[k], self.poses[k], self.linear_velocity[k], self.angular_velocity[k],
-                                    self.pose_covariance[k], self.twist_covariance[k], self.frame_id, self.child_frame_id)
+        return self.rows(_window(self.stamps, t0, t1))

@@ -68,7 +68,7 @@ def slot_of(key: np.int64, mask: np.int64) -> np.int64:
 
 
 @njit(cache=True, inline="always")
-def _probe(table_keys: np.ndarray, key: np.int64) -> np.int64:
+def probe_slot(table_keys: np.ndarray, key: np.int64) -> np.int64:
     """Slot holding ``key``, or the empty slot where it belongs (linear probing). The caller
     keeps the load factor below one half, so the probe always terminates."""
     mask = np.int64(table_keys.shape[0] - 1)
@@ -83,14 +83,14 @@ def _probe(table_keys: np.ndarray, key: np.int64) -> np.int64:
 @njit(cache=True)
 def table_find(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64) -> np.int64:
     """Value stored for ``key`` or -1 when absent."""
-    s = _probe(table_keys, key)
+    s = probe_slot(table_keys, key)
     return table_values[s] if table_keys[s] == key else np.int64(-1)
 
 
 @njit(cache=True)
 def table_insert(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64, value: np.int64) -> np.int64:
     """Insert ``key`` with ``value`` unless present; return the value now stored for ``key``."""
-    s = _probe(table_keys, key)
+    s = probe_slot(table_keys, key)
     if table_keys[s] != key:
         table_keys[s] = key
         table_values[s] = value
@@ -192,16 +192,11 @@ def neighbourhood_search(qx, qy, qz, k, inv_size, voxel_size, table_keys, table_
 @njit(cache=True, inline="always")
 def _insert_key(table: np.ndarray, key: np.int64) -> bool:
     """Insert into a keys-only set; True when the key was new."""
-    mask = np.int64(table.shape[0] - 1)
-    s = slot_of(key, mask)
-    while True:
-        k = table[s]
-        if k == key:
-            return False
-        if k == EMPTY:
-            table[s] = key
-            return True
-        s = (s + 1) & mask
+    s = probe_slot(table, key)
+    if table[s] == key:
+        return False
+    table[s] = key
+    return True
 
 
 @njit(cache=True, parallel=True)

@@ -136,30 +136,30 @@ def wheel_samples(readings: Sequence[WheelReading]) -> WheelOdometrySamples:
         first.frame_id, first.child_frame_id)
 
 
-def read_imu(path: str | Path, topic: str | None = None, stats: dict | None = None) -> ImuSamples:
-    """The IMU samples of ``topic`` (default: the bag's only sensor_msgs/Imu topic), in the frame
-    of the first message (the values as published: check the unit with :func:`accelerometer_in_g`)."""
+def _read_samples(path: str | Path, topic: str | None, msgtype: str, convert: Callable[[Any], Any],
+                  build: Callable[[list], Any], empty: Callable[[], Any], stats: dict | None) -> Any:
+    """The samples of one topic, sorted and without duplicate or non-finite rows (counted in
+    ``stats["dropped"]``): ``convert`` maps a message to a reading, ``build`` readings to samples."""
     stats = _new_stats(stats)
-    readings = _read_topic(path, topic, IMU, imu_from_message, stats)
+    readings = _read_topic(path, topic, msgtype, convert, stats)
     if not readings:
-        return ImuSamples.empty()
-    samples = imu_samples(readings)
+        return empty()
+    samples = build(readings)
     out = samples.sorted_unique()
     stats["dropped"] += len(samples) - len(out)
     return out
+
+
+def read_imu(path: str | Path, topic: str | None = None, stats: dict | None = None) -> ImuSamples:
+    """The IMU samples of ``topic`` (default: the bag's only sensor_msgs/Imu topic), in the frame
+    of the first message (the values as published: check the unit with :func:`accelerometer_in_g`)."""
+    return _read_samples(path, topic, IMU, imu_from_message, imu_samples, ImuSamples.empty, stats)
 
 
 def read_wheel_odometry(path: str | Path, topic: str, stats: dict | None = None) -> WheelOdometrySamples:
     """The nav_msgs/Odometry samples of ``topic`` (e.g. ``/wheel/odom``): poses T_odom_base, twist
     in the child frame, covariances; frames from the first message."""
-    stats = _new_stats(stats)
-    readings = _read_topic(path, topic, ODOMETRY, wheel_sample_from_message, stats)
-    if not readings:
-        return WheelOdometrySamples.empty()
-    samples = wheel_samples(readings)
-    out = samples.sorted_unique()
-    stats["dropped"] += len(samples) - len(out)
-    return out
+    return _read_samples(path, topic, ODOMETRY, wheel_sample_from_message, wheel_samples, WheelOdometrySamples.empty, stats)
 
 
 class _Stamped(NamedTuple):

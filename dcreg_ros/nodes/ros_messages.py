@@ -26,11 +26,10 @@ from ..core.degeneracy import AXIS_NAMES, DegeneracyReport
 from ..io.pointcloud2 import scan_to_pointcloud2_parts
 from ..io.ros_time import seconds_to_sec_nanosec
 from ..io.scan import Scan
-from ..io.trajectory import quaternion_to_rotation, rotation_to_quaternion
+from ..io.trajectory import matrix_from_message, rotation_to_quaternion
 
 # diagnostic levels as ints (the message field is a single byte; see diagnostics_msg)
 OK, WARN, ERROR = 0, 1, 2
-LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
 
 
 # ------------------------------------------------------------------------------ basic pieces
@@ -59,9 +58,7 @@ def matrix_from_pose(msg: Any) -> np.ndarray:
     rotation). Raises ValueError for a zero or non-finite quaternion or position."""
     t = msg.translation if hasattr(msg, "translation") else msg.position
     q = msg.rotation if hasattr(msg, "rotation") else msg.orientation
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_rotation(q.x, q.y, q.z, q.w)
-    T[:3, 3] = (t.x, t.y, t.z)
+    T = matrix_from_message(t, q)
     if not np.all(np.isfinite(T)):
         raise ValueError("pose has non-finite values")
     return T
