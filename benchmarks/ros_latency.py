@@ -43,6 +43,7 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import PointCloud2  # noqa: E402
 
+from dcreg_ros.io.ros_time import seconds_to_nanoseconds, stamp_to_nanoseconds  # noqa: E402
 from dcreg_ros.nodes import ros_messages as rm  # noqa: E402
 from dcreg_ros.nodes.transport import PROFILE_VARIABLES, profile_environment  # noqa: E402
 from dcreg_ros.sim import simulate  # noqa: E402
@@ -73,12 +74,12 @@ class Recorder:
     def _on_odometry(self, msg: OdometryMsg) -> None:
         now = time.perf_counter()
         with self.lock:
-            self.odometry[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec] = now
+            self.odometry[stamp_to_nanoseconds(msg.header.stamp)] = now
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         values = {kv.key: kv.value for kv in msg.status[0].values}
         if "cloud_stamp" in values:
-            ns = int(round(float(values["cloud_stamp"]) * 1e9))
+            ns = seconds_to_nanoseconds(float(values["cloud_stamp"]))
             with self.lock:
                 self.diagnostics[ns] = values
 
@@ -114,7 +115,7 @@ def run(beams: int, frames: int, qos: str, domain: int) -> dict:
             delay = start + k / RATE_HZ - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            ns = stamp_to_nanoseconds(msg.header.stamp)
             sent[ns] = time.perf_counter()
             publisher.publish(msg)
         time.sleep(3.0)  # the last frames and their diagnostics

@@ -133,6 +133,7 @@ def run(phases: list[Phase], domain: int, depth: int, viewer: bool) -> dict:
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import PointCloud2
 
+    from dcreg_ros.io.ros_time import stamp_to_nanoseconds
     from dcreg_ros.nodes import ros_messages as rm
 
     messages = clouds()
@@ -152,7 +153,7 @@ def run(phases: list[Phase], domain: int, depth: int, viewer: bool) -> dict:
     def on_odometry(msg: OdometryMsg) -> None:
         now = time.perf_counter()
         with lock:
-            odometry[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec] = now
+            odometry[stamp_to_nanoseconds(msg.header.stamp)] = now
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         values = {kv.key: kv.value for kv in msg.status[0].values}
@@ -194,7 +195,7 @@ def run(phases: list[Phase], domain: int, depth: int, viewer: bool) -> dict:
                     time.sleep(delay)
                 msg = messages[k % len(messages)]
                 msg.header.stamp = rm.time_msg(1000.0 + PERIOD * k)
-                ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                ns = stamp_to_nanoseconds(msg.header.stamp)
                 sent.append((ns, time.perf_counter(), p))
                 publisher.publish(msg)
                 k += 1

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import RegistrationConfig, register
+from .core.degeneracy import flagged_axes
 from .core.geometry import pose_error, pose_from_xyz_rpy
 from .io.cloud_files import read_cloud
 from .eval.shared_data import shared_data_dir
@@ -80,7 +81,7 @@ def odometry_demo(out: Path, scene: str, frames: int, beams: int) -> None:
     write_simulation(sim, bag, storage="mcap")
     print(f"  simulated and wrote the bag in {time.perf_counter() - t0:.1f} s; ground truth path "
           f"{sim.ground_truth.path_length():.1f} m; truly unobservable: "
-          + (", ".join(a for a, m in zip(("roll", "pitch", "yaw", "x", "y", "z"), sim.nominal_mask) if m) or "nothing"))
+          + (", ".join(flagged_axes(sim.nominal_mask)) or "nothing"))
     config = OdometryConfig()
     default = config.degeneracy.strategy
     comparison = compare_methods(str(bag), [default, "none"], ["kiss_icp"], config, quiet=True)

@@ -276,7 +276,7 @@ def test_one_slot_buffer_keeps_only_the_newest_cloud(harness):
     with h.node._state_lock:  # the worker blocks inside the first frame, as if registering slowly
         h.node._on_cloud(clouds[0])
         deadline = time.monotonic() + WAIT
-        while h.node._slot is not None and time.monotonic() < deadline:
+        while h.node._worker.busy_slot and time.monotonic() < deadline:
             time.sleep(0.01)  # the worker has taken the first cloud
         h.node._on_cloud(clouds[1])
         h.node._on_cloud(clouds[2])  # replaces the second, unprocessed

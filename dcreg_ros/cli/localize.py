@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.localization_run import localize_into_folder, tracking_line, write_localization_plots
     from ..eval.run_outputs import prepare_output_dir, stop_line, write_json
     from ..io.maps import load_map
-    from .odometry_commands import _check_max_frames, _motion_inputs, _number, _open
+    from .odometry_commands import _check_max_frames, _motion_inputs, _open, frame_table
 
     _check_max_frames(args.max_frames)
     init = parse_init(args.init) if args.init else None
@@ -75,17 +75,7 @@ def run(args: argparse.Namespace) -> int:
                        f"summary in {out / 'summary.json'}")
     lines = [f"map              {map_cloud.source_points} points in the file, {info.num_points} in the map "
              f"(voxel {map_cloud.voxel_size:g} m), loaded in {map_cloud.seconds + info.build_seconds:.2f} s, {info.nbytes / 1e6:.0f} MB",
-             f"frames           {summary['frames']} localized, {summary['skipped']} skipped"
-             + (f": {run_result.skips.describe()}" if run_result.skips.skipped else ""),
-             f"tracking         {tracking_line(summary)}",
-             f"time             {_number(summary['ms_per_frame_median'])} ms/frame median, {_number(summary['ms_per_frame_p95'])} p95, "
-             f"{_number(summary['wall_hz'])} Hz wall",
-             f"path             {summary['path_length_m']:.2f} m",
-             f"degenerate       {summary['degenerate_frames']} frames; per axis "
-             + ", ".join(f"{a} {n}" for a, n in summary["degenerate_frames_per_axis"].items())]
-    notes = run_result.frame_notes()
-    if notes.skipped:
-        lines.append(f"warnings         {notes.describe()}")
+             *frame_table(run_result, summary, "localized", (f"tracking         {tracking_line(summary)}",))]
     accuracy = _accuracy(run_result, dataset.ground_truth, summary)
     if accuracy:
         lines.append(accuracy)

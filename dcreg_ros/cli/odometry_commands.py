@@ -31,6 +31,23 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def frame_table(result, summary: dict, verb: str, after_frames: tuple[str, ...] = ()) -> list[str]:
+    """The lines of an offline run's table that odometry and localization share: frames (``verb``:
+    registered, localized) and skips, ``after_frames``, time, path, degeneracy, warnings."""
+    lines = [f"frames           {summary['frames']} {verb}, {summary['skipped']} skipped"
+             + (f": {result.skips.describe()}" if result.skips.skipped else ""),
+             *after_frames,
+             f"time             {_number(summary['ms_per_frame_median'])} ms/frame median, {_number(summary['ms_per_frame_p95'])} p95, "
+             f"{_number(summary['wall_hz'])} Hz wall",
+             f"path             {summary['path_length_m']:.2f} m",
+             f"degenerate       {summary['degenerate_frames']} frames; per axis "
+             + ", ".join(f"{a} {n}" for a, n in summary["degenerate_frames_per_axis"].items())]
+    notes = result.frame_notes()
+    if notes.skipped:
+        lines.append(f"warnings         {notes.describe()}")
+    return lines
+
+
 def _check_max_frames(max_frames: int | None) -> None:
     if max_frames is not None and max_frames < 1:
         raise CliError("--max-frames must be at least 1")
@@ -63,6 +80,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise CliError("--noise must be >= 0")
     if Path(args.out).exists():
         raise CliError(f"{args.out} already exists; choose a new --out")
+    from ..core.degeneracy import flagged_axes
     from ..core.geometry import rotation_to_euler
     from ..sim.proprioception import ImuModel, WheelModel
 
@@ -70,7 +88,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                       imu=None if args.no_imu else ImuModel(), wheel=None if args.no_wheel else WheelModel())
     write_simulation(result, args.out, storage=args.storage)
     points = np.mean([len(s) for s in result.scans])
-    weak = [a for a, m in zip(("roll", "pitch", "yaw", "x", "y", "z"), result.nominal_mask) if m]
+    weak = flagged_axes(result.nominal_mask)
     print(f"wrote {args.out}: {len(result.scans)} scans of {args.scene} ({args.beams} beams, {points:.0f} points/scan, "
           f"{args.motion} motion), "
           f"{result.ground_truth.path_length():.1f} m path; unobservable: {', '.join(weak) or 'nothing'}")
@@ -134,17 +152,7 @@ def _motion_inputs(args: argparse.Namespace):
 
 def _run_table(report) -> list[str]:
     """The end-of-run table: frames and skips, time, path, degeneracy, warnings, accuracy."""
-    result, summary = report.result, report.summary
-    lines = [f"frames           {summary['frames']} registered, {summary['skipped']} skipped"
-             + (f": {result.skips.describe()}" if result.skips.skipped else ""),
-             f"time             {_number(summary['ms_per_frame_median'])} ms/frame median, {_number(summary['ms_per_frame_p95'])} p95, "
-             f"{_number(summary['wall_hz'])} Hz wall",
-             f"path             {summary['path_length_m']:.2f} m",
-             f"degenerate       {summary['degenerate_frames']} frames; per axis "
-             + ", ".join(f"{a} {n}" for a, n in summary["degenerate_frames_per_axis"].items())]
-    notes = result.frame_notes()
-    if notes.skipped:
-        lines.append(f"warnings         {notes.describe()}")
+    lines = frame_table(report.result, report.summary, "registered")
     if report.errors is not None:
         e = report.errors
         lines.append(f"accuracy         ATE {e.ate_rmse:.3f} m, RPE {e.rpe_rmse:.4f} m/frame (ground truth in the input, {e.describe_alignment()})")

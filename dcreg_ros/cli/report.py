@@ -26,13 +26,11 @@ def degeneracy_table(report: DegeneracyReport) -> str:
     """Per-axis table: aligned eigenvalue, ratio to the subspace maximum, angle to axis, flag."""
     if not report.ok:
         return "  " + report.describe()
-    eig = np.concatenate([report.eigenvalues_rotation, report.eigenvalues_translation])
+    eig, ratios = report.eigenvalues, report.eigenvalue_ratios
     lines = ["  axis    eigenvalue   ratio   off-axis  flagged"]
     for a, name in enumerate(AXIS_NAMES):
-        sub = eig[0:3] if a < 3 else eig[3:6]
-        ratio = sub.max() / max(eig[a], 1e-12)
         lines.append(
-            f"  {name:<6} {eig[a]:>11.4g} {ratio:>7.1f} {report.mode_angles_deg[a]:>8.1f}d  {'DEGENERATE' if report.mask[a] else '-'}"
+            f"  {name:<6} {eig[a]:>11.4g} {ratios[a]:>7.1f} {report.mode_angles_deg[a]:>8.1f}d  {'DEGENERATE' if report.mask[a] else '-'}"
         )
     lines.append(
         f"  kappa_R {report.kappa_rotation:.2f}   kappa_t {report.kappa_translation:.2f}   kappa_full {report.kappa_full:.1f}"

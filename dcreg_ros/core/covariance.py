@@ -1,5 +1,5 @@
-"""Covariances and velocities the odometry publishes: degeneracy inflation, sensor -> base frame,
-rotation-first -> ROS order.
+"""Covariances and velocities the odometry publishes: sensor -> base frame, rotation-first -> ROS
+order (the covariance itself is the registration's physical posterior, see core/registration.py).
 
 The core reports a 6x6 covariance rotation first (roll, pitch, yaw, x, y, z) in the sensor frame
 for the right perturbation ``R <- R Exp(w), t <- t + R v``, and the body twist rotation first

@@ -18,9 +18,14 @@ from numba import njit
 
 from .planes import symmetric_eigenvalues_3x3
 
-AXIS_NAMES = ("roll", "pitch", "yaw", "x", "y", "z")
+AXIS_NAMES = ("roll", "pitch", "yaw", "x", "y", "z")  # the order of every per-axis array and mask
 AXIS_WORDS = ("roll", "pitch", "yaw", "x translation", "y translation", "z translation")
 _TINY = 1e-12
+
+
+def flagged_axes(mask: tuple[bool, ...] | np.ndarray) -> list[str]:
+    """Names (AXIS_NAMES) of the axes whose entry of a 6-mask (roll..z) is True."""
+    return [name for name, m in zip(AXIS_NAMES, mask) if m]
 
 
 @njit(cache=True)
@@ -194,7 +199,23 @@ class DegeneracyReport:
 
     @property
     def degenerate_axes(self) -> list[str]:
-        return [name for name, m in zip(AXIS_NAMES, self.mask) if m]
+        return flagged_axes(self.mask)
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """(6,) the eigenvalue aligned to each axis, roll..z (S_R then S_t)."""
+        return np.concatenate([self.eigenvalues_rotation, self.eigenvalues_translation])
+
+    @property
+    def eigenvalue_ratios(self) -> np.ndarray:
+        """(6,) lambda_max of the axis's subspace / the axis's eigenvalue, roll..z: the ratio the
+        detection compares with ``threshold`` (NaN where detection failed)."""
+        eig = self.eigenvalues
+        ratios = np.empty(6)
+        for a in range(6):
+            sub = eig[:3] if a < 3 else eig[3:]
+            ratios[a] = np.nanmax(sub) / max(eig[a], _TINY)
+        return ratios
 
     @property
     def contributions_rotation(self) -> np.ndarray:
@@ -218,12 +239,10 @@ class DegeneracyReport:
         if not self.degenerate:
             return f"well constrained (kappa_R = {self.kappa_rotation:.1f}, kappa_t = {self.kappa_translation:.1f})"
         parts = []
-        eig = np.concatenate([self.eigenvalues_rotation, self.eigenvalues_translation])
+        ratios = self.eigenvalue_ratios
         for a, name in enumerate(AXIS_WORDS):
             if self.mask[a]:
-                sub = slice(0, 3) if a < 3 else slice(3, 6)
-                ratio = np.nanmax(eig[sub]) / max(eig[a], _TINY)
-                parts.append(f"{name} (ratio {ratio:.0f}, {self.mode_angles_deg[a]:.1f} deg off axis)")
+                parts.append(f"{name} (ratio {ratios[a]:.0f}, {self.mode_angles_deg[a]:.1f} deg off axis)")
         return (
             "weakly constrained: " + ", ".join(parts)
             + f"; kappa_R = {self.kappa_rotation:.1f}, kappa_t = {self.kappa_translation:.1f}"

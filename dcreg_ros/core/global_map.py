@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .voxel_hash import EMPTY, point_keys, slot_of, table_size_for
+from .voxel_hash import EMPTY, point_keys, probe_slot, table_size_for
 
 DEFAULT_MAX_POINTS = 20_000_000
 
@@ -25,42 +25,29 @@ DEFAULT_MAX_POINTS = 20_000_000
 def _insert_new_keys(keys, points, intensity, has_intensity, table, count, out_points, out_intensity, capacity):
     """Store points[i] for every key not yet in ``table`` until the table is half full or the
     point arrays are full. Returns (next input index, new count)."""
-    mask = np.int64(table.shape[0] - 1)
     max_load = table.shape[0] // 2
     n = keys.shape[0]
     i = 0
     while i < n:
-        key = keys[i]
-        s = slot_of(key, mask)
-        while True:
-            k = table[s]
-            if k == key:
-                break
-            if k == EMPTY:
-                if count >= capacity or count + 1 > max_load:
-                    return i, count
-                table[s] = key
-                out_points[count, 0] = points[i, 0]
-                out_points[count, 1] = points[i, 1]
-                out_points[count, 2] = points[i, 2]
-                if has_intensity:
-                    out_intensity[count] = intensity[i]
-                count += 1
-                break
-            s = (s + 1) & mask
+        s = probe_slot(table, keys[i])
+        if table[s] == EMPTY:
+            if count >= capacity or count + 1 > max_load:
+                return i, count
+            table[s] = keys[i]
+            out_points[count, 0] = points[i, 0]
+            out_points[count, 1] = points[i, 1]
+            out_points[count, 2] = points[i, 2]
+            if has_intensity:
+                out_intensity[count] = intensity[i]
+            count += 1
         i += 1
     return i, count
 
 
 @njit(cache=True)
 def _rehash(keys, table):
-    mask = np.int64(table.shape[0] - 1)
     for i in range(keys.shape[0]):
-        key = keys[i]
-        s = slot_of(key, mask)
-        while table[s] != EMPTY and table[s] != key:
-            s = (s + 1) & mask
-        table[s] = key
+        table[probe_slot(table, keys[i])] = keys[i]
 
 
 class GlobalMap:
@@ -167,13 +154,8 @@ class GlobalMap:
 @njit(cache=True)
 def _count_absent(keys, table):
     """How many of ``keys`` are not in ``table`` (the points a full map drops)."""
-    mask = np.int64(table.shape[0] - 1)
     absent = 0
     for i in range(keys.shape[0]):
-        key = keys[i]
-        s = slot_of(key, mask)
-        while table[s] != EMPTY and table[s] != key:
-            s = (s + 1) & mask
-        if table[s] == EMPTY:
+        if table[probe_slot(table, keys[i])] == EMPTY:
             absent += 1
     return absent

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .geometry import invert_pose, skew, so3_exp, so3_log
-from .proprioception import ImuSamples
+from .geometry import invert_pose, skew, so3_exp
+from .proprioception import GRAVITY, ImuSamples
 
-GRAVITY = 9.81  # m/s², the norm of the gravity vector
 THETA, POS, VEL, BG, BA, GRAV = (slice(3 * k, 3 * k + 3) for k in range(6))
 N_STATE = 18
 MAX_POSITION_VARIANCE = 1e4  # m²

@@ -33,6 +33,7 @@ import numpy as np
 from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig, RegistrationConfig, RobustConfig
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .correspondences import find_correspondences
+from .covariance import UNINFORMATIVE_VARIANCE
 from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_fractions
 from .geometry import invert_pose, is_valid_pose, project_to_so3
 from .global_registration import GlobalTarget, global_register_to
@@ -49,7 +50,7 @@ from .voxel_map import VoxelMap
 TRACKING_OK, TRACKING_DEGRADED, TRACKING_LOST = "OK", "DEGRADED", "LOST"
 TRACKING_STATES = (TRACKING_OK, TRACKING_DEGRADED, TRACKING_LOST)
 LOCALIZATION_TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve", "quality", "relocalization")
-LOST_VARIANCE = 1e6  # covariance of a lost pose: consumers must not trust it
+LOST_VARIANCE = UNINFORMATIVE_VARIANCE  # covariance of a lost pose: consumers must not trust it
 LOCALIZATION_KAPPA_TARGET = 100.0  # clamp of the flagged eigenvalues (odometry: 20), see _localization_degeneracy
 QUALITY_SAMPLES = 1500  # scan points the inlier share is measured on
 

@@ -181,8 +181,8 @@ class _Buffer:
             self.dropped += int((~fresh).sum())
             if not fresh.any():
                 return
-            new = _select(new, fresh)
-            self.samples = _concat(self.samples, new)
+            new = new.rows(fresh)
+            self.samples = self.samples.followed_by(new)
         else:
             self.samples = new
 
@@ -191,7 +191,7 @@ class _Buffer:
         s = self.samples.stamps
         k = int(np.searchsorted(s, before)) - 1
         if k > 0:
-            self.samples = _select(self.samples, np.arange(len(s)) >= k)
+            self.samples = self.samples.rows(np.arange(len(s)) >= k)
 
     def covers(self, t0: float, t1: float, max_age: float) -> str | None:
         """None when the samples span [t0, t1] without gaps longer than ``max_age``, else why not."""
@@ -208,23 +208,6 @@ class _Buffer:
         if gap > max_age:
             return f"a gap of {gap:.2f} s in the data"
         return None
-
-
-def _select(samples, keep):
-    if isinstance(samples, ImuSamples):
-        return ImuSamples(samples.stamps[keep], samples.angular_velocity[keep], samples.linear_acceleration[keep], samples.frame_id)
-    return WheelOdometrySamples(samples.stamps[keep], samples.poses[keep], samples.linear_velocity[keep], samples.angular_velocity[keep],
-                                samples.pose_covariance[keep], samples.twist_covariance[keep], samples.frame_id, samples.child_frame_id)
-
-
-def _concat(a, b):
-    if isinstance(a, ImuSamples):
-        return ImuSamples(np.concatenate([a.stamps, b.stamps]), np.vstack([a.angular_velocity, b.angular_velocity]),
-                          np.vstack([a.linear_acceleration, b.linear_acceleration]), a.frame_id)
-    return WheelOdometrySamples(np.concatenate([a.stamps, b.stamps]), np.concatenate([a.poses, b.poses]),
-                                np.vstack([a.linear_velocity, b.linear_velocity]), np.vstack([a.angular_velocity, b.angular_velocity]),
-                                np.concatenate([a.pose_covariance, b.pose_covariance]), np.concatenate([a.twist_covariance, b.twist_covariance]),
-                                a.frame_id, a.child_frame_id)
 
 
 def interpolate_pose(stamps: np.ndarray, poses: np.ndarray, t: float) -> np.ndarray:

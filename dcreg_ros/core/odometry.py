@@ -22,14 +22,14 @@ import numpy as np
 from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig, RegistrationConfig, RobustConfig
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .degeneracy import DegeneracyReport
-from .covariance import FIRST_FRAME_VARIANCE
+from .covariance import FIRST_FRAME_VARIANCE, UNINFORMATIVE_VARIANCE
 from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_fractions
 from .geometry import invert_pose, project_to_so3, transform_points
 from .global_map import GlobalMap
 from .motion_prior import MotionPriorConfig, MotionPriors, Prediction, delta_to_twist
 from .proprioception import ImuSamples, WheelOdometrySamples
 from .pointcloud import InputError, crop_range, finite_points
-from .registration import PredictionPrior, RegistrationResult, align, plane_parameters
+from .registration import REGISTERED_STATUSES, PredictionPrior, RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
 from .stamps import NEW_SEQUENCE, StampConfig, StampGuard, StampRejected
 from .threshold import AdaptiveThreshold
@@ -37,9 +37,9 @@ from .voxel_hash import voxel_downsample_indices
 from .voxel_map import VoxelMap
 
 FRAME_TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve", "map_update")
-# statuses of a frame whose pose came from registration (or that started the map); anything
-# else (too_few_correspondences, numerical_failure) is a failed registration
-GOOD_STATUSES = ("first_frame", "converged", "max_iterations")
+FIRST_FRAME = "first_frame"  # the status of the frame that starts the map (and the odom frame)
+# statuses of a frame whose pose came from registration (or that started the map)
+GOOD_STATUSES = (FIRST_FRAME, *REGISTERED_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,9 @@ class FrameRecord:
     num_points: int = 0
     num_correspondences: int = 0
     threshold: float = float("nan")
-    covariance: np.ndarray = field(default_factory=lambda: np.eye(6) * 1e6)
+    covariance: np.ndarray = field(default_factory=lambda: np.eye(6) * UNINFORMATIVE_VARIANCE)
     twist: np.ndarray = field(default_factory=lambda: np.zeros(6))
-    twist_covariance: np.ndarray = field(default_factory=lambda: np.eye(6) * 1e6)
+    twist_covariance: np.ndarray = field(default_factory=lambda: np.eye(6) * UNINFORMATIVE_VARIANCE)
     degeneracy: DegeneracyReport | None = None
     degeneracy_first: DegeneracyReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -364,7 +364,7 @@ def _record(index, stamp, pose, result: RegistrationResult | None, num_points, s
     timings["map_update"] = map_ms
     if result is None:
         # the first pose defines the odometry frame: exact (not zero: some filters reject singular covariances)
-        return FrameRecord(index, stamp, pose, "first_frame", num_points=num_points, threshold=sigma, timings=timings,
+        return FrameRecord(index, stamp, pose, FIRST_FRAME, num_points=num_points, threshold=sigma, timings=timings,
                            covariance=np.eye(6) * FIRST_FRAME_VARIANCE)
     for key in ("correspondence", "hessian", "detection", "solve"):
         timings[key] = result.timings[key]

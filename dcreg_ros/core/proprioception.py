@@ -14,9 +14,11 @@ Stamps are seconds, strictly increasing after :meth:`sorted_unique` (readers cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
+
+GRAVITY = 9.81  # m/s², the magnitude of gravity (standard gravity, rounded): a level IMU at rest reads it
 
 
 def _stamps(values: np.ndarray) -> np.ndarray:
@@ -30,6 +32,11 @@ def _vectors(values: np.ndarray, n: int, name: str) -> np.ndarray:
     return out
 
 
+def _window(stamps: np.ndarray, t0: float, t1: float) -> slice:
+    """The rows of sorted ``stamps`` with t0 <= stamp <= t1."""
+    return slice(int(np.searchsorted(stamps, t0, side="left")), int(np.searchsorted(stamps, t1, side="right")))
+
+
 def _increasing_order(stamps: np.ndarray, finite_rows: np.ndarray) -> np.ndarray:
     """Indices of the finite rows sorted by stamp, keeping the first of equal stamps."""
     idx = np.flatnonzero(finite_rows & np.isfinite(stamps))
@@ -40,8 +47,24 @@ def _increasing_order(stamps: np.ndarray, finite_rows: np.ndarray) -> np.ndarray
     return idx
 
 
+class _StampedRows:
+    """Row selection and concatenation of a samples dataclass whose array fields all hold one row
+    per stamp (the frame ids are kept)."""
+
+    def _arrays(self) -> list[str]:
+        return [f.name for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)]
+
+    def rows(self, k: np.ndarray | slice):
+        """The samples at rows ``k`` (indices, a boolean mask or a slice)."""
+        return replace(self, **{name: getattr(self, name)[k] for name in self._arrays()})
+
+    def followed_by(self, later):
+        """These samples, then ``later``'s (same type; no re-sorting)."""
+        return replace(self, **{name: np.concatenate([getattr(self, name), getattr(later, name)]) for name in self._arrays()})
+
+
 @dataclass(frozen=True)
-class ImuSamples:
+class ImuSamples(_StampedRows):
     """IMU measurements: ``stamps`` (N,) s, ``angular_velocity`` (N, 3) rad/s and
     ``linear_acceleration`` (N, 3) m/s² (specific force, gravity reaction included), IMU frame."""
 
@@ -66,18 +89,20 @@ class ImuSamples:
     def sorted_unique(self) -> "ImuSamples":
         """Finite samples in strictly increasing stamp order (duplicates and NaN rows dropped)."""
         finite = np.isfinite(self.angular_velocity).all(axis=1) & np.isfinite(self.linear_acceleration).all(axis=1)
-        idx = _increasing_order(self.stamps, finite)
-        return ImuSamples(self.stamps[idx], self.angular_velocity[idx], self.linear_acceleration[idx], self.frame_id)
+        return self.rows(_increasing_order(self.stamps, finite))
 
     def between(self, t0: float, t1: float) -> "ImuSamples":
-        """Samples with t0 <= stamp <= t1."""
-        lo = int(np.searchsorted(self.stamps, t0, side="left"))
-        hi = int(np.searchsorted(self.stamps, t1, side="right"))
-        return ImuSamples(self.stamps[lo:hi], self.angular_velocity[lo:hi], self.linear_acceleration[lo:hi], self.frame_id)
+        """Samples with t0 <= stamp <= t1 (stamps sorted)."""
+        return self.rows(_window(self.stamps, t0, t1))
+
+    def scaled_accelerometer(self, factor: float) -> "ImuSamples":
+        """The same samples with ``linear_acceleration`` times ``factor`` (GRAVITY for a driver
+        that reports in g)."""
+        return ImuSamples(self.stamps, self.angular_velocity, self.linear_acceleration * factor, self.frame_id)
 
 
 @dataclass(frozen=True)
-class WheelOdometrySamples:
+class WheelOdometrySamples(_StampedRows):
     """Wheel (or any external) odometry: ``poses`` T_odom_base (N, 4, 4) at ``stamps`` (N,) s;
     ``linear_velocity`` / ``angular_velocity`` (N, 3) in the child frame (m/s, rad/s);
     ``pose_covariance`` / ``twist_covariance`` (N, 6, 6) in ROS order (x y z roll pitch yaw)."""
@@ -113,6 +138,8 @@ class WheelOdometrySamples:
         """Finite samples in strictly increasing stamp order (duplicates and NaN rows dropped)."""
         finite = np.isfinite(self.poses).all(axis=(1, 2)) & np.isfinite(self.linear_velocity).all(axis=1) \
             & np.isfinite(self.angular_velocity).all(axis=1)
-        idx = _increasing_order(self.stamps, finite)
-        return WheelOdometrySamples(self.stamps[idx], self.poses[idx], self.linear_velocity[idx], self.angular_velocity[idx],
-                                    self.pose_covariance[idx], self.twist_covariance[idx], self.frame_id, self.child_frame_id)
+        return self.rows(_increasing_order(self.stamps, finite))
+
+    def between(self, t0: float, t1: float) -> "WheelOdometrySamples":
+        """Samples with t0 <= stamp <= t1 (stamps sorted)."""
+        return self.rows(_window(self.stamps, t0, t1))

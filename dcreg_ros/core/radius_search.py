@@ -2,7 +2,8 @@
 
 Points are sorted by the key of their grid cell (edge = the search radius), so each cell's points
 are contiguous, and a hash table maps a cell key to its run. A radius query visits the 27 cells
-around the query, which is exact because the cell edge equals the radius. Unlike
+around the query (the search of :func:`~dcreg_ros.core.voxel_hash.neighbourhood_search`), which
+is exact because the cell edge equals the radius. Unlike
 :class:`~dcreg_ros.core.voxel_map.VoxelMap` nothing is capped per cell: every point is found.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .voxel_hash import EMPTY, neighbour_key, point_key, point_keys, table_find, table_insert, table_size_for
+from .voxel_hash import EMPTY, neighbourhood_search, point_keys, table_insert, table_size_for
 
 
 @njit(cache=True)
@@ -65,7 +66,8 @@ class RadiusGrid:
         """The ``max_neighbours`` nearest points within ``radius`` (<= the grid's) of each query."""
         r = self.radius if radius is None else min(float(radius), self.radius)
         queries = np.ascontiguousarray(queries, dtype=np.float64)
-        idx, d2, count = _radius_kernel(queries, r * r, 1.0 / self.radius, self.points, self.order, self.starts,
+        bound = float(np.nextafter(r * r, np.inf))  # the search keeps d2 < bound: every point at most r away
+        idx, d2, count = _radius_kernel(queries, bound, 1.0 / self.radius, self.radius, self.points, self.order, self.starts,
                                         self.counts, self.table_keys, self.table_values, int(max_neighbours))
         return Neighbours(idx, d2, count)
 
@@ -81,38 +83,23 @@ class Neighbours:
 
 
 @njit(cache=True, parallel=True)
-def _radius_kernel(queries, r2, inv_size, points, order, starts, counts, table_keys, table_values, k):
+def _radius_kernel(queries, bound, inv_size, cell_size, points, order, starts, counts, table_keys, table_values, k):
+    """The k nearest points with squared distance below ``bound`` of every query (indices into
+    the input cloud through ``order``), by the 27-cell search of voxel_hash."""
     n = queries.shape[0]
     out_idx = np.full((n, k), -1, dtype=np.int64)
     out_d2 = np.full((n, k), np.inf)
     out_count = np.zeros(n, dtype=np.int64)
-    for i in prange(n):
-        qx, qy, qz = queries[i, 0], queries[i, 1], queries[i, 2]
-        key = point_key(qx, qy, qz, inv_size)
-        # insertion into a sorted list of the k best: k is small (<= ~100)
-        m = 0
-        for dx in range(-1, 2):
-            for dy in range(-1, 2):
-                for dz in range(-1, 2):
-                    cell = table_find(table_keys, table_values, neighbour_key(key, dx, dy, dz))
-                    if cell < 0:
-                        continue
-                    s = starts[cell]
-                    for j in range(s, s + counts[cell]):
-                        ex = points[j, 0] - qx
-                        ey = points[j, 1] - qy
-                        ez = points[j, 2] - qz
-                        d2 = ex * ex + ey * ey + ez * ez
-                        if d2 > r2 or (m == k and d2 >= out_d2[i, k - 1]):
-                            continue
-                        p = m if m < k else k - 1
-                        while p > 0 and out_d2[i, p - 1] > d2:
-                            out_d2[i, p] = out_d2[i, p - 1]
-                            out_idx[i, p] = out_idx[i, p - 1]
-                            p -= 1
-                        out_d2[i, p] = d2
-                        out_idx[i, p] = order[j]
-                        if m < k:
-                            m += 1
-        out_count[i] = m
+    chunks = max(1, min(n, 64))
+    size = (n + chunks - 1) // chunks
+    for c in prange(chunks):
+        idx = np.empty(k, dtype=np.int64)  # per-chunk buffers: no allocation per query
+        d2 = np.empty(k)
+        for i in range(c * size, min(n, (c + 1) * size)):
+            m = neighbourhood_search(queries[i, 0], queries[i, 1], queries[i, 2], k, inv_size, cell_size, table_keys, table_values,
+                                     starts, counts, 0, points, bound, idx, d2)[0]
+            for a in range(m):
+                out_idx[i, a] = order[idx[a]]
+                out_d2[i, a] = d2[a]
+            out_count[i] = m
     return out_idx, out_d2, out_count

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .config import RegistrationConfig
+from .covariance import UNINFORMATIVE_VARIANCE
 from .correspondences import find_correspondences
 from .degeneracy import DegeneracyReport, HessianAnalysis, analyze_hessian_arrays
 from .geometry import apply_right_perturbation, is_valid_pose, so3_log
@@ -24,6 +25,9 @@ from .planes import PlaneParameters
 from .voxel_map import VoxelMap
 
 TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve")
+# statuses of a registration that ran on enough correspondences (converged or hit the iteration
+# limit); anything else (too_few_correspondences, numerical_failure) is a failed registration
+REGISTERED_STATUSES = ("converged", "max_iterations")
 
 
 @dataclass
@@ -60,7 +64,7 @@ class RegistrationResult:
     @property
     def ok(self) -> bool:
         """True when the loop ran on enough correspondences (converged or hit the limit)."""
-        return self.status in ("converged", "max_iterations")
+        return self.status in REGISTERED_STATUSES
 
     def to_dict(self) -> dict:
         """JSON-friendly dictionary (the CLI's --json output)."""
@@ -94,7 +98,7 @@ def covariance_from_hessian(H: np.ndarray, chi2: float, count: int) -> np.ndarra
     sigma2 = chi2 / max(count - 6, 1)
     vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
     if not np.all(np.isfinite(vals)) or vals.max() <= 0:
-        return np.eye(6) * 1e6
+        return np.eye(6) * UNINFORMATIVE_VARIANCE
     floor = vals.max() * 1e-12
     inv = 1.0 / np.maximum(vals, floor)
     return sigma2 * (vecs * inv) @ vecs.T
@@ -142,7 +146,7 @@ def posterior_covariance(information: np.ndarray, analysis: HessianAnalysis, pri
                 info[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] += np.outer(v, v) / variance
     vals, vecs = np.linalg.eigh(0.5 * (info + info.T))
     if not np.all(np.isfinite(vals)) or vals.max() <= 0:
-        return np.eye(6) * 1e6
+        return np.eye(6) * UNINFORMATIVE_VARIANCE
     return (vecs / np.maximum(vals, vals.max() * 1e-12)) @ vecs.T
 
 
@@ -367,7 +371,7 @@ class _GaussNewton:
     def result(self) -> RegistrationResult:
         eq, threshold = self.equations, self.config.degeneracy.threshold
         rmse = float(np.sqrt(eq.r2 / eq.count)) if eq.count > 0 else float("nan")
-        covariance = covariance_from_hessian(eq.H, eq.chi2, eq.count) if eq.count >= 6 else np.eye(6) * 1e6
+        covariance = covariance_from_hessian(eq.H, eq.chi2, eq.count) if eq.count >= 6 else np.eye(6) * UNINFORMATIVE_VARIANCE
         usable = self.last is not None and eq.count > 6
         data_pose, trusted = self.T, np.ones(6, dtype=bool)
         if usable:

@@ -172,7 +172,7 @@ def prediction_information(analysis: HessianAnalysis, covariance: np.ndarray, re
     knows more; the well-constrained directions are the data's alone."""
     G = np.zeros((6, 6))
     for s in range(2):
-        C = covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3]
+        C = np.ascontiguousarray(covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3])  # a slice: "@" wants contiguous
         for a in range(3):
             if not analysis.mask[3 * s + a]:
                 continue

@@ -67,37 +67,34 @@ def slot_of(key: np.int64, mask: np.int64) -> np.int64:
     return np.int64(h & np.uint64(0x7FFFFFFFFFFFFFFF)) & mask
 
 
-@njit(cache=True)
-def table_find(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64) -> np.int64:
-    """Value stored for ``key`` or -1 when absent (linear probing)."""
+@njit(cache=True, inline="always")
+def probe_slot(table_keys: np.ndarray, key: np.int64) -> np.int64:
+    """Slot holding ``key``, or the empty slot where it belongs (linear probing). The caller
+    keeps the load factor below one half, so the probe always terminates."""
     mask = np.int64(table_keys.shape[0] - 1)
     s = slot_of(key, mask)
     while True:
         k = table_keys[s]
-        if k == key:
-            return table_values[s]
-        if k == EMPTY:
-            return np.int64(-1)
+        if k == key or k == EMPTY:
+            return s
         s = (s + 1) & mask
+
+
+@njit(cache=True)
+def table_find(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64) -> np.int64:
+    """Value stored for ``key`` or -1 when absent."""
+    s = probe_slot(table_keys, key)
+    return table_values[s] if table_keys[s] == key else np.int64(-1)
 
 
 @njit(cache=True)
 def table_insert(table_keys: np.ndarray, table_values: np.ndarray, key: np.int64, value: np.int64) -> np.int64:
-    """Insert ``key`` with ``value`` unless present; return the value now stored for ``key``.
-
-    The caller keeps the load factor below one half, so the probe always terminates.
-    """
-    mask = np.int64(table_keys.shape[0] - 1)
-    s = slot_of(key, mask)
-    while True:
-        k = table_keys[s]
-        if k == key:
-            return table_values[s]
-        if k == EMPTY:
-            table_keys[s] = key
-            table_values[s] = value
-            return value
-        s = (s + 1) & mask
+    """Insert ``key`` with ``value`` unless present; return the value now stored for ``key``."""
+    s = probe_slot(table_keys, key)
+    if table_keys[s] != key:
+        table_keys[s] = key
+        table_values[s] = value
+    return table_values[s]
 
 
 def table_size_for(num_entries: int) -> int:
@@ -108,19 +105,98 @@ def table_size_for(num_entries: int) -> int:
     return size
 
 
+_ORDER = np.array([0, -1, 1], dtype=np.int64)  # offsets per axis: the query's own voxel first
+
+
+@njit(cache=True, inline="always")
+def _box_gap(f: float, d: int, size: float) -> float:
+    """Distance along one axis from a point at fraction f of its voxel to the voxel offset by d."""
+    if d < 0:
+        return f * size
+    if d > 0:
+        return (1.0 - f) * size
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def neighbourhood_search(qx, qy, qz, k, inv_size, voxel_size, table_keys, table_values, cell_starts, cell_counts, n_per, points,
+                         max_d2, out_idx, out_d2):
+    """The 27-voxel nearest-neighbour search of every voxel structure (the voxel map, the radius
+    grid): the points within sqrt(max_d2) of the query (qx, qy, qz), searched in its voxel of edge
+    ``voxel_size`` and the 26 around it (exact for radii up to one edge).
+
+    ``table_keys`` / ``table_values`` map a voxel key to its cell; a cell's ``cell_counts[cell]``
+    points are the rows of ``points`` from ``cell_starts[cell]`` (``cell * n_per`` when
+    ``cell_starts`` is None) on. The query's voxel comes first, then its neighbours, and a voxel
+    whose box is already at least as far as the k-th best match is skipped; of equally near
+    points the first found is kept.
+
+    With ``out_idx`` None (k = 1; numba drops the list code when it compiles that case) the best
+    match stays in registers: returns (0, its row or -1). Else the best k rows and squared
+    distances go into ``out_idx`` / ``out_d2`` (at least k entries), nearest first: returns (how
+    many, -1). Inlined into its callers: as a called function of 15 arguments it costs ~7% of a
+    nearest-point query."""
+    ix = voxel_index(qx, inv_size)
+    iy = voxel_index(qy, inv_size)
+    iz = voxel_index(qz, inv_size)
+    key0 = pack_key(ix, iy, iz)
+    fx, fy, fz = qx * inv_size - ix, qy * inv_size - iy, qz * inv_size - iz  # position inside the voxel
+    found = 0
+    best = -1
+    bound = max_d2  # the squared distance a point must beat: max_d2, then the k-th best
+    for a in range(3):
+        dx = _ORDER[a]
+        gx = _box_gap(fx, dx, voxel_size)
+        gx2 = gx * gx
+        if gx2 >= bound:
+            continue
+        for b in range(3):
+            dy = _ORDER[b]
+            gy = _box_gap(fy, dy, voxel_size)
+            gxy2 = gx2 + gy * gy
+            if gxy2 >= bound:
+                continue
+            for c in range(3):
+                dz = _ORDER[c]
+                gz = _box_gap(fz, dz, voxel_size)
+                if gxy2 + gz * gz >= bound:
+                    continue
+                cell = table_find(table_keys, table_values, neighbour_key(key0, dx, dy, dz))
+                if cell < 0:
+                    continue
+                s = cell * n_per if cell_starts is None else cell_starts[cell]
+                for j in range(s, s + cell_counts[cell]):
+                    ex = points[j, 0] - qx
+                    ey = points[j, 1] - qy
+                    ez = points[j, 2] - qz
+                    d2 = ex * ex + ey * ey + ez * ez
+                    if d2 < bound:
+                        if out_idx is None:
+                            bound = d2
+                            best = j
+                        else:  # insertion into the sorted list of the best k
+                            pos = found if found < k else k - 1
+                            while pos > 0 and out_d2[pos - 1] > d2:
+                                out_d2[pos] = out_d2[pos - 1]
+                                out_idx[pos] = out_idx[pos - 1]
+                                pos -= 1
+                            out_d2[pos] = d2
+                            out_idx[pos] = j
+                            if found < k:
+                                found += 1
+                            if found == k:
+                                bound = out_d2[k - 1]
+    return found, best
+
+
 @njit(cache=True, inline="always")
 def _insert_key(table: np.ndarray, key: np.int64) -> bool:
     """Insert into a keys-only set; True when the key was new."""
-    mask = np.int64(table.shape[0] - 1)
-    s = slot_of(key, mask)
-    while True:
-        k = table[s]
-        if k == key:
-            return False
-        if k == EMPTY:
-            table[s] = key
-            return True
-        s = (s + 1) & mask
+    s = probe_slot(table, key)
+    if table[s] == key:
+        return False
+    table[s] = key
+    return True
 
 
 @njit(cache=True, parallel=True)

@@ -19,14 +19,12 @@ from numba import njit, prange
 
 from .voxel_hash import (
     EMPTY,
-    voxel_occupancy,
-    neighbour_key,
-    pack_key,
+    neighbourhood_search,
     point_key,
     table_find,
     table_insert,
     table_size_for,
-    voxel_index,
+    voxel_occupancy,
 )
 from .planes import PlaneParameters, pca_plane_indexed
 
@@ -107,68 +105,12 @@ def _compact_far_cells(center, max_distance, cell_keys, cell_counts, points, nor
     return w
 
 
-@njit(cache=True, inline="always")
-def _box_gap(f: float, d: int, size: float) -> float:
-    """Distance along one axis from a point at fraction f of its voxel to the voxel offset by d."""
-    if d < 0:
-        return f * size
-    if d > 0:
-        return (1.0 - f) * size
-    return 0.0
-
-
-_ORDER = np.array([0, -1, 1], dtype=np.int64)
-
-
-@njit(cache=True, inline="always")
-def _query_voxel(qx: float, qy: float, qz: float, inv_size: float):
-    """Key of the voxel holding the query and the query's fractional position inside it."""
-    ix = voxel_index(qx, inv_size)
-    iy = voxel_index(qy, inv_size)
-    iz = voxel_index(qz, inv_size)
-    return pack_key(ix, iy, iz), qx * inv_size - ix, qy * inv_size - iy, qz * inv_size - iz
-
-
 @njit(cache=True)
 def nearest_point(qx, qy, qz, inv_size, voxel_size, table_keys, table_values, cell_counts, points, n_per, max_d2):
-    """Slot of the nearest map point within sqrt(max_d2), or -1.
-
-    Searches the query voxel first, then its 26 neighbours, skipping voxels whose box is already
-    farther than the best match. Correct for max distances up to one voxel edge.
-    """
-    key0, fx, fy, fz = _query_voxel(qx, qy, qz, inv_size)
-    best = -1
-    best_d2 = max_d2
-    for a in range(3):
-        dx = _ORDER[a]
-        gx = _box_gap(fx, dx, voxel_size)
-        gx2 = gx * gx
-        if gx2 >= best_d2:
-            continue
-        for b in range(3):
-            dy = _ORDER[b]
-            gy = _box_gap(fy, dy, voxel_size)
-            gxy2 = gx2 + gy * gy
-            if gxy2 >= best_d2:
-                continue
-            for c in range(3):
-                dz = _ORDER[c]
-                gz = _box_gap(fz, dz, voxel_size)
-                if gxy2 + gz * gz >= best_d2:
-                    continue
-                cell = table_find(table_keys, table_values, neighbour_key(key0, dx, dy, dz))
-                if cell < 0:
-                    continue
-                s = cell * n_per
-                for j in range(s, s + cell_counts[cell]):
-                    ex = points[j, 0] - qx
-                    ey = points[j, 1] - qy
-                    ez = points[j, 2] - qz
-                    d2 = ex * ex + ey * ey + ez * ez
-                    if d2 < best_d2:
-                        best_d2 = d2
-                        best = j
-    return best
+    """Slot of the nearest map point within sqrt(max_d2), or -1. Correct for max distances up
+    to one voxel edge."""
+    return neighbourhood_search(qx, qy, qz, 1, inv_size, voxel_size, table_keys, table_values, None, cell_counts, n_per, points,
+                                max_d2, None, None)[1]
 
 
 @njit(cache=True)
@@ -177,42 +119,8 @@ def knn_points(qx, qy, qz, k, inv_size, voxel_size, table_keys, table_values, ce
 
     ``out_idx`` / ``out_d2`` must hold at least k entries. Correct for radii up to one voxel edge.
     """
-    key0, fx, fy, fz = _query_voxel(qx, qy, qz, inv_size)
-    found = 0
-    for a in range(3):
-        dx = _ORDER[a]
-        gx = _box_gap(fx, dx, voxel_size)
-        for b in range(3):
-            dy = _ORDER[b]
-            gy = _box_gap(fy, dy, voxel_size)
-            for c in range(3):
-                dz = _ORDER[c]
-                gz = _box_gap(fz, dz, voxel_size)
-                bound = max_d2 if found < k else out_d2[k - 1]
-                if gx * gx + gy * gy + gz * gz >= bound:
-                    continue
-                cell = table_find(table_keys, table_values, neighbour_key(key0, dx, dy, dz))
-                if cell < 0:
-                    continue
-                s = cell * n_per
-                for j in range(s, s + cell_counts[cell]):
-                    ex = points[j, 0] - qx
-                    ey = points[j, 1] - qy
-                    ez = points[j, 2] - qz
-                    d2 = ex * ex + ey * ey + ez * ez
-                    if d2 >= max_d2 or (found == k and d2 >= out_d2[k - 1]):
-                        continue
-                    # insertion into the sorted list of the best k
-                    pos = found if found < k else k - 1
-                    while pos > 0 and out_d2[pos - 1] > d2:
-                        out_d2[pos] = out_d2[pos - 1]
-                        out_idx[pos] = out_idx[pos - 1]
-                        pos -= 1
-                    out_d2[pos] = d2
-                    out_idx[pos] = j
-                    if found < k:
-                        found += 1
-    return found
+    return neighbourhood_search(qx, qy, qz, k, inv_size, voxel_size, table_keys, table_values, None, cell_counts, n_per, points,
+                                max_d2, out_idx, out_d2)[0]
 
 
 @njit(cache=True)

@@ -106,13 +106,6 @@ def kiss_icp_frames(scans: Sequence, max_range: float = 100.0, deskew: bool = Tr
         yield PeerFrame(scan.stamp, np.array(odom.last_pose), (time.perf_counter() - t0) * 1e3)
 
 
-def kiss_icp_odometry(scans, max_range: float = 100.0, deskew: bool = True):
-    """Run KISS-ICP over scans; returns (stamps, poses (N,4,4), ms per frame)."""
-    frames = list(kiss_icp_frames(list(scans), max_range, deskew))
-    return (np.array([f.stamp for f in frames]), np.array([f.pose for f in frames]).reshape(-1, 4, 4),
-            np.array([f.ms for f in frames]))
-
-
 def open3d_frames(scans: Sequence, voxel: float = 0.25, max_distance: float = 1.0) -> Iterator[PeerFrame]:
     """Frame-to-frame point-to-plane ICP with Open3D (each scan against the previous one, started
     at the previous motion: a constant-velocity guess), chained into an odometry."""

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from ..core.degeneracy import AXIS_NAMES
+from ..core.degeneracy import flagged_axes
 from ..core.odometry import FrameRecord
 
 _BAR = "{desc}{bar:16} frame {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}"
@@ -19,7 +19,7 @@ _TTY_REFRESH_S = 0.2
 
 def describe_frame(record: FrameRecord, hz: float) -> str:
     """'12.3 Hz, degenerate: x (kappa_t 32)' for the progress display."""
-    weak = ", ".join(a for a, m in zip(AXIS_NAMES, record.degenerate_mask) if m) or "none"
+    weak = ", ".join(flagged_axes(record.degenerate_mask)) or "none"
     kappa = f" (kappa_t {record.degeneracy.kappa_translation:.0f})" if record.degeneracy else ""
     return f"{hz:5.1f} Hz, degenerate: {weak}{kappa}"
 

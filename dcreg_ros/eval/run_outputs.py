@@ -87,7 +87,7 @@ def _json_default(value: Any) -> Any:
 def diagnostics_row(r: FrameRecord) -> dict:
     """The diagnostics.csv values of one frame (keys: DIAGNOSTIC_COLUMNS)."""
     d = r.degeneracy
-    eig = np.concatenate([d.eigenvalues_rotation, d.eigenvalues_translation]) if d else np.full(6, np.nan)
+    eig = d.eigenvalues if d else np.full(6, np.nan)
     xyz_rpy = pose_to_xyz_rpy(r.pose)
     row = {
         "index": r.index, "stamp": f"{r.stamp:.9f}", "status": r.status, "iterations": r.iterations,

@@ -23,10 +23,11 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from ..core.proprioception import ImuSamples, WheelOdometrySamples
 from .bag_reader import BagError, BagReader, UnreadableConnection
 from .bag_reader import one_line as _one_line
-from .pointcloud2 import pointcloud2_to_scan, scan_to_pointcloud2_parts, seconds_to_sec_nanosec, stamp_to_seconds
+from .pointcloud2 import pointcloud2_to_scan, scan_to_pointcloud2_parts
+from .ros_time import seconds_to_nanoseconds, seconds_to_sec_nanosec, stamp_to_seconds
 from .scan import Scan
-from .skips import MAX_EXAMPLES, SkipLog
-from .trajectory import Trajectory, quaternion_to_rotation, rotation_to_quaternion
+from .skips import SkipLog
+from .trajectory import Trajectory, matrix_from_message, rotation_to_quaternion
 
 POINTCLOUD2 = "sensor_msgs/msg/PointCloud2"
 ODOMETRY = "nav_msgs/msg/Odometry"
@@ -129,24 +130,35 @@ def count_scans(path: str | Path, topic: str | None = None) -> int:
 def read_scans(path: str | Path, topic: str | None = None, skips: SkipLog | dict | None = None) -> Iterator[Scan]:
     """Scans of a PointCloud2 topic in bag order, stamped with the message header stamp (s).
 
-    Messages that fail to deserialise or convert are skipped and counted in ``skips`` (see
-    :func:`iter_messages`). Opening errors and a missing/ambiguous topic raise :class:`BagError`
-    at the call, not at the first ``next()``; storage that breaks mid-bag raises
-    :class:`BagError` from the iterator, after the scans before the damage were yielded.
+    Messages that fail to deserialise or convert are skipped and counted in ``skips``: a
+    :class:`SkipLog` (see :func:`iter_messages`) or a dict, which then holds ``read``,
+    ``skipped`` and ``errors`` (the first reasons) of this reading, updated as it goes.
+    Opening errors and a missing/ambiguous topic raise :class:`BagError` at the call, not at the
+    first ``next()``; storage that breaks mid-bag raises :class:`BagError` from the iterator,
+    after the scans before the damage were yielded.
     """
+    log = skips if isinstance(skips, SkipLog) else SkipLog()
     if isinstance(skips, dict):
-        skips.update(read=0, skipped=0, errors=[])
+        _mirror(log, skips)
     # validate eagerly so that callers see a bad path or topic before they start iterating
     chosen = pointcloud_topic(path, topic)
-    return iter_messages(path, chosen, pointcloud2_to_scan, SkipLog() if skips is None else skips)
+    scans = iter_messages(path, chosen, pointcloud2_to_scan, log)
+    return _mirrored(scans, log, skips) if isinstance(skips, dict) else scans
 
 
-def _pose_matrix(pose: Any) -> np.ndarray:
-    p, q = pose.position, pose.orientation
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_rotation(q.x, q.y, q.z, q.w)
-    T[:3, 3] = (p.x, p.y, p.z)
-    return T
+def _mirror(log: SkipLog, stats: dict) -> None:
+    stats.update(read=0, skipped=0, errors=[])
+    log.add_to(stats)
+
+
+def _mirrored(values: Iterator[Any], log: SkipLog, stats: dict) -> Iterator[Any]:
+    """``values``, keeping the dict ``stats`` equal to the counts of ``log`` after every item."""
+    try:
+        for value in values:
+            _mirror(log, stats)
+            yield value
+    finally:
+        _mirror(log, stats)
 
 
 def ground_truth_topic(path: str | Path, topics: dict[str, str], topic: str | None = None) -> str | None:
@@ -180,7 +192,7 @@ def read_ground_truth(path: str | Path, topic: str | None = None) -> Trajectory 
                 try:
                     msg = reader.deserialize(raw, connection.msgtype)
                     pose = msg.pose.pose if connection.msgtype == ODOMETRY else msg.pose
-                    T = _pose_matrix(pose)
+                    T = matrix_from_message(pose.position, pose.orientation)
                 except Exception:  # a single undecodable or uninitialised pose is not fatal
                     continue
                 stamps.append(stamp_to_seconds(msg.header.stamp))
@@ -204,13 +216,12 @@ def topic_of_type(path: str | Path, topic: str | None, msgtype: str) -> str:
     return chosen
 
 
-def iter_messages(path: str | Path, topic: str, convert: Callable[[Any], Any], skips: SkipLog | dict) -> Iterator[Any]:
+def iter_messages(path: str | Path, topic: str, convert: Callable[[Any], Any], skips: SkipLog) -> Iterator[Any]:
     """``convert(message)`` for every message of ``topic`` in bag (record time) order.
 
-    A message that fails to deserialise or convert is skipped and counted in ``skips``: a
-    :class:`SkipLog`, or a dict whose ``skipped`` / ``read`` counts and ``errors`` list (first
-    reasons) exist already. Storage that breaks mid-bag raises :class:`BagError` saying after
-    which message."""
+    A message that fails to deserialise or convert is skipped and counted in ``skips`` (kind
+    "unreadable message"); each one converted counts as read. Storage that breaks mid-bag
+    raises :class:`BagError` saying after which message."""
     with _open(path) as reader:
         messages = reader.messages([c for c in reader.connections if c.topic == topic])
         index = -1
@@ -226,25 +237,10 @@ def iter_messages(path: str | Path, topic: str, convert: Callable[[Any], Any], s
             try:
                 value = convert(reader.deserialize(raw, connection.msgtype))
             except Exception as exc:  # one bad message must not end a long run; it is counted in skips
-                _count(skips, f"{topic} message {index}", _one_line(exc))
+                skips.skip("unreadable message", f"{topic} message {index}", _one_line(exc))
                 continue
-            _count(skips)
-            yield value
-
-
-def _count(skips: SkipLog | dict, item: str | None = None, reason: str = "") -> None:
-    """Count one message read (``item`` None) or skipped for ``reason``."""
-    if isinstance(skips, SkipLog):
-        if item is None:
             skips.read += 1
-        else:
-            skips.skip("unreadable message", item, reason)
-    elif item is None:
-        skips["read"] += 1
-    else:
-        skips["skipped"] += 1
-        if len(skips["errors"]) < MAX_EXAMPLES:
-            skips["errors"].append(f"{item}: {reason}")
+            yield value
 
 
 # -------------------------------------------------------------------------------------- writing
@@ -253,11 +249,6 @@ def _check_pose(pose_4x4: np.ndarray) -> np.ndarray:
     if T.shape != (4, 4) or not np.all(np.isfinite(T)):
         raise BagError(f"pose must be a finite 4x4 matrix, got shape {T.shape}")
     return T
-
-
-def _stamp_ns(stamp: float) -> int:
-    sec, nanosec = seconds_to_sec_nanosec(stamp)
-    return sec * 1_000_000_000 + nanosec
 
 
 def _header(types: Any, stamp: float, frame_id: str, ros1: bool) -> Any:
@@ -388,7 +379,7 @@ class BagWriter:
             self._connections[topic] = connection
         elif connection.msgtype != msgtype:
             raise BagError(f"{self.path}: topic '{topic}' already carries {connection.msgtype}, not {msgtype}")
-        self._writer.write(connection, _stamp_ns(stamp), self._typestore.serialize_cdr(msg, msgtype))
+        self._writer.write(connection, seconds_to_nanoseconds(stamp), self._typestore.serialize_cdr(msg, msgtype))
 
     def write_scan(self, topic: str, scan: Scan, frame_id: str | None = None) -> None:
         """Write ``scan`` as sensor_msgs/PointCloud2 (float32 x, y, z, intensity, t)."""
@@ -449,7 +440,7 @@ def write_ros1_bag(path: str | Path, scans: Iterable[Scan], topic: str = "/point
             def put(topic_name: str, msgtype: str, stamped: Iterable[tuple[float, Any]], latching: int | None = None) -> None:
                 connection = writer.add_connection(topic_name, msgtype, typestore=typestore, latching=latching)
                 for stamp, msg in stamped:
-                    writer.write(connection, _stamp_ns(stamp), typestore.serialize_ros1(msg, msgtype))
+                    writer.write(connection, seconds_to_nanoseconds(stamp), typestore.serialize_ros1(msg, msgtype))
 
             put(topic, POINTCLOUD2, ((scan.stamp, _cloud_msg(types, scan, scan.frame_id, ros1=True)) for scan in scans))
             if ground_truth is not None:

@@ -13,7 +13,8 @@ from ..core.pointcloud import InputError
 from .bag_reader import STORAGE_SUFFIXES, storage_file_hint
 from .bags import GROUND_TRUTH_TOPICS, POSE_TYPES, BagError, list_topics, read_ground_truth, read_scans, scan_topic
 from .cloud_files import read_cloud
-from .pointcloud2 import INTENSITY_FIELDS, TIME_FIELDS, relative_times, seconds_to_sec_nanosec
+from .pointcloud2 import INTENSITY_FIELDS, TIME_FIELDS, relative_times
+from .ros_time import seconds_to_nanoseconds
 from .scan import Scan
 from .skips import SkipLog
 from .trajectory import Trajectory, read_tum
@@ -162,8 +163,7 @@ def _file_scan(path: Path, stamp: float) -> Scan:
     intensity_name = next((n for n in INTENSITY_FIELDS if n in cloud.fields), None)
     times = None
     if time_name:
-        sec, nanosec = seconds_to_sec_nanosec(stamp)
-        times = relative_times(np.asarray(cloud.fields[time_name]).reshape(len(keep), -1)[:, 0][keep], sec * 1_000_000_000 + nanosec)
+        times = relative_times(np.asarray(cloud.fields[time_name]).reshape(len(keep), -1)[:, 0][keep], seconds_to_nanoseconds(stamp))
     intensity = None
     if intensity_name:
         intensity = np.asarray(cloud.fields[intensity_name], dtype=np.float64).reshape(len(keep), -1)[:, 0][keep]

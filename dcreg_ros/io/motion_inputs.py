@@ -13,12 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..core.geometry import pose_to_xyz_rpy
-from ..core.inertial import GRAVITY
 from ..core.odometry import OdometryConfig
-from ..core.proprioception import ImuSamples, WheelOdometrySamples
+from ..core.proprioception import GRAVITY, ImuSamples, WheelOdometrySamples
 from .proprioception import TransformError, accelerometer_in_g, lookup_transform, read_imu, read_static_transforms, read_wheel_odometry
 
 
@@ -82,7 +79,7 @@ def load_motion_inputs(path: str | Path, imu_topic: str | None, wheel_topic: str
             out.notes.append(f"{imu_topic}: no usable IMU message; constant-velocity prediction")
         else:
             if accelerometer_in_g(imu):
-                imu = ImuSamples(imu.stamps, imu.angular_velocity, imu.linear_acceleration * GRAVITY, imu.frame_id)
+                imu = imu.scaled_accelerometer(GRAVITY)
                 out.notes.append(f"{imu_topic}: the accelerometer reports in g (|a| about 1 at rest); scaled to m/s²")
             out.imu = imu
     if wheel_topic is not None:

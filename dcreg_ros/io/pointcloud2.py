@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..core.pointcloud import InputError, finite_rows
+from .ros_time import seconds_to_sec_nanosec, stamp_to_nanoseconds, stamp_to_seconds  # noqa: F401 (also this module's API)
 from .scan import Scan
 
 
@@ -29,18 +30,6 @@ INTENSITY_FIELDS = ("intensity", "reflectivity")
 
 # Relative per-point times are at most a few scan periods; anything beyond this is an epoch time.
 _ABSOLUTE_THRESHOLD_S = 1e6
-
-
-def stamp_to_seconds(stamp: Any) -> float:
-    """Seconds of a ``.sec/.nanosec`` stamp (builtin_interfaces/Time or the ROS 1 equivalent)."""
-    return int(stamp.sec) + int(stamp.nanosec) * 1e-9
-
-
-def seconds_to_sec_nanosec(t: float) -> tuple[int, int]:
-    """Split seconds into (sec, nanosec) with 0 <= nanosec < 1e9 (rounded to the nanosecond)."""
-    total = int(round(float(t) * 1e9))
-    sec, nanosec = divmod(total, 1_000_000_000)
-    return int(sec), int(nanosec)
 
 
 def relative_times(raw: np.ndarray, stamp_ns: int) -> np.ndarray:
@@ -139,7 +128,7 @@ def pointcloud2_to_scan(msg: Any) -> Scan:
     :func:`relative_times`); intensity from ``intensity`` or ``reflectivity``.
     Raises :class:`PointCloud2Error` for malformed messages.
     """
-    stamp_ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+    stamp_ns = stamp_to_nanoseconds(msg.header.stamp)
     stamp = stamp_ns * 1e-9
     frame_id = str(msg.header.frame_id)
     height, width = int(msg.height), int(msg.width)

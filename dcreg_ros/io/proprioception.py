@@ -14,7 +14,7 @@ A missing topic or one of another type raises a one-line :class:`~.bags.BagError
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,8 +24,9 @@ from ..core.geometry import invert_pose
 from ..core.pointcloud import InputError
 from ..core.proprioception import ImuSamples, WheelOdometrySamples
 from .bags import IMU, ODOMETRY, TF_MESSAGE, TF_STATIC_TOPIC, iter_messages, list_topics, topic_of_type
-from .pointcloud2 import stamp_to_seconds
-from .trajectory import quaternion_to_rotation
+from .ros_time import stamp_to_seconds
+from .skips import SkipLog
+from .trajectory import matrix_from_message
 
 STATIC_TF_TOPICS = (TF_STATIC_TOPIC, TF_STATIC_TOPIC.lstrip("/"))
 
@@ -76,13 +77,6 @@ def _frame(name: Any) -> str:
     return str(name).lstrip("/")
 
 
-def _rigid(translation: Any, q: Any) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_rotation(float(q.x), float(q.y), float(q.z), float(q.w))
-    T[:3, 3] = _vector(translation)
-    return T
-
-
 def imu_from_message(msg: Any) -> ImuReading:
     """sensor_msgs/Imu (rosbags or rclpy) -> :class:`ImuReading` (orientation is ignored)."""
     return ImuReading(stamp_to_seconds(msg.header.stamp), _vector(msg.angular_velocity), _vector(msg.linear_acceleration),
@@ -93,64 +87,79 @@ def imu_from_message(msg: Any) -> ImuReading:
 def wheel_sample_from_message(msg: Any) -> WheelReading:
     """nav_msgs/Odometry (rosbags or rclpy) -> :class:`WheelReading`."""
     pose = msg.pose.pose
-    return WheelReading(stamp_to_seconds(msg.header.stamp), _rigid(pose.position, pose.orientation),
+    return WheelReading(stamp_to_seconds(msg.header.stamp), matrix_from_message(pose.position, pose.orientation),
                         _vector(msg.twist.twist.linear), _vector(msg.twist.twist.angular), _matrix(msg.pose.covariance, 6),
                         _matrix(msg.twist.covariance, 6), _frame(msg.header.frame_id), _frame(msg.child_frame_id))
 
 
 def transforms_from_message(msg: Any) -> list[StaticTransform]:
     """tf2_msgs/TFMessage (rosbags or rclpy) -> its transforms."""
-    return [StaticTransform(_frame(t.header.frame_id), _frame(t.child_frame_id), _rigid(t.transform.translation, t.transform.rotation))
+    return [StaticTransform(_frame(t.header.frame_id), _frame(t.child_frame_id), matrix_from_message(t.transform.translation, t.transform.rotation))
             for t in msg.transforms]
 
 
 def _new_stats(stats: dict | None) -> dict:
+    """``stats`` with every count of the module docstring (missing ones at 0)."""
     stats = {} if stats is None else stats
-    for key in ("read", "skipped", "out_of_order", "dropped"):
+    SkipLog().add_to(stats)
+    for key in ("out_of_order", "dropped"):
         stats.setdefault(key, 0)
-    stats.setdefault("errors", [])
     return stats
 
 
 def _read_topic(path: str | Path, topic: str | None, msgtype: str, convert: Callable[[Any], Any], stats: dict) -> list:
     """Converted messages of one topic of type ``msgtype``, in bag order."""
-    out = list(iter_messages(path, topic_of_type(path, topic, msgtype), convert, stats))
+    skips = SkipLog()
+    try:
+        out = list(iter_messages(path, topic_of_type(path, topic, msgtype), convert, skips))
+    finally:
+        skips.add_to(stats)
     stamps = np.array([r.stamp for r in out])
     if len(stamps) > 1:  # late or repeated: not after every earlier stamp
         stats["out_of_order"] += int(np.sum(stamps[1:] <= np.maximum.accumulate(stamps[:-1])))
     return out
 
 
-def read_imu(path: str | Path, topic: str | None = None, stats: dict | None = None) -> ImuSamples:
-    """The IMU samples of ``topic`` (default: the bag's only sensor_msgs/Imu topic), in the frame
-    of the first message (the values as published: check the unit with :func:`accelerometer_in_g`)."""
+def imu_samples(readings: Sequence[ImuReading]) -> ImuSamples:
+    """The readings (at least one) as ImuSamples in their order, in the frame of the first."""
+    return ImuSamples(np.array([r.stamp for r in readings]), np.array([r.angular_velocity for r in readings]),
+                      np.array([r.linear_acceleration for r in readings]), readings[0].frame_id)
+
+
+def wheel_samples(readings: Sequence[WheelReading]) -> WheelOdometrySamples:
+    """The readings (at least one) as WheelOdometrySamples in their order, frames from the first."""
+    first = readings[0]
+    return WheelOdometrySamples(
+        np.array([r.stamp for r in readings]), np.array([r.pose for r in readings]),
+        np.array([r.linear_velocity for r in readings]), np.array([r.angular_velocity for r in readings]),
+        np.array([r.pose_covariance for r in readings]), np.array([r.twist_covariance for r in readings]),
+        first.frame_id, first.child_frame_id)
+
+
+def _read_samples(path: str | Path, topic: str | None, msgtype: str, convert: Callable[[Any], Any],
+                  build: Callable[[list], Any], empty: Callable[[], Any], stats: dict | None) -> Any:
+    """The samples of one topic, sorted and without duplicate or non-finite rows (counted in
+    ``stats["dropped"]``): ``convert`` maps a message to a reading, ``build`` readings to samples."""
     stats = _new_stats(stats)
-    readings = _read_topic(path, topic, IMU, imu_from_message, stats)
+    readings = _read_topic(path, topic, msgtype, convert, stats)
     if not readings:
-        return ImuSamples.empty()
-    samples = ImuSamples(np.array([r.stamp for r in readings]), np.array([r.angular_velocity for r in readings]),
-                         np.array([r.linear_acceleration for r in readings]), readings[0].frame_id)
+        return empty()
+    samples = build(readings)
     out = samples.sorted_unique()
     stats["dropped"] += len(samples) - len(out)
     return out
+
+
+def read_imu(path: str | Path, topic: str | None = None, stats: dict | None = None) -> ImuSamples:
+    """The IMU samples of ``topic`` (default: the bag's only sensor_msgs/Imu topic), in the frame
+    of the first message (the values as published: check the unit with :func:`accelerometer_in_g`)."""
+    return _read_samples(path, topic, IMU, imu_from_message, imu_samples, ImuSamples.empty, stats)
 
 
 def read_wheel_odometry(path: str | Path, topic: str, stats: dict | None = None) -> WheelOdometrySamples:
     """The nav_msgs/Odometry samples of ``topic`` (e.g. ``/wheel/odom``): poses T_odom_base, twist
     in the child frame, covariances; frames from the first message."""
-    stats = _new_stats(stats)
-    readings = _read_topic(path, topic, ODOMETRY, wheel_sample_from_message, stats)
-    if not readings:
-        return WheelOdometrySamples.empty()
-    first = readings[0]
-    samples = WheelOdometrySamples(
-        np.array([r.stamp for r in readings]), np.array([r.pose for r in readings]),
-        np.array([r.linear_velocity for r in readings]), np.array([r.angular_velocity for r in readings]),
-        np.array([r.pose_covariance for r in readings]), np.array([r.twist_covariance for r in readings]),
-        first.frame_id, first.child_frame_id)
-    out = samples.sorted_unique()
-    stats["dropped"] += len(samples) - len(out)
-    return out
+    return _read_samples(path, topic, ODOMETRY, wheel_sample_from_message, wheel_samples, WheelOdometrySamples.empty, stats)
 
 
 class _Stamped(NamedTuple):
@@ -211,9 +220,13 @@ def lookup_transform(transforms: dict[tuple[str, str], np.ndarray], parent: str,
 
 def accelerometer_in_g(samples: ImuSamples) -> bool:
     """True when the accelerometer seems to report in g rather than m/s² (some drivers, e.g.
-    Livox's): the median magnitude of the specific force is near 1 instead of near 9.81 (an IMU
-    on a ground robot reads about gravity on average, moving or not). False when unclear."""
+    Livox's): see :func:`magnitudes_in_g`. False when there are no samples."""
     if len(samples) == 0:
         return False
-    magnitude = float(np.median(np.linalg.norm(samples.linear_acceleration, axis=1)))
-    return 0.5 < magnitude < 2.0
+    return magnitudes_in_g(np.linalg.norm(samples.linear_acceleration, axis=1))
+
+
+def magnitudes_in_g(magnitudes: Sequence[float] | np.ndarray) -> bool:
+    """True when specific-force magnitudes look like g rather than m/s²: their median is near 1
+    instead of near 9.81 (an IMU on a ground robot reads about gravity on average, moving or not)."""
+    return 0.5 < float(np.median(magnitudes)) < 2.0

@@ -25,3 +25,9 @@ class Scan:
 
     def __len__(self) -> int:
         return len(self.points)
+
+    @property
+    def sweep_end(self) -> float:
+        """When the sweep ended (s): the stamp plus the latest per-point time (the stamp itself
+        without per-point times). A driver publishes the cloud after this instant."""
+        return self.stamp + (float(np.nanmax(self.times)) if self.times is not None and len(self.times) else 0.0)

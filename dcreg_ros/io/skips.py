@@ -92,3 +92,12 @@ class SkipLog:
 
     def to_list(self) -> list[dict]:
         return [g.to_dict() for g in sorted(self.groups.values(), key=lambda g: -g.count)]
+
+    def add_to(self, stats: dict) -> None:
+        """Add the counts to the plain-dict form of this bookkeeping (what the bag readers'
+        ``stats`` arguments report): ``read`` and ``skipped`` counts and ``errors``, at most
+        MAX_EXAMPLES "item: reason" lines in all; missing keys start empty."""
+        stats["read"] = stats.get("read", 0) + self.read
+        stats["skipped"] = stats.get("skipped", 0) + self.skipped
+        errors = stats.setdefault("errors", [])
+        errors.extend(self.examples[: max(0, MAX_EXAMPLES - len(errors))])

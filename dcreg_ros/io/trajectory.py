@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +77,16 @@ def quaternion_to_rotation(qx: float, qy: float, qz: float, qw: float) -> np.nda
 def rotation_to_quaternion(R: np.ndarray) -> np.ndarray:
     """(qx, qy, qz, qw) with qw >= 0."""
     return _quat_from_rotation(np.asarray(R, dtype=np.float64))
+
+
+def matrix_from_message(translation: Any, rotation: Any) -> np.ndarray:
+    """4x4 rigid transform of message parts, duck-typed: ``translation`` with x, y, z (m; a
+    geometry_msgs Point or Vector3) and ``rotation`` a quaternion with x, y, z, w (normalised
+    here). Raises ValueError for a zero or non-finite quaternion."""
+    T = np.eye(4)
+    T[:3, :3] = quaternion_to_rotation(float(rotation.x), float(rotation.y), float(rotation.z), float(rotation.w))
+    T[:3, 3] = (float(translation.x), float(translation.y), float(translation.z))
+    return T
 
 
 def tum_line(stamp: float, T: np.ndarray) -> str:

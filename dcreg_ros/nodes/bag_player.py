@@ -36,7 +36,9 @@ from sensor_msgs.msg import Imu, PointCloud2
 from ..core.geometry import invert_pose
 from ..io.bags import BagError, count_scans, pointcloud_topic, read_ground_truth, read_scans
 from ..io.proprioception import read_imu, read_static_transforms, read_wheel_odometry
+from ..io.ros_time import stamp_to_nanoseconds
 from ..io.scan import Scan
+from ..io.skips import SkipLog
 from ..io.trajectory import Trajectory
 from . import ros_messages as rm
 from .matching import poll_until
@@ -125,7 +127,7 @@ class Player:
             pass
 
     def _on_odometry(self, msg: OdometryMsg) -> None:
-        ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+        ns = stamp_to_nanoseconds(msg.header.stamp)
         with self._cv:
             self._latest_odom_ns = max(self._latest_odom_ns, ns)
             self._cv.notify_all()
@@ -172,7 +174,7 @@ class Player:
         stamp = rm.time_msg(scan.stamp)
         self.clock_pub.publish(Clock(clock=stamp))
         self.points_pub.publish(rm.pointcloud2_msg(scan.points, stamp, scan.frame_id, scan.times, scan.intensity))
-        return stamp.sec * 1_000_000_000 + stamp.nanosec
+        return stamp_to_nanoseconds(stamp)
 
     def publish_static_transforms(self, transforms: dict) -> bool:
         """The bag's static transforms on /tf_static (transient local, as tf2 latches them);
@@ -213,8 +215,8 @@ def play(args: argparse.Namespace) -> int:
     total = count_scans(args.bag, args.topic)
     topic = pointcloud_topic(args.bag, args.topic)
     gt = None if args.no_ground_truth else read_ground_truth(args.bag)
-    stats: dict = {}
-    scans = read_scans(args.bag, topic, stats)
+    skips = SkipLog()
+    scans = read_scans(args.bag, topic, skips)
     imu = read_imu(args.bag, args.imu_topic) if args.imu_topic else None
     wheel = read_wheel_odometry(args.bag, args.wheel_odom_topic) if args.wheel_odom_topic else None
     transforms = read_static_transforms(args.bag) if (imu is not None or wheel is not None) else {}
@@ -246,7 +248,7 @@ def play(args: argparse.Namespace) -> int:
                     time.sleep(delay)
             # IMU and wheel samples up to the end of this cloud's sweep go out first (a driver
             # publishes the cloud once the sweep is complete)
-            sweep_end = stamp + (float(np.nanmax(scan.times)) if scan.times is not None and len(scan.times) else 0.0)
+            sweep_end = scan.sweep_end
             for i, (samples, publish, k) in enumerate(motion):
                 while k < len(samples) and samples.stamps[k] <= sweep_end:
                     publish(samples, k)
@@ -270,8 +272,8 @@ def play(args: argparse.Namespace) -> int:
                     f"{sent / max(now - wall_start, 1e-9):.1f} clouds/s")
         elapsed = time.monotonic() - wall_start
         summary = f"done: {sent} clouds in {elapsed:.1f} s"
-        if stats.get("skipped"):
-            summary += f", {stats['skipped']} unreadable message(s) skipped (first: {stats['errors'][0]})"
+        if skips.skipped:
+            summary += f", {skips.skipped} unreadable message(s) skipped (first: {skips.examples[0]})"
         if args.sync:
             summary += f", {timeouts} sync timeout(s)"
         print(f"{PROG}: {summary}", flush=True)

@@ -48,16 +48,16 @@ from ..core.geometry import invert_pose, pose_from_xyz_rpy
 from ..core.localization import (TRACKING_DEGRADED, TRACKING_LOST, TRACKING_OK, LocalizationConfig, LocalizationReport, Localizer)
 from ..core.pointcloud import InputError
 from ..io.maps import MapFileError, load_map
-from ..io.pointcloud2 import pointcloud2_to_scan, stamp_to_seconds
+from ..io.ros_time import stamp_to_seconds
 from ..io.scan import Scan
 from . import ros_messages as rm
 from .localization_parameters import (LOCALIZATION_NODE_NAME, READ_ONLY, LocalizationNodeSettings, localization_parameter_specs,
                                       localization_settings_from_values)
-from .node_plumbing import LatestOnlyWorker, spin_node, tf_sender
+from .node_plumbing import LatestOnlyWorker, scan_from_cloud, spin_node, tf_sender
 from .odom_lookup import OdometryHistory, TfLookup
 from .odometry_node import input_qos
 from .outputs import LATCHED_OUTPUT, RELIABLE_OUTPUT, TF_QOS
-from .parameters import declare_parameters, plain_value
+from .parameters import declare_parameters, own_changes
 
 DIAGNOSTIC_NAME = f"{LOCALIZATION_NODE_NAME}: localization"
 INITIAL_POSE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -199,8 +199,7 @@ class LocalizationNode(Node):
         return response
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
-        own = {spec.name for spec in localization_parameter_specs()}
-        changes = {p.name: plain_value(p.value) for p in params if p.name in own}
+        changes = own_changes(params, localization_parameter_specs())
         if not changes:
             return SetParametersResult(successful=True)
         fixed = sorted(set(changes) & READ_ONLY)
@@ -225,13 +224,8 @@ class LocalizationNode(Node):
 
     def _process(self, msg: PointCloud2, received_at: float) -> None:
         settings = self.settings
-        n = int(msg.width) * int(msg.height)
         try:
-            if n > settings.max_points:
-                raise InputError(f"cloud has {n} points, more than max_points = {settings.max_points}")
-            if n == 0:
-                raise InputError("empty cloud (0 points)")
-            scan = pointcloud2_to_scan(msg)
+            scan = scan_from_cloud(msg, settings.max_points)
         except InputError as exc:
             self._report_error(f"bad PointCloud2 skipped: {exc}", _frame_id(msg), "bad_messages")
             return

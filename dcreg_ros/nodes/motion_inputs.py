@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from ..core.inertial import GRAVITY
-from ..core.proprioception import ImuSamples, WheelOdometrySamples
-from ..io.proprioception import imu_from_message, wheel_sample_from_message
+from ..core.proprioception import GRAVITY
+from ..io.proprioception import imu_from_message, imu_samples, magnitudes_in_g, wheel_sample_from_message, wheel_samples
 
 MOTION_INPUT_DEPTH = 400  # two seconds of a 200 Hz IMU: rides out a slow executor
 
@@ -85,7 +84,7 @@ class MotionInputBuffer:
         if self._accel_scale is None:
             self._norms += [float(np.linalg.norm(r.linear_acceleration)) for r in readings]
             if len(self._norms) >= G_UNIT_CHECK_SAMPLES:
-                self._accel_scale = GRAVITY if 0.5 < float(np.median(self._norms)) < 2.0 else 1.0
+                self._accel_scale = GRAVITY if magnitudes_in_g(self._norms) else 1.0
         return self._accel_scale
 
     def wait_until_covered(self, stamp: float, timeout: float) -> bool:
@@ -112,13 +111,9 @@ class MotionInputBuffer:
                 with self._lock:
                     self._imu = imu + self._imu
             else:
-                odometry.add_imu(ImuSamples(np.array([r.stamp for r in imu]), np.array([r.angular_velocity for r in imu]),
-                                            np.array([r.linear_acceleration for r in imu]) * scale, imu[0].frame_id))
+                odometry.add_imu(imu_samples(imu).scaled_accelerometer(scale))
         if wheel:
-            odometry.add_wheel_odometry(WheelOdometrySamples(
-                np.array([r.stamp for r in wheel]), np.array([r.pose for r in wheel]), np.array([r.linear_velocity for r in wheel]),
-                np.array([r.angular_velocity for r in wheel]), np.array([r.pose_covariance for r in wheel]),
-                np.array([r.twist_covariance for r in wheel]), wheel[0].frame_id, wheel[0].child_frame_id))
+            odometry.add_wheel_odometry(wheel_samples(wheel))
 
     def values(self) -> dict[str, Any]:
         """Diagnostic key-values (only for the inputs that received anything)."""

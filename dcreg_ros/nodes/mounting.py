@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..io.proprioception import TransformError, lookup_transform, transforms_from_message
-from ..io.trajectory import quaternion_to_rotation
+from ..io.trajectory import matrix_from_message
 
 TF = "tf"
 PARAMETER = "parameter"
@@ -31,15 +31,6 @@ class Mounting(NamedTuple):
     T_base_lidar: np.ndarray
     source: str
     detail: str
-
-
-def transform_to_matrix(transform: Any) -> np.ndarray:
-    """4x4 of a geometry_msgs/Transform (translation in m, unit quaternion)."""
-    t, q = transform.translation, transform.rotation
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_rotation(q.x, q.y, q.z, q.w)
-    T[:3, 3] = (t.x, t.y, t.z)
-    return T
 
 
 class StaticTransforms:
@@ -133,4 +124,5 @@ class MountingLookup:
         except self._tf2_ros.TransformException as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return Mounting(fallback, PARAMETER, f"{parameter} (no TF {base_frame} <- {lidar_frame} within {timeout:g} s: {reason})")
-        return Mounting(transform_to_matrix(stamped.transform), TF, f"TF {base_frame} <- {lidar_frame}")
+        transform = stamped.transform
+        return Mounting(matrix_from_message(transform.translation, transform.rotation), TF, f"TF {base_frame} <- {lidar_frame}")

@@ -1,5 +1,6 @@
 """Pieces the dcreg nodes share: the one-slot worker that always processes the newest message,
-and the choice of TF transport (tf2_ros when installed, else a /tf publisher of TFMessage)."""
+the size checks and conversion of an incoming cloud, and the choice of TF transport (tf2_ros
+when installed, else a /tf publisher of TFMessage)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,21 @@ import threading
 import time
 import traceback
 from typing import Any, Callable
+
+from ..core.pointcloud import InputError
+from ..io.pointcloud2 import pointcloud2_to_scan
+from ..io.scan import Scan
+
+
+def scan_from_cloud(msg: Any, max_points: int) -> Scan:
+    """The Scan of a PointCloud2 message (its frame, seconds); raises InputError for a cloud
+    with more than ``max_points`` points, an empty one or a malformed one."""
+    n = int(msg.width) * int(msg.height)
+    if n > max_points:
+        raise InputError(f"cloud has {n} points, more than max_points = {max_points}")
+    if n == 0:
+        raise InputError("empty cloud (0 points)")
+    return pointcloud2_to_scan(msg)
 
 
 class LatestOnlyWorker:

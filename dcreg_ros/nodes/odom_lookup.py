@@ -24,6 +24,7 @@ import numpy as np
 
 from ..core.deskew import interpolate_motion
 from ..core.geometry import invert_pose
+from ..io.ros_time import seconds_to_nanoseconds
 
 HISTORY = 400  # odometry samples kept (40 s at 10 Hz, 4 s at 100 Hz)
 
@@ -85,7 +86,7 @@ class TfLookup:
         from rclpy.time import Time
 
         try:
-            msg = self._buffer.lookup_transform(self.odom_frame, self.base_frame, Time(nanoseconds=int(round(stamp * 1e9))),
+            msg = self._buffer.lookup_transform(self.odom_frame, self.base_frame, Time(nanoseconds=seconds_to_nanoseconds(stamp)),
                                                 timeout=Duration(nanoseconds=int(self.timeout * 1e9)))
         except Exception:  # noqa: BLE001 - tf2 raises LookupException, ExtrapolationException, ...
             return None

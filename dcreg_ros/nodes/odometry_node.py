@@ -32,7 +32,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,14 +51,14 @@ from ..core.global_map import GlobalMap
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..core.stamps import OUT_OF_ORDER, StampGaps, StampRejected
-from ..io.pointcloud2 import pointcloud2_to_scan, stamp_to_seconds
+from ..io.ros_time import stamp_to_seconds
 from ..io.scan import Scan
 from . import ros_messages as rm
 from .motion_inputs import MotionInputBuffer, motion_input_qos
 from .mounting import PARAMETER, Mounting, MountingLookup
-from .node_plumbing import spin_node
+from .node_plumbing import LatestOnlyWorker, scan_from_cloud, spin_node
 from .outputs import FrameTimes, OdometryOutputs
-from .parameters import NODE_NAME, NodeSettings, declare_parameters, parameter_specs, plain_value, settings_from_values
+from .parameters import NODE_NAME, NodeSettings, declare_parameters, own_changes, parameter_specs, settings_from_values
 from .transport import check_transport
 
 # the node's input and middleware counters; the per-frame values follow them in the diagnostics
@@ -127,9 +126,7 @@ class OdometryNode(Node):
         self.counters = Counters()
         self._gaps = StampGaps(config.stamps)
         self._state_lock = threading.Lock()  # odometry, settings, outputs, mounting: worker vs. services
-        self._slot_cv = threading.Condition()  # the one-slot buffer and the counters
-        self._slot: tuple[PointCloud2, float] | None = None
-        self._stopping = False
+        self._counters_lock = threading.RLock()  # the counters: subscription callbacks vs. the worker
         self.motion_inputs = MotionInputBuffer(bool(settings.imu_topic), bool(settings.wheel_odom_topic))
         self.motion_mounting_detail = ""
         self.diagnostic_name = f"{self.get_fully_qualified_name().lstrip('/')}: odometry"
@@ -144,8 +141,7 @@ class OdometryNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         warm_ms = _warm_up(config)
         self.warmed_up_at = time.monotonic()
-        self._worker = threading.Thread(target=self._work, name="dcreg_worker", daemon=True)
-        self._worker.start()
+        self._worker = LatestOnlyWorker(self._process, self._on_worker_error, "dcreg_worker")
         self._create_inputs()
         self.get_logger().info(
             f"DCReg odometry on '{self.points_sub.topic_name}' (QoS {settings.input_qos}), "
@@ -198,17 +194,14 @@ class OdometryNode(Node):
     # ----------------------------------------------------------------------- callbacks
     def _on_cloud(self, msg: PointCloud2) -> None:
         stamp = stamp_to_seconds(msg.header.stamp)
-        with self._slot_cv:
-            self.counters.received += 1
+        with self._counters_lock:
             self._gaps.add(stamp)
             self.counters.stamp_gaps = self._gaps.missing
-            if self._slot is not None:
-                self.counters.dropped += 1
-            self._slot = (msg, time.perf_counter())
-            self._slot_cv.notify()
+            self._worker.offer(msg)
+            self.counters.received, self.counters.dropped = self._worker.received, self._worker.dropped
 
     def _on_message_lost(self, info: Any) -> None:
-        with self._slot_cv:
+        with self._counters_lock:
             self.counters.lost_messages = int(info.total_count)
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -258,8 +251,7 @@ class OdometryNode(Node):
         return response
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
-        own = {spec.name for spec in parameter_specs()}
-        changes = {p.name: plain_value(p.value) for p in params if p.name in own}
+        changes = own_changes(params, parameter_specs())
         if not changes:
             return SetParametersResult(successful=True)
         values = {**self._values, **changes}
@@ -281,7 +273,7 @@ class OdometryNode(Node):
             if settings.use_tf_mounting and not old.use_tf_mounting:
                 self._mounting_lookup = MountingLookup(self, True)
             self._sync_map_saving(settings)
-        with self._slot_cv:
+        with self._counters_lock:
             self._gaps.config = config.stamps
         if settings.publish_tf:
             self.outputs.ensure_tf()
@@ -294,40 +286,23 @@ class OdometryNode(Node):
         return SetParametersResult(successful=True)
 
     # ----------------------------------------------------------------------- worker
-    def _work(self) -> None:
-        while True:
-            with self._slot_cv:
-                while self._slot is None and not self._stopping:
-                    self._slot_cv.wait()
-                if self._stopping:
-                    return
-                msg, received_at = self._slot
-                self._slot = None
-            try:
-                self._process(msg, received_at)
-            except Exception as exc:  # never let one frame kill the worker: report and go on
-                self.get_logger().debug(traceback.format_exc())
-                self._report_refused(msg, f"internal error: {type(exc).__name__}: {exc}", None)
+    def _on_worker_error(self, msg: PointCloud2, exc: Exception, trace: str) -> None:
+        self.get_logger().debug(trace)
+        self._report_refused(msg, f"internal error: {type(exc).__name__}: {exc}", None)
 
     def _process(self, msg: PointCloud2, received_at: float) -> None:
         times = FrameTimes(received=received_at, started=time.perf_counter())
         settings = self.settings
-        n = int(msg.width) * int(msg.height)
         try:
-            if n > settings.max_points:
-                raise InputError(f"cloud has {n} points, more than max_points = {settings.max_points}")
-            if n == 0:
-                raise InputError("empty cloud (0 points)")
-            scan = pointcloud2_to_scan(msg)
+            scan = scan_from_cloud(msg, settings.max_points)
             if len(scan.points) == 0:
-                raise InputError(f"no finite points (all {n} have NaN/Inf coordinates)")
+                raise InputError(f"no finite points (all {int(msg.width) * int(msg.height)} have NaN/Inf coordinates)")
         except InputError as exc:
             self._report_refused(msg, f"bad PointCloud2 skipped: {exc}", "bad_messages")
             return
         times.converted = time.perf_counter()
         if self.motion_inputs.expect_imu or self.motion_inputs.expect_wheel:
-            sweep_end = scan.stamp + (float(np.nanmax(scan.times)) if scan.times is not None and len(scan.times) else 0.0)
-            self.motion_inputs.wait_until_covered(sweep_end, self.odometry.config.motion_prior.max_data_age)
+            self.motion_inputs.wait_until_covered(scan.sweep_end, self.odometry.config.motion_prior.max_data_age)
         with self._state_lock:
             settings = self.settings
             if not self.odometry.poses:  # a new sequence: where the IMU and the base sit
@@ -388,7 +363,7 @@ class OdometryNode(Node):
         self.mounting = self._mounting_lookup.resolve(settings.base_frame_id, scan.frame_id,
                                                       self._parameter_mounting(settings).T_base_lidar, settings.mounting_timeout)
         if record.sequence_reset:
-            with self._slot_cv:
+            with self._counters_lock:
                 self.counters.sequence_resets += 1
             self.get_logger().warning(f"cloud at {scan.stamp:.3f} s: {record.notes[0]}")
         self.get_logger().info(f"mounting T_base_lidar from {self.mounting.detail}")
@@ -401,7 +376,7 @@ class OdometryNode(Node):
         T_base_lidar = self.mounting.T_base_lidar
         pose = self.outputs.publish_pose(record, T_base_lidar, stamp, settings)
         times.odometry = time.perf_counter()
-        with self._slot_cv:
+        with self._counters_lock:
             self.counters.processed += 1
             if not record.ok:
                 self.counters.failed_registrations += 1
@@ -429,7 +404,7 @@ class OdometryNode(Node):
     def _report_refused(self, msg: PointCloud2, reason: str, counter: str | None, level: int = rm.ERROR) -> None:
         """One diagnostic (ERROR, or WARN for a stamp jump) and one log line for a frame that
         could not be used; ``counter`` is the Counters field it adds to."""
-        with self._slot_cv:  # counters are also touched by the subscription callback
+        with self._counters_lock:  # counters are also touched by the subscription callback
             if counter is not None:
                 setattr(self.counters, counter, getattr(self.counters, counter) + 1)
             self.counters.last_error = reason
@@ -449,11 +424,7 @@ class OdometryNode(Node):
     # ----------------------------------------------------------------------- shutdown
     def stop(self) -> None:
         """Stop the worker thread (idempotent); call before destroy_node."""
-        with self._slot_cv:
-            self._stopping = True
-            self._slot_cv.notify()
-        if self._worker.is_alive() and threading.current_thread() is not self._worker:
-            self._worker.join(timeout=10.0)
+        self._worker.stop()
 
     def destroy_node(self) -> None:
         self.stop()

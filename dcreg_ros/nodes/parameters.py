@@ -136,6 +136,13 @@ def plain_value(value: Any) -> Any:
     return value
 
 
+def own_changes(params: list, specs: Any) -> dict[str, Any]:
+    """{name: plain value} of the parameters in a set-parameters request that ``specs`` (a node's
+    ParameterSpec list) declares; the others (use_sim_time, qos overrides) are not the node's."""
+    own = {spec.name for spec in specs}
+    return {p.name: plain_value(p.value) for p in params if p.name in own}
+
+
 def _ros_value(value: Any) -> Any:
     # ROS parameters have no tuple type: a double array is a list
     return list(value) if isinstance(value, tuple) else value
@@ -274,6 +281,7 @@ __all__ = [
     "ParameterSpec",
     "declare_parameters",
     "descriptor",
+    "own_changes",
     "parameter_specs",
     "plain_value",
     "ros_params_yaml",

@@ -23,13 +23,13 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ..core.covariance import UNINFORMATIVE_VARIANCE, BaseTwist
 from ..core.degeneracy import AXIS_NAMES, DegeneracyReport
-from ..io.pointcloud2 import scan_to_pointcloud2_parts, seconds_to_sec_nanosec
+from ..io.pointcloud2 import scan_to_pointcloud2_parts
+from ..io.ros_time import seconds_to_sec_nanosec
 from ..io.scan import Scan
-from ..io.trajectory import quaternion_to_rotation, rotation_to_quaternion
+from ..io.trajectory import matrix_from_message, rotation_to_quaternion
 
 # diagnostic levels as ints (the message field is a single byte; see diagnostics_msg)
 OK, WARN, ERROR = 0, 1, 2
-LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
 
 
 # ------------------------------------------------------------------------------ basic pieces
@@ -58,9 +58,7 @@ def matrix_from_pose(msg: Any) -> np.ndarray:
     rotation). Raises ValueError for a zero or non-finite quaternion or position."""
     t = msg.translation if hasattr(msg, "translation") else msg.position
     q = msg.rotation if hasattr(msg, "rotation") else msg.orientation
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_rotation(q.x, q.y, q.z, q.w)
-    T[:3, 3] = (t.x, t.y, t.z)
+    T = matrix_from_message(t, q)
     if not np.all(np.isfinite(T)):
         raise ValueError("pose has non-finite values")
     return T
@@ -172,8 +170,7 @@ def degeneracy_values(report: DegeneracyReport | None) -> dict[str, Any]:
         "kappa_translation": report.kappa_translation,
         "kappa_full": report.kappa_full,
     }
-    eig = np.concatenate([report.eigenvalues_rotation, report.eigenvalues_translation])
-    for name, value in zip(AXIS_NAMES, eig):
+    for name, value in zip(AXIS_NAMES, report.eigenvalues):
         values[f"eigenvalue_{name}"] = float(value)
     return values
 
@@ -201,15 +198,6 @@ def _severity_color(ratio: float, threshold: float) -> ColorRGBA:
     return ColorRGBA(r=1.0, g=float(0.85 * (1.0 - s)), b=0.0, a=0.9)
 
 
-def _axis_ratios(report: DegeneracyReport) -> np.ndarray:
-    eig = np.concatenate([report.eigenvalues_rotation, report.eigenvalues_translation])
-    ratios = np.empty(6)
-    for a in range(6):
-        sub = eig[:3] if a < 3 else eig[3:]
-        ratios[a] = np.nanmax(sub) / max(eig[a], 1e-12)
-    return ratios
-
-
 def degeneracy_markers(report: DegeneracyReport | None, T_odom_sensor: np.ndarray, stamp: float | Time,
                        frame_id: str, scale: float = 2.0) -> MarkerArray:
     """Markers at the sensor pose: a double arrow along each degenerate translation direction,
@@ -222,7 +210,7 @@ def degeneracy_markers(report: DegeneracyReport | None, T_odom_sensor: np.ndarra
     if report is None or not report.degenerate:
         return out
     R, origin = T_odom_sensor[:3, :3], T_odom_sensor[:3, 3]
-    ratios = _axis_ratios(report)
+    ratios = report.eigenvalue_ratios
     hdr = header(stamp, frame_id)
 
     def point(p: np.ndarray) -> Point:

@@ -33,11 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.geometry import invert_pose, pose_from_xyz_rpy
-from ..core.proprioception import ImuSamples, WheelOdometrySamples
+from ..core.proprioception import GRAVITY, ImuSamples, WheelOdometrySamples
 from .kinematics import Kinematics, kinematics, transfer
 from .motion_profiles import kinematic_twin
 
-GRAVITY = 9.81  # m/s², magnitude; g_world = (0, 0, -GRAVITY)
 UNKNOWN_VARIANCE = 1e6  # m², rad², (m/s)², (rad/s)²: what planar odometry does not measure
 VARIANCE_FLOOR = 1e-9  # added to measured variances: an exactly zero one reads as "unknown" to many consumers
 PRE_ROLL = 0.5  # s of IMU / wheel data before the first scan
@@ -147,7 +146,7 @@ def sample_stamps(first_scan: float, last_scan_end: float, rate: float) -> np.nd
 def ideal_imu(state: Kinematics) -> tuple[np.ndarray, np.ndarray]:
     """Noise- and bias-free (angular velocity rad/s, specific force m/s²), IMU frame, of the
     kinematics of the IMU frame itself."""
-    g_world = np.array([0.0, 0.0, -GRAVITY])
+    g_world = np.array([0.0, 0.0, -GRAVITY])  # world z up
     R = state.poses[:, :3, :3]
     return state.angular_velocity, np.einsum("nji,nj->ni", R, state.acceleration - g_world)
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.degeneracy import AXIS_NAMES, flagged_axes
 from .raycast import Box, PackedPrimitives, Rectangle, Tube, VerticalCylinder, pack
 from .trajectories import MotionProfile
 
-AXES = ("roll", "pitch", "yaw", "x", "y", "z")
+AXES = AXIS_NAMES  # the order of ``nominal_mask``
 MARGIN = 150.0  # m beyond the trajectory at both ends: longer than any preset's max range
 DEFAULT_LENGTH = 150.0  # m travelled by default (300 frames at up to 2 m/s plus slack)
 
@@ -39,7 +40,7 @@ class Scene:
 
     @property
     def degenerate_axes(self) -> list[str]:
-        return [a for a, m in zip(AXES, self.nominal_mask) if m]
+        return flagged_axes(self.nominal_mask)
 
 
 def _mask(*axes: str) -> tuple[bool, ...]:

@@ -27,7 +27,6 @@ import numpy as np
 
 from ..core.degeneracy import AXIS_NAMES, analyze_hessian
 from ..core.geometry import invert_pose
-from ..core.proprioception import WheelOdometrySamples
 from ..io.scan import Scan
 from ..io.trajectory import Trajectory, write_tum
 from .raycast import PackedPrimitives, cast_rays
@@ -91,11 +90,7 @@ class SimulationResult:
             if imu is not None:
                 imu = dataclasses.replace(imu, samples=imu.samples.between(t0, t1))
             if wheel is not None:
-                keep = (wheel.samples.stamps >= t0) & (wheel.samples.stamps <= t1)
-                w = wheel.samples
-                wheel = dataclasses.replace(wheel, samples=WheelOdometrySamples(
-                    w.stamps[keep], w.poses[keep], w.linear_velocity[keep], w.angular_velocity[keep],
-                    w.pose_covariance[keep], w.twist_covariance[keep], w.frame_id, w.child_frame_id))
+                wheel = dataclasses.replace(wheel, samples=wheel.samples.between(t0, t1))
         return dataclasses.replace(self, scans=scans, degenerate_mask=self.degenerate_mask[window],
                                    ground_truth=Trajectory(gt.stamps[window], gt.poses[window]), imu=imu, wheel=wheel)
 
