@@ -8,7 +8,7 @@ scan-to-map ICP on the same map (small_gicp point-to-plane and GICP, Open3D poin
 which get the same preprocessing, deskewing and constant-velocity prediction from their own
 estimates. ATE is the translation RMSE in the map frame without any alignment (the map and the
 truth share a frame), in cm; ms per frame include the preprocessing. Also measured: a start
-0.5 m / 3 deg off, a start without a pose (global registration, once it is installed), map load
+0.5 m / 3 deg off, a start without a pose (global registration), map load
 time and memory for maps of tens of millions of points, and the map's own degeneracy (the error
 along the tunnel and corridor axis over time). Writes the LOCALIZATION section of
 benchmarks/RESULTS.md and plots into benchmarks/plots/.
@@ -382,7 +382,7 @@ def main() -> int:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--map-seed", type=int, default=100)
     parser.add_argument("--beams", type=int, default=32)
-    parser.add_argument("--motion", default="smooth", help="sensor motion of the simulator (smooth; robot-like once available)")
+    parser.add_argument("--motion", default="stop_and_go", help="sensor motion of the simulator passes (smooth, variable, stop_and_go; the far passes are always smooth)")
     parser.add_argument("--scenes", default=",".join(SCENES))
     parser.add_argument("--strategies", default=",".join(dcreg_ros.STRATEGIES))
     parser.add_argument("--peers", default=",".join(PEERS))
@@ -400,7 +400,7 @@ def main() -> int:
     summary = summarize(scenes)
     text = "\n".join([
         f"Simulated scenes ('far': passes and survey start {FAR_START:g} m into corridor / tunnel, so the structured "
-        f"entrance, the only thing that fixes x there, leaves the 100 m sensor range during the pass), {args.frames} frames per pass, {args.beams} beams, range noise 0.015 m, motion '{args.motion}'; the map "
+        f"entrance, the only thing that fixes x there, leaves the 100 m sensor range during the pass), {args.frames} frames per pass, {args.beams} beams, range noise 0.015 m, motion '{args.motion}' (the far passes smooth: the robot-like profiles start at the entrance); the map "
         f"from a {int(args.frames * 1.25)}-frame pass (seed {args.map_seed}) at the true poses, one point per {MAP_VOXEL} m voxel; "
         f"localization passes seeds {','.join(map(str, args.seeds))} starting at the true first pose; every method in one process on the "
         f"same scans and map. ATE: translation RMSE in the map frame, no alignment, cm (median over seeds); ms: median per frame, "

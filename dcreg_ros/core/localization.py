@@ -105,14 +105,6 @@ def _localization_degeneracy() -> DegeneracyConfig:
     return replace(OdometryConfig().degeneracy, kappa_target=LOCALIZATION_KAPPA_TARGET)
 
 
-def _localization_motion_prior() -> MotionPriorConfig:
-    # Against a fixed map the kappa_target clamp beat the prediction's own uncertainty as the
-    # dcreg_prior strength (benchmarks/localization.py, stop-and-go, 3 seeds, LiDAR only): "tunnel
-    # far" 3.2 cm against 31 cm, equal within 0.2 cm in the corridor, sparse corridor, tunnel and
-    # structured scenes; the map's weak information is unbiased, so a prior that yields to it sooner wins.
-    return replace(MotionPriorConfig(), prior_strength="kappa_target")
-
-
 def _localization_robust() -> RobustConfig:
     return OdometryConfig().robust
 
@@ -134,7 +126,7 @@ class LocalizationConfig(LoadableConfig):
     robust: RobustConfig = section(_localization_robust, "robust kernel (scale = sigma / 3 of the adaptive threshold)")
     degeneracy: DegeneracyConfig = section(_localization_degeneracy, "degeneracy detection and mitigation")
     convergence: ConvergenceConfig = section(_localization_convergence, "iteration control")
-    motion_prior: MotionPriorConfig = section(_localization_motion_prior, "the prediction between scans (constant velocity, IMU, wheel odometry) and the dcreg_prior strength (kappa_target here: measured better against a fixed map)")
+    motion_prior: MotionPriorConfig = section(MotionPriorConfig, "the prediction between scans (constant velocity, IMU, wheel odometry) and the dcreg_prior strength, as in odometry")
     tracking: TrackingConfig = section(TrackingConfig, "lost-track test")
     relocalization: RelocalizationConfig = section(RelocalizationConfig, "global relocalization")
 
