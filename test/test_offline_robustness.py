@@ -208,8 +208,11 @@ def _long_folder(folder: Path, frames: int = 300) -> Path:
 
 def _interrupt(args: list, watch: Path, lines: int = 3) -> tuple[int, str, str]:
     """Start `dcreg ARGS`, send SIGINT once ``watch`` has ``lines`` lines, return (status, stdout, stderr)."""
+    # a shell starts background jobs with SIGINT ignored and children inherit that: give the CLI
+    # the default disposition, as a terminal would
     proc = subprocess.Popen([sys.executable, "-m", "dcreg_ros.cli", *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if watch.exists() and len(watch.read_text().splitlines()) >= lines:
