@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from .geometry import rotate_by_vector, so3_exp, so3_log
+from .pointcloud import InputError, finite_points
 
 # Per-point times may span at most this many frame intervals (a spinning LiDAR's sweep takes one);
 # before the first interval is known, at most DEFAULT_MAX_TIME_SPAN_S.
@@ -32,6 +33,10 @@ class ScanFractions(NamedTuple):
     note: str | None = None
     start: float = 0.0  # earliest per-point time (s after the stamp)
     span: float = 0.0  # latest minus earliest (s)
+
+    def reference_time(self, stamp: float) -> float:
+        """The middle of the sweep (s), where a scan stamped ``stamp`` is registered."""
+        return stamp + (self.start + 0.5 * self.span if self.fractions is not None else 0.0)
 
 
 def max_time_span(frame_interval: float | None) -> float:
@@ -110,3 +115,16 @@ def interpolate_motion(delta: np.ndarray, fraction: float) -> np.ndarray:
     out[:3, :3] = so3_exp(omega * fraction)
     out[:3, 3] = delta[:3, 3] * fraction
     return out
+
+
+def scan_points_and_times(points: np.ndarray, timestamps: np.ndarray | None, max_span: float,
+                          label: str = "scan") -> tuple[np.ndarray, ScanFractions]:
+    """The finite points (N, 3, m) of a scan and their validated per-point times (s, spanning at
+    most ``max_span`` s); InputError (named ``label``) for a times array of the wrong length."""
+    pts, finite = finite_points(points, label)
+    if timestamps is None:
+        return pts, ScanFractions(None)
+    times = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+    if len(times) != len(finite):
+        raise InputError(f"{label}: {len(times)} timestamps for {len(finite)} points")
+    return pts, scan_fractions(times[finite], max_span)

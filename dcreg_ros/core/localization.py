@@ -34,14 +34,14 @@ from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, P
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .correspondences import find_correspondences
 from .covariance import UNINFORMATIVE_VARIANCE
-from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_fractions
+from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times
 from .geometry import invert_pose, is_valid_pose, project_to_so3
 from .global_registration import GlobalTarget, global_register_to
-from .motion_prior import MotionPriorConfig, MotionPriors, Prediction, delta_to_twist
+from .motion_prior import MotionPriorConfig, MotionPriors, Prediction, delta_to_twist, registration_prior
 from .odometry import AdaptiveThresholdConfig, FrameRecord, OdometryConfig
 from .pointcloud import InputError, crop_range, finite_points
 from .proprioception import ImuSamples, WheelOdometrySamples
-from .registration import PredictionPrior, RegistrationResult, align, plane_parameters
+from .registration import RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
 from .threshold import AdaptiveThreshold
 from .voxel_hash import voxel_downsample, voxel_downsample_indices
@@ -309,7 +309,7 @@ class Localizer:
         """
         stamp = self._stamp(stamp)
         pts, times = self._scan_times(points, timestamps, stamp)
-        reference_time = stamp + (times.start + 0.5 * times.span if times.fractions is not None else 0.0)
+        reference_time = times.reference_time(stamp)
         if not self.initialized:
             scan = self._preprocess(pts, times, None, reference_time)
             if self.config.relocalization.on_start:
@@ -335,7 +335,7 @@ class Localizer:
         from it, otherwise the state is unchanged. Raises InputError for unusable scans."""
         stamp = self._stamp(stamp)
         pts, times = self._scan_times(points, timestamps, stamp)
-        reference_time = stamp + (times.start + 0.5 * times.span if times.fractions is not None else 0.0)
+        reference_time = times.reference_time(stamp)
         return self._relocalize_scan(self._preprocess(pts, times, None, reference_time), stamp)
 
     def _stamp(self, stamp: float | None) -> float:
@@ -346,14 +346,8 @@ class Localizer:
 
     def _scan_times(self, points: np.ndarray, timestamps: np.ndarray | None, stamp: float) -> tuple[np.ndarray, ScanFractions]:
         """Finite points and their validated per-point times (within a plausible sweep span)."""
-        pts, finite = finite_points(points, "scan")
-        if timestamps is None:
-            return pts, ScanFractions(None)
-        times = np.asarray(timestamps, dtype=np.float64).reshape(-1)
-        if len(times) != len(finite):
-            raise InputError(f"scan: {len(times)} timestamps for {len(finite)} points")
         dt = stamp - self._last_stamp if self._last_stamp is not None and stamp > self._last_stamp else None
-        return pts, scan_fractions(times[finite], max_time_span(dt))
+        return scan_points_and_times(points, timestamps, max_time_span(dt), "scan")
 
     def _predict(self, reference_time: float) -> Prediction | None:
         """The motion priors' prediction from the last scan to this one; None right after the pose
@@ -363,12 +357,6 @@ class Localizer:
             return None
         return self.priors.predict(self._reference_time, reference_time, track.scan_pose)
 
-    def _prior(self, prediction: Prediction | None) -> PredictionPrior | None:
-        mp = self.config.motion_prior
-        if prediction is None or mp.prior_strength != "prediction":
-            return None  # dcreg_prior then uses the kappa_target clamp
-        return PredictionPrior(prediction.covariance, mp.significance_sigma, mp.flagged_information, mp.plausibility_sigma)
-
     def _align(self, source: np.ndarray, init: np.ndarray, prediction: Prediction | None = None) -> RegistrationResult:
         """Scan-to-map registration with the odometry's DCReg strategy, motion prior and adaptive threshold.
 
@@ -377,7 +365,7 @@ class Localizer:
         sigma = self.threshold.sigma if self._track.frames > 0 else self.threshold.initial
         return align(source, self.map, init, self._registration,
                      max_distance=min(3.0 * sigma, self.config.map.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
-                     prior=self._prior(prediction))
+                     prior=registration_prior(self.config.motion_prior, prediction))
 
     def _preprocess(self, pts: np.ndarray, times: ScanFractions, motion: np.ndarray | None, reference_time: float) -> _Scan:
         """Deskewed (with the predicted ``motion`` over the sweep, when there is one), cropped and
@@ -463,7 +451,7 @@ class Localizer:
         report.timings["relocalization"] = extra_ms
         if prediction is not None:
             report.prior_source, report.prior_age = prediction.source, prediction.age
-            if self.config.degeneracy.strategy == "dcreg_prior" and self._prior(prediction) is not None and report.degeneracy:
+            if self.config.degeneracy.strategy == "dcreg_prior" and registration_prior(self.config.motion_prior, prediction) is not None and report.degeneracy:
                 report.prior_axes = tuple(report.degeneracy.degenerate_axes)
         if self._last_stamp is not None and stamp > self._last_stamp and tracking != TRACKING_LOST and track.frames > 1:
             dt = stamp - self._last_stamp

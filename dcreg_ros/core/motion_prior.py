@@ -25,6 +25,7 @@ import math
 from .config_io import one_of, param, positive
 from .geometry import invert_pose, pose_from_xyz_rpy, so3_exp, so3_log
 from .proprioception import ImuSamples, WheelOdometrySamples
+from .registration import PredictionPrior
 
 SOURCES = ("auto", "constant_velocity", "imu", "wheel", "imu_wheel")
 UNKNOWN_VARIANCE = 1e3  # a wheel-odometry variance at or above this (or zero) means "not measured"
@@ -440,3 +441,12 @@ class MotionPriors:
         if not f.initialized:
             return {}
         return {"imu_gyro_bias": f.bg.copy(), "imu_accel_bias": f.ba.copy(), "imu_speed": float(np.linalg.norm(f.v))}
+
+
+def registration_prior(config: MotionPriorConfig, prediction: Prediction | None) -> PredictionPrior | None:
+    """What ``dcreg_prior`` knows of the registration's initial guess: the prediction's covariance
+    and the significance settings, or None (the kappa_target clamp) without a prediction or with
+    ``prior_strength: kappa_target``."""
+    if prediction is None or config.prior_strength != "prediction":
+        return None
+    return PredictionPrior(prediction.covariance, config.significance_sigma, config.flagged_information, config.plausibility_sigma)

@@ -23,13 +23,13 @@ from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, P
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .degeneracy import DegeneracyReport
 from .covariance import FIRST_FRAME_VARIANCE, UNINFORMATIVE_VARIANCE
-from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_fractions
+from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times
 from .geometry import invert_pose, project_to_so3, transform_points
 from .global_map import GlobalMap
-from .motion_prior import MotionPriorConfig, MotionPriors, Prediction, delta_to_twist
+from .motion_prior import MotionPriorConfig, MotionPriors, delta_to_twist, registration_prior
 from .proprioception import ImuSamples, WheelOdometrySamples
-from .pointcloud import InputError, crop_range, finite_points
-from .registration import REGISTERED_STATUSES, PredictionPrior, RegistrationResult, align, plane_parameters
+from .pointcloud import InputError, crop_range
+from .registration import REGISTERED_STATUSES, RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
 from .stamps import NEW_SEQUENCE, StampConfig, StampGuard, StampRejected
 from .threshold import AdaptiveThreshold
@@ -246,25 +246,9 @@ class Odometry:
         """Feed wheel odometry (T_odom_base poses and base twists; see ``motion_prior.lidar_to_base``)."""
         self.priors.add_wheel_odometry(samples)
 
-    def _prior(self, prediction: Prediction) -> PredictionPrior | None:
-        mp = self.config.motion_prior
-        if mp.prior_strength != "prediction":
-            return None
-        return PredictionPrior(prediction.covariance, mp.significance_sigma, mp.flagged_information, mp.plausibility_sigma)
-
     @property
     def last_pose(self) -> np.ndarray:
         return self.poses[-1] if self.poses else np.eye(4)
-
-    def _scan_times(self, points: np.ndarray, timestamps: np.ndarray | None, max_span: float) -> tuple[np.ndarray, ScanFractions]:
-        """Finite points and their validated per-point times (spanning at most ``max_span`` s)."""
-        pts, finite = finite_points(points, "frame")
-        if timestamps is None:
-            return pts, ScanFractions(None)
-        times = np.asarray(timestamps, dtype=np.float64).reshape(-1)
-        if len(times) != len(finite):
-            raise InputError(f"frame: {len(times)} timestamps for {len(finite)} points")
-        return pts, scan_fractions(times[finite], max_span)
 
     def _preprocess(self, pts: np.ndarray, times: ScanFractions, motion: np.ndarray) -> Preprocessed:
         """Cropped, deskewed, downsampled points; ``motion`` (4x4) is the predicted motion over
@@ -297,9 +281,8 @@ class Odometry:
         index = len(self.poses)
         dt = stamp - self.stamps[-1] if self.stamps else 0.0
         t0 = time.perf_counter()
-        pts, times = self._scan_times(points, timestamps, max_time_span(dt if self.stamps else None))
-        # the scan is registered at the middle of its sweep (see the deskew module)
-        reference_time = stamp + (times.start + 0.5 * times.span if times.fractions is not None else 0.0)
+        pts, times = scan_points_and_times(points, timestamps, max_time_span(dt if self.stamps else None), "frame")
+        reference_time = times.reference_time(stamp)  # the middle of the sweep (see the deskew module)
         if index == 0:
             self.priors.start(self._scan_pose, reference_time)
             prediction = None
@@ -315,7 +298,7 @@ class Odometry:
             result = align(
                 source, self.local_map, guess, self._registration,
                 max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
-                prior=self._prior(prediction),
+                prior=registration_prior(self.config.motion_prior, prediction),
             )
             pose = result.T_target_source if result.ok else guess
             pose[:3, :3] = project_to_so3(pose[:3, :3])  # keep the chained poses orthonormal
