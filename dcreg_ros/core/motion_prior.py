@@ -101,6 +101,11 @@ def delta_to_twist(delta: np.ndarray, dt: float) -> np.ndarray:
     return out
 
 
+def configured_acceleration(config: "MotionPriorConfig") -> np.ndarray:
+    """(6,) rotation first: the configured angular (rad/s^2) and linear (m/s^2) acceleration noise."""
+    return np.array([config.angular_acceleration_noise] * 3 + [config.acceleration_noise] * 3, dtype=np.float64)
+
+
 class ConstantVelocityModel:
     """The velocity of the last frame interval, held; its covariance (rotation first,
     (rad/s)^2 and (m/s)^2) grows with the acceleration noise and shrinks with what the LiDAR
@@ -115,6 +120,7 @@ class ConstantVelocityModel:
     def reset(self) -> None:
         c = self.config
         self.twist = np.zeros(6)
+        self.acceleration = configured_acceleration(c)
         # at the start nothing is known about the velocity but its plausible range
         self.covariance = np.diag([c.max_angular_rate**2] * 3 + [c.max_speed**2] * 3)
 
@@ -127,9 +133,10 @@ class ConstantVelocityModel:
     def velocity_covariance(self, dt: float) -> np.ndarray:
         """Covariance of the velocity ``dt`` s after the last correction: each axis's standard
         deviation grows by acceleration x dt (what a robot can really do: brake or speed up
-        for a while, not a random walk), correlations kept, capped at the plausible range."""
-        c = self.config
-        growth = np.array([c.angular_acceleration_noise] * 3 + [c.acceleration_noise] * 3) * dt
+        for a while, not a random walk), correlations kept, capped at the plausible range.
+        The acceleration per axis is ``self.acceleration`` (the configured one until the
+        fusion's calibration learns the real one)."""
+        growth = self.acceleration * dt
         std = np.sqrt(np.maximum(np.diag(self.covariance), 1e-300))
         scale = (std + growth) / std
         return self._capped(self.covariance * np.outer(scale, scale))

@@ -25,10 +25,12 @@ from .degeneracy import DegeneracyReport
 from .covariance import FIRST_FRAME_VARIANCE, UNINFORMATIVE_VARIANCE
 from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times
 from .geometry import invert_pose, project_to_so3, transform_points
+from .fusion import InnovationCalibration, fuse
 from .global_map import GlobalMap
-from .motion_prior import MotionPriorConfig, MotionPriors, delta_to_twist, registration_prior
+from .measurement import lidar_covariance
+from .motion_prior import MotionPriorConfig, MotionPriors, configured_acceleration, delta_to_twist, registration_prior
 from .proprioception import ImuSamples, WheelOdometrySamples
-from .pointcloud import InputError, crop_range
+from .pointcloud import InputError, range_indices
 from .registration import REGISTERED_STATUSES, RegistrationResult, align, plane_parameters
 from .solvers import strategy_code
 from .stamps import NEW_SEQUENCE, StampConfig, StampGuard, StampRejected
@@ -179,13 +181,15 @@ class FrameRecord:
 
 class Preprocessed(NamedTuple):
     """One frame after preprocessing: ``source`` (registered), ``frame`` (inserted into the map),
-    whether it was ``timed`` (a sweep with per-point times, deskewed unless a note says why not)
-    and ``notes`` for the record."""
+    whether it was ``timed`` (a sweep with per-point times, deskewed unless a note says why not),
+    ``notes`` for the record and ``source_fractions``: each source point's time relative to the
+    middle of the sweep, in frame intervals (-1/2..1/2), or None without per-point times."""
 
     source: np.ndarray
     frame: np.ndarray
     timed: bool
     notes: list[str]
+    source_fractions: np.ndarray | None = None
 
 
 class Odometry:
@@ -229,10 +233,13 @@ class Odometry:
         self._delta = np.eye(4)  # motion over the last frame interval
         self._reference_time = 0.0  # of the last scan (s): the stamp, or mid-sweep when deskewed
         self._stamp_guard = StampGuard(cfg.stamps)
+        if hasattr(self, "calibration"):
+            self.calibration.reset()
         if hasattr(self, "priors"):
             self.priors.reset()  # measurements already fed stay (and what is expected); the filters restart
         else:
             self.priors = MotionPriors(cfg.motion_prior)
+        self.calibration = InnovationCalibration(configured_acceleration(cfg.motion_prior))
         if self.global_map is not None:
             self.global_map.clear()  # its points are in the frame of the trajectory just forgotten
 
@@ -260,11 +267,18 @@ class Odometry:
         fractions, notes = times.fractions, [times.note] if times.note else []
         if fractions is not None and p.deskew and len(self.poses) >= 2:
             pts = deskew(pts, fractions, motion)
-        pts = crop_range(pts, p.min_range, p.max_range, "frame")
-        frame = pts[voxel_downsample_indices(pts, p.map_voxel_size)]
-        source = frame[voxel_downsample_indices(frame, p.source_voxel_size)] if p.source_voxel_size > p.map_voxel_size else frame
+        kept = range_indices(pts, p.min_range, p.max_range, "frame")
+        pts = pts[kept]
+        in_frame = voxel_downsample_indices(pts, p.map_voxel_size)
+        frame = pts[in_frame]
+        in_source = voxel_downsample_indices(frame, p.source_voxel_size) if p.source_voxel_size > p.map_voxel_size else None
+        source = frame if in_source is None else frame[in_source]
+        source_fractions = None
+        if fractions is not None:
+            source_fractions = fractions[kept][in_frame] - 0.5
+            source_fractions = source_fractions if in_source is None else source_fractions[in_source]
         # implausible times still mark a sweep: its pose is reported like the neighbours' (at the stamp)
-        return Preprocessed(source, frame, fractions is not None or bool(notes), notes)
+        return Preprocessed(source, frame, fractions is not None or bool(notes), notes, source_fractions)
 
     def register_frame(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> FrameRecord:
         """Register one scan (see :meth:`_register_frame`); ``record.wall_ms`` is the call's wall-clock time."""
@@ -298,7 +312,7 @@ class Odometry:
             prediction = None
         else:
             prediction = self.priors.predict(self._reference_time, reference_time, self._scan_pose)
-        source, frame, timed, notes = self._preprocess(pts, times, self._delta if prediction is None else prediction.delta)
+        source, frame, timed, notes, source_fractions = self._preprocess(pts, times, self._delta if prediction is None else prediction.delta)
         preprocess_ms = (time.perf_counter() - t0) * 1e3
         guess = self._scan_pose if prediction is None else self._scan_pose @ prediction.delta
         if index == 0:
@@ -309,13 +323,50 @@ class Odometry:
                 source, self.local_map, guess, self._registration,
                 max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
                 prior=registration_prior(self.config.motion_prior, prediction),
+                source_fractions=source_fractions, measure_cell=self.config.mapping.voxel_size,
             )
             pose = result.T_target_source if result.ok else guess
             pose[:3, :3] = project_to_so3(pose[:3, :3])  # keep the chained poses orthonormal
         t1 = time.perf_counter()
+        fused = None
         if index > 0:
             interval = reference_time - self._reference_time if reference_time > self._reference_time else dt
-            if result.ok:
+            import os
+            mode = os.environ.get("DCREG_FUSE", "")
+            if mode and result.ok and result.measurement is not None and prediction.source != "imu":
+                mp = self.config.motion_prior
+                accel = np.diag((self.calibration.acceleration if "acc" in mode else configured_acceleration(mp)) ** 2)
+                if "2pass" in mode and source_fractions is not None and len(self.poses) >= 2:
+                    R_L = lidar_covariance(result.measurement, prediction.covariance, accel, interval)
+                    first = fuse(guess, prediction.covariance, result.data_pose, self.calibration.scaled(R_L))
+                    source, frame, timed, notes, source_fractions = self._preprocess(pts, times, invert_pose(self._scan_pose) @ first.pose)
+                    result = align(source, self.local_map, guess, self._registration,
+                                   max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
+                                   prior=registration_prior(self.config.motion_prior, prediction),
+                                   source_fractions=source_fractions, measure_cell=self.config.mapping.voxel_size)
+                    deskew_cov = first.covariance
+                else:
+                    deskew_cov = prediction.covariance
+                if result.ok and result.measurement is not None:
+                    R_L = lidar_covariance(result.measurement, deskew_cov, accel, interval)
+                    rep = result.degeneracy_last
+                    if ("strict" in mode or "trust" in mode) and rep is not None:
+                        for sub, basis in ((0, rep.basis_rotation), (1, rep.basis_translation)):
+                            for a in range(3):
+                                k = 3 * sub + a
+                                if rep.mask[k] and ("strict" in mode or not result.trusted[k]):
+                                    v = basis[:, a]
+                                    R_L[3 * sub: 3 * sub + 3, 3 * sub: 3 * sub + 3] += 1e4 * np.outer(v, v)
+                    fused = fuse(guess, prediction.covariance, result.data_pose, self.calibration.scaled(R_L) if "cal" in mode else R_L)
+                    cv = self.priors.constant_velocity
+                    self.calibration.update(fused.innovation, np.sqrt(np.diag(cv.covariance)), interval, R_L)
+                    if "acc" in mode:
+                        cv.acceleration = self.calibration.acceleration.copy()
+                    pose = fused.pose
+                    pose[:3, :3] = project_to_so3(pose[:3, :3])
+            if fused is not None:
+                pose = self.priors.correct(self._scan_pose, pose, fused.covariance, np.zeros((6, 6)), np.zeros(6), interval, reference_time)
+            elif result.ok:
                 pose = self.priors.correct(self._scan_pose, pose, result.covariance, result.information, result.information_vector, interval, reference_time)
             else:
                 pose = self.priors.correct(self._scan_pose, pose, prediction.covariance, np.zeros((6, 6)), np.zeros(6), interval, reference_time)
@@ -334,6 +385,8 @@ class Odometry:
         # where deskewing is unbiased by velocity errors); report the pose at its stamp, the start.
         stamp_pose = pose @ interpolate_motion(self._delta, -0.5) if timed else pose
         record = _record(index, stamp, stamp_pose, result, len(source), self.threshold.sigma, preprocess_ms, map_ms)
+        if fused is not None:
+            record.covariance = fused.covariance
         record.notes = notes
         if index > 0 and dt > 0.0:
             record.twist = delta_to_twist(self._delta, dt)

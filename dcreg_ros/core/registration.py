@@ -21,6 +21,7 @@ from .hessian import KERNEL_CODES, assemble_normal_equations
 from .pointcloud import InputError, crop_range, sanitize_points
 from .solvers import DCREG_PRIOR, NONE, StepPrior, direct_solve, no_prior, solve_step, strategy_code
 from .voxel_hash import voxel_downsample
+from .measurement import MeasurementStatistics, measurement_statistics
 from .planes import PlaneParameters
 from .voxel_map import VoxelMap
 
@@ -60,6 +61,8 @@ class RegistrationResult:
     information: np.ndarray = field(default_factory=lambda: np.zeros((6, 6)))  # the LiDAR's own, trusted axes only
     information_vector: np.ndarray = field(default_factory=lambda: np.zeros(6))  # information x (data - guess)
     data_pose: np.ndarray | None = None  # the data's own solution (no prior), T_target_source
+    # sums of the final linearisation for an honest covariance (core/measurement.py); None unless asked for
+    measurement: MeasurementStatistics | None = None
 
     @property
     def ok(self) -> bool:
@@ -218,7 +221,8 @@ class NormalEquations(NamedTuple):
 class _GaussNewton:
     """The loop of :func:`align`, one small method per step of the algorithm."""
 
-    def __init__(self, source, target, init, config, strategy, max_distance, kernel_scale, prior) -> None:
+    def __init__(self, source, target, init, config, strategy, max_distance, kernel_scale, prior, fractions=None,
+                 measure_cell=0.0) -> None:
         self.config = config
         self.strategy = strategy or config.degeneracy.strategy
         self.code = strategy_code(self.strategy)
@@ -233,6 +237,9 @@ class _GaussNewton:
         self.T = np.array(init, dtype=np.float64)
         self.T0 = self.T.copy()
         self.stages = coarse_to_fine_sets(np.ascontiguousarray(source, dtype=np.float64), config.convergence.coarse_fraction)
+        self.fractions = fractions  # sweep fraction of each source point relative to the reference time, or None
+        self.measure_cell = measure_cell  # > 0: gather MeasurementStatistics over map patches of this edge (m)
+        self._last_correspondences = None
         self.stage = 0
         self.timings = dict.fromkeys(TIMING_KEYS, 0.0)
         self.equations = NormalEquations(np.zeros((6, 6)), np.zeros(6), 0, 0.0, 0.0)
@@ -281,12 +288,13 @@ class _GaussNewton:
         """Correspondences at the current pose and the normal equations they give."""
         cc = self.config.correspondence
         t0 = time.perf_counter()
-        normals, residuals, valid = find_correspondences(self.points, self.T, self.target, cc.method, self.max_distance,
-                                                         cc.knn, cc.max_plane_thickness)
+        normals, residuals, valid, slots = find_correspondences(self.points, self.T, self.target, cc.method, self.max_distance,
+                                                                cc.knn, cc.max_plane_thickness, with_slots=True)
         t1 = time.perf_counter()
         scale, gate = self.robust_parameters(it)
         equations = NormalEquations(*assemble_normal_equations(self.points, np.ascontiguousarray(self.T[:3, :3]), normals,
                                                                residuals, valid, self.kernel, scale, gate))
+        self._last_correspondences = (self.T, normals, residuals, valid, scale, gate, slots)
         self.timings["correspondence"] += (t1 - t0) * 1e3
         self.timings["hessian"] += (time.perf_counter() - t1) * 1e3
         return equations
@@ -387,6 +395,12 @@ class _GaussNewton:
         if usable and self.prior is not None and self.code == DCREG_PRIOR:
             full = lidar_information(eq.H, eq.residual_variance, None, scale)
             covariance = posterior_covariance(full, self.last, self.prior.covariance)
+        measurement = None
+        if usable and self.measure_cell > 0.0 and self._last_correspondences is not None and self.stage == len(self.stages) - 1:
+            T, normals, residuals, valid, kscale, gate, slots = self._last_correspondences
+            fractions = self.fractions if self.fractions is not None and len(self.fractions) == len(self.points) else None
+            measurement = measurement_statistics(self.points, fractions, T, normals, residuals, valid, self.kernel, kscale, gate,
+                                                 self.measure_cell, slots, self.target.normal_cov)
         return RegistrationResult(
             T_target_source=self.T,
             converged=self.converged,
@@ -407,6 +421,7 @@ class _GaussNewton:
             information=information,
             information_vector=information_vector,
             data_pose=data_pose,
+            measurement=measurement,
         )
 
 
@@ -419,14 +434,20 @@ def align(
     max_distance: float | None = None,
     kernel_scale: float | None = None,
     prior: PredictionPrior | None = None,
+    source_fractions: np.ndarray | None = None,
+    measure_cell: float = 0.0,
 ) -> RegistrationResult:
     """Register prepared source points (N, 3, source frame) to a target map, starting at ``init``.
 
     ``max_distance`` and ``kernel_scale`` override the config (the odometry pipeline passes its
     adaptive threshold); the strategy defaults to ``config.degeneracy.strategy``; ``prior`` is the
-    uncertainty of ``init`` that sets the strength of ``dcreg_prior``.
+    uncertainty of ``init`` that sets the strength of ``dcreg_prior``. With ``measure_cell`` > 0
+    the result carries the statistics of an honest covariance (``result.measurement``, map
+    patches of that edge; ``source_fractions``: each point's sweep time relative to the
+    reference, in frame intervals, for the deskewing terms).
     """
-    return _GaussNewton(source, target, init, config, strategy, max_distance, kernel_scale, prior).run()
+    return _GaussNewton(source, target, init, config, strategy, max_distance, kernel_scale, prior, source_fractions,
+                        measure_cell).run()
 
 
 def build_target_map(points: np.ndarray, config: RegistrationConfig) -> VoxelMap:

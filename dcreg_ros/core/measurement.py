@@ -1,0 +1,223 @@
+"""What one registration really knows: an honest covariance of the LiDAR's own pose estimate.
+
+``sigma^2 H^-1`` assumes every point-to-plane residual is an independent measurement. It is not:
+the points matched into one patch of the map share that patch's plane (its position and
+normal are estimates, from scans registered at slightly wrong poses), so their errors move
+together and a plane's information saturates however many points lie on it; and noisy normals
+on long walls or the ground give every point a small component along directions the surface
+does not constrain, which adds up to information that is not there. Measured on the simulator,
+``sigma^2 H^-1`` is 2-50x too confident on well-constrained axes and 50-2500x along the
+corridor (docs/ALGORITHM.md).
+
+:func:`measurement_statistics` gathers, from the final linearisation of a registration:
+
+- ``H``: sum w J^T J (rotation first), as the Gauss-Newton loop builds it;
+- ``M``: the cluster-robust "meat" sum_c g_c g_c^T with g_c = sum_{i in c} w_i r_i J_i over the
+  points of each ``cell`` cube of the map (a patch shares one plane): the covariance of the
+  estimate is then H^-1 M H^-1 (the sandwich estimator), from the actual residuals, so an error
+  shared by a patch's points counts once per patch, not once per point;
+- ``D1``, ``D2``: sum w u J^T J and sum w u^2 J^T J over the points' sweep fractions
+  u in [-1/2, 1/2) (0 at the registration's reference time, the middle of the sweep): how a
+  velocity error (D1) or an acceleration within the sweep (D2) of the deskewing moves the
+  estimate (:func:`distortion_sensitivity`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from .hessian import robust_weight
+from .voxel_hash import point_key
+
+
+class MeasurementStatistics(NamedTuple):
+    """Sums over the inlier correspondences of one linearisation (see the module docstring)."""
+
+    H: np.ndarray
+    M: np.ndarray
+    D1: np.ndarray
+    D2: np.ndarray
+    count: int
+    clusters: int
+    H_patch: np.ndarray  # sum over patches of the mean w J^T J of its points: one point's information per patch
+    chi2: float  # sum w r^2 over the inliers
+    B: np.ndarray  # sum w Cov(J): what the noise of the map's normals adds to H on average (errors in variables)
+
+
+@njit(cache=True)
+def _statistics(source, fractions, R, t, normals, residuals, valid, kernel, scale, gate, inv_cell, slots, normal_cov):
+    n = source.shape[0]
+    keys = np.empty(n, dtype=np.int64)
+    weights = np.zeros(n)
+    rows = np.zeros((n, 6))
+    count = 0
+    for i in range(n):
+        keys[i] = -1
+        if not valid[i]:
+            continue
+        r = residuals[i]
+        if abs(r) > gate:
+            continue
+        if kernel == 1:  # loam: the weight of its scaled Jacobian
+            w = 1.0 - 0.9 * abs(r)
+            if w <= 0.1:
+                continue
+            w = (w - 0.9 * abs(r)) ** 2
+        else:
+            w = robust_weight(kernel, r, scale)
+        nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
+        ax = R[0, 0] * nx + R[1, 0] * ny + R[2, 0] * nz
+        ay = R[0, 1] * nx + R[1, 1] * ny + R[2, 1] * nz
+        az = R[0, 2] * nx + R[1, 2] * ny + R[2, 2] * nz
+        px, py, pz = source[i, 0], source[i, 1], source[i, 2]
+        rows[i, 0] = py * az - pz * ay
+        rows[i, 1] = pz * ax - px * az
+        rows[i, 2] = px * ay - py * ax
+        rows[i, 3] = ax
+        rows[i, 4] = ay
+        rows[i, 5] = az
+        weights[i] = w
+        wx = R[0, 0] * px + R[0, 1] * py + R[0, 2] * pz + t[0]
+        wy = R[1, 0] * px + R[1, 1] * py + R[1, 2] * pz + t[1]
+        wz = R[2, 0] * px + R[2, 1] * py + R[2, 2] * pz + t[2]
+        keys[i] = point_key(wx, wy, wz, inv_cell)
+        count += 1
+    H = np.zeros((6, 6))
+    B = np.zeros((6, 6))
+    Sa = np.zeros((3, 3))
+    Sn = np.zeros((3, 3))
+    G = np.zeros((6, 3))
+    D1 = np.zeros((6, 6))
+    D2 = np.zeros((6, 6))
+    M = np.zeros((6, 6))
+    Hp = np.zeros((6, 6))
+    Hc = np.zeros((6, 6))
+    order = np.argsort(keys)
+    g = np.zeros(6)
+    current = np.int64(-1)
+    clusters = 0
+    in_cluster = 0
+    chi2 = 0.0
+    for k in range(n):
+        i = order[k]
+        if keys[i] < 0:
+            continue
+        if keys[i] != current:
+            for u in range(6):
+                for v in range(6):
+                    M[u, v] += g[u] * g[v]
+                    if in_cluster > 0:
+                        Hp[u, v] += Hc[u, v] / in_cluster
+            g[:] = 0.0
+            Hc[:, :] = 0.0
+            in_cluster = 0
+            current = keys[i]
+            clusters += 1
+        in_cluster += 1
+        w = weights[i]
+        chi2 += w * residuals[i] * residuals[i]
+        j = slots[i]
+        if j >= 0:  # E[J J^T] = J_true J_true^T + Cov(J): the normal's noise adds information on average
+            c = normal_cov[j]
+            Sn[0, 0], Sn[1, 1], Sn[2, 2] = c[0], c[1], c[2]
+            Sn[0, 1] = Sn[1, 0] = c[3]
+            Sn[0, 2] = Sn[2, 0] = c[4]
+            Sn[1, 2] = Sn[2, 1] = c[5]
+            Sa[:, :] = R.T @ Sn @ R  # in the body frame, where J lives
+            px, py, pz = source[i, 0], source[i, 1], source[i, 2]
+            G[0, 0], G[0, 1], G[0, 2] = 0.0, -pz, py  # [p]x
+            G[1, 0], G[1, 1], G[1, 2] = pz, 0.0, -px
+            G[2, 0], G[2, 1], G[2, 2] = -py, px, 0.0
+            G[3, 0], G[3, 1], G[3, 2] = 1.0, 0.0, 0.0
+            G[4, 0], G[4, 1], G[4, 2] = 0.0, 1.0, 0.0
+            G[5, 0], G[5, 1], G[5, 2] = 0.0, 0.0, 1.0
+            B += w * (G @ Sa @ G.T)
+        u_frac = fractions[i]
+        q = u_frac * u_frac
+        for a in range(6):
+            g[a] += w * residuals[i] * rows[i, a]
+            for b in range(6):
+                h = w * rows[i, a] * rows[i, b]
+                H[a, b] += h
+                Hc[a, b] += h
+                D1[a, b] += u_frac * h
+                D2[a, b] += q * h
+    for u in range(6):
+        for v in range(6):
+            M[u, v] += g[u] * g[v]
+            if in_cluster > 0:
+                Hp[u, v] += Hc[u, v] / in_cluster
+    return H, M, D1, D2, count, clusters, Hp, chi2, B
+
+
+def measurement_statistics(source: np.ndarray, fractions: np.ndarray | None, T: np.ndarray, normals: np.ndarray,
+                           residuals: np.ndarray, valid: np.ndarray, kernel: int, scale: float, gate: float,
+                           cell: float, slots: np.ndarray, normal_cov: np.ndarray) -> MeasurementStatistics:
+    """The sums of the module docstring for correspondences found at pose ``T`` (4x4) of
+    ``source`` (N, 3, source frame); ``fractions``: each point's sweep fraction relative to the
+    reference time (-1/2..1/2), or None (no per-point times: no distortion terms); ``slots``:
+    the map slot of each match (-1: none) and ``normal_cov`` the map's normal covariances."""
+    u = np.zeros(len(source)) if fractions is None else np.ascontiguousarray(fractions, dtype=np.float64)
+    out = _statistics(np.ascontiguousarray(source, dtype=np.float64), u, np.ascontiguousarray(T[:3, :3]),
+                      np.ascontiguousarray(T[:3, 3]), normals, residuals, valid, kernel, scale, gate, 1.0 / cell,
+                      np.ascontiguousarray(slots, dtype=np.int64), normal_cov)
+    return MeasurementStatistics(*out)
+
+
+def _pseudo_inverse(H: np.ndarray) -> np.ndarray:
+    vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
+    if not np.all(np.isfinite(vals)) or vals.max() <= 0.0:
+        return np.zeros((6, 6))
+    inv = np.where(vals > vals.max() * 1e-12, 1.0 / np.maximum(vals, 1e-300), 0.0)
+    return (vecs * inv) @ vecs.T
+
+
+def sandwich_covariance(stats: MeasurementStatistics) -> np.ndarray:
+    """H^-1 M H^-1 (6x6, rotation first, rad^2 / m^2): the cluster-robust covariance of the
+    registration's own estimate (directions H does not see at all get no variance here: the
+    caller bounds them)."""
+    Hi = _pseudo_inverse(stats.H)
+    C = Hi @ stats.M @ Hi
+    return 0.5 * (C + C.T)
+
+
+def distortion_sensitivity(stats: MeasurementStatistics) -> tuple[np.ndarray, np.ndarray]:
+    """(A1, A2): the registration's pose error per unit error of the deskewing motion, A1 = H^-1 D1
+    for a velocity error over the sweep (its motion error e1, 6, rotation first) and A2 = H^-1 D2
+    for an acceleration term (the sweep's deviation from constant velocity, u^2 e2 with e2 = a dt^2 / 2):
+    the pose error is A1 e1 + A2 e2."""
+    Hi = _pseudo_inverse(stats.H)
+    return Hi @ stats.D1, Hi @ stats.D2
+
+
+UNOBSERVED_VARIANCE = 1e4  # rad^2 / m^2: a direction the LiDAR does not see at all (finite, uninformative)
+
+
+def lidar_covariance(stats: MeasurementStatistics, deskew_covariance: np.ndarray, acceleration_covariance: np.ndarray,
+                     dt: float) -> np.ndarray:
+    """Covariance (6x6, rotation first, rad^2 / m^2, body frame) of the registration's own pose
+    estimate, before the run-time calibration:
+
+    - the cluster-robust sandwich H_d^+ M H_d^+ with H_d = H - B, the information that remains once
+      the average contribution of the map's normal noise (B) is taken out (noisy normals on a long
+      wall or the ground otherwise fake information along it); directions H_d leaves empty get
+      ``UNOBSERVED_VARIANCE``;
+    - the deskewing: A1 C_e A1^T for the error C_e (``deskew_covariance``) of the motion the scan
+      was deskewed with, and A2 Q A2^T for the sweep's departure from constant velocity,
+      e2 = a dt^2 / 2 with ``acceleration_covariance`` Q of a (rotation first: (rad/s^2)^2, (m/s^2)^2).
+    """
+    vals, vecs = np.linalg.eigh(0.5 * ((stats.H - stats.B) + (stats.H - stats.B).T))
+    top = max(float(vals.max()), 1e-300)
+    seen = vals > top * 1e-9
+    Hd_inv = (vecs[:, seen] / vals[seen]) @ vecs[:, seen].T
+    C = Hd_inv @ stats.M @ Hd_inv
+    unseen = vecs[:, ~seen]
+    C += UNOBSERVED_VARIANCE * (unseen @ unseen.T)
+    A1, A2 = Hd_inv @ stats.D1, Hd_inv @ stats.D2
+    C += A1 @ deskew_covariance @ A1.T
+    e2 = acceleration_covariance * (0.5 * dt * dt) ** 2
+    C += A2 @ e2 @ A2.T
+    return 0.5 * (C + C.T)
