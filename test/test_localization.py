@@ -137,14 +137,15 @@ def kidnapped(run, i: int):
     return points, scan.times, scan.stamp, run.ground_truth.poses[i] @ TURN, mid @ TURN
 
 
-def lose_track(loc: Localizer, run, elsewhere) -> None:
-    """Track the first two scans of the run, then lose the track on scans from another scene."""
+def lose_track(loc: Localizer, run, elsewhere) -> list:
+    """Track the first two scans of the run, then lose the track on three scans from another
+    scene; their reports."""
     loc.set_pose(run.ground_truth.poses[0])
     assert all(r.tracking == "OK" for r in localize_all(loc, run, 2))
-    for k, s in enumerate(elsewhere.scans[:3]):
-        report = loc.localize(s.points, s.times, stamp=run.scans[1].stamp + 0.01 * (k + 1))
-        assert not report.relocalized  # global registration finds no pose for a scan from elsewhere
-    assert loc.lost
+    reports = [loc.localize(s.points, s.times, stamp=run.scans[1].stamp + 0.01 * (k + 1)) for k, s in enumerate(elsewhere.scans[:3])]
+    assert not any(r.relocalized for r in reports)  # global registration finds no pose for a scan from elsewhere
+    assert loc.lost and reports[-1].tracking == "LOST"
+    return reports
 
 
 # The first pose after a relocalization is that of an un-deskewed scan (no velocity is known
@@ -160,7 +161,10 @@ def test_relocalization_after_lost_finds_a_kidnapped_robot_with_the_real_global_
     points, run = structured
     config = LocalizationConfig.from_dict({"tracking": {"lost_after": 2}, "relocalization": {"attempt_every": 1}})
     loc = Localizer(points, config)
-    lose_track(loc, run, corridor_scans)
+    elsewhere = lose_track(loc, run, corridor_scans)
+    # lost from the second scan from elsewhere on: the third is an attempt that finds nothing;
+    # it costs time, reported, and no frame index
+    assert [r.timings["relocalization"] > 0 for r in elsewhere] == [False, False, True]
     reports, truths, mids = [], [], []
     for i in range(20, 24):
         pts, times, stamp, truth, mid = kidnapped(run, i)
@@ -168,6 +172,7 @@ def test_relocalization_after_lost_finds_a_kidnapped_robot_with_the_real_global_
         truths.append(truth)
         mids.append(mid)
     first = reports[0]
+    assert [r.index for r in elsewhere + reports] == list(range(2, 9))
     assert first.relocalized and first.tracking == "OK", first.message
     assert 100 * pose_error(first.pose, mids[0])[0] < RELOCALIZED_CM and first.timings["relocalization"] > 0
     assert all(r.tracking == "OK" and not r.relocalized for r in reports[1:])
