@@ -1,29 +1,31 @@
 """Fusing the LiDAR's pose with the motion prediction by information, after checking they agree.
 
-The registration's own estimate (the data pose) and the prediction of the motion model are two
-measurements of the same pose with honest covariances (core/measurement.py, core/motion_prior.py).
-The fused pose is their information-weighted mean on every axis, so a direction the LiDAR does
-not see stays on the prediction and a direction the prediction cannot know (the robot braked)
-follows the LiDAR; the fused covariance is the frame's motion covariance.
+The registration's own estimate (the data pose) and the motion model's prediction are two
+measurements of the same pose, each with an honest covariance (core/measurement.py,
+core/motion_prior.py). The fused pose is their information-weighted mean on every axis: a
+direction the LiDAR does not see stays on the prediction, a direction the prediction cannot know
+(the robot braked) follows the LiDAR. The fused covariance is the frame's motion covariance.
 
-Before fusing, the two are tested against each other: the normalized innovation squared (NIS)
-of their difference. :class:`LidarCalibration` learns, per body axis, how much the LiDAR's
-covariance has to be scaled to explain the innovations it produced so far (what the model of
-core/measurement.py still misses: mis-associations, map errors), from data only.
+Before fusing, the two are tested against each other axis by axis (the normalized innovation,
+:func:`check_consistency`): an axis where they are farther apart than ``gate`` standard
+deviations has a source that is wrong for this frame. The less reliable one is down-weighted just
+enough to explain the difference: the LiDAR on an axis it measures weakly (flagged by the relative
+or the absolute test: a mis-association along a corridor), the prediction on an axis the LiDAR
+measures well (the robot accelerated more than the model allows).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import NamedTuple
 
 import numpy as np
 
+from .degeneracy import AXIS_NAMES
 from .geometry import so3_exp, so3_log
 
 
 def tangent(T_from: np.ndarray, T_to: np.ndarray) -> np.ndarray:
-    """Rotation-first right perturbation e with T_to = T_from Exp(e) (translation part in T_from's frame)."""
+    """Rotation-first right perturbation e with T_to = T_from Exp(e) (translation in T_from's axes)."""
     out = np.empty(6)
     out[:3] = so3_log(np.ascontiguousarray(T_from[:3, :3].T @ T_to[:3, :3]))
     out[3:] = T_from[:3, :3].T @ (T_to[:3, 3] - T_from[:3, 3])
@@ -38,6 +40,13 @@ def perturb(T: np.ndarray, e: np.ndarray) -> np.ndarray:
     return out
 
 
+def positive_semidefinite(covariance: np.ndarray) -> np.ndarray:
+    """The nearest symmetric positive semi-definite matrix (negative eigenvalues, left by rounding
+    or a non-positive update, set to zero)."""
+    vals, vecs = np.linalg.eigh(0.5 * (covariance + covariance.T))
+    return (vecs * np.maximum(vals, 0.0)) @ vecs.T
+
+
 def information(covariance: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric covariance through its eigen-decomposition (tiny eigenvalues floored)."""
     vals, vecs = np.linalg.eigh(0.5 * (covariance + covariance.T))
@@ -45,94 +54,141 @@ def information(covariance: np.ndarray) -> np.ndarray:
     return (vecs / vals) @ vecs.T
 
 
+class LidarMeasurement(NamedTuple):
+    """What one registration says about the pose: ``pose`` (4x4, T_world_lidar: the data's own
+    solution), its ``covariance`` (6x6, rotation first, rad^2 / m^2, body frame), ``weak`` (6,)
+    bool: the axes it measures weakly (relative or absolute test), where it is the suspect when it
+    disagrees with the prediction, and ``absolute_weak``: those whose uncertainty in metres and
+    degrees is too large to hold against a measured motion (the relative test also flags axes
+    that are only weaker than the others, e.g. a corridor's roll)."""
+
+    pose: np.ndarray
+    covariance: np.ndarray
+    weak: np.ndarray
+    absolute_weak: np.ndarray
+
+
+def with_axes_unobserved(covariance: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """``covariance`` with the (body) ``axes`` (6,) bool made uninformative: the variance there
+    becomes :data:`~dcreg_ros.core.measurement.UNOBSERVED_VARIANCE`, the correlations with them vanish."""
+    from .measurement import UNOBSERVED_VARIANCE
+
+    out = covariance.copy()
+    for a in np.flatnonzero(np.asarray(axes, dtype=bool)):
+        out[a, :] = 0.0
+        out[:, a] = 0.0
+        out[a, a] = UNOBSERVED_VARIANCE
+    return out
+
+
+class Consistency(NamedTuple):
+    """The covariances after the check and what it did: ``normalized`` (6,) |innovation| / std
+    before it, ``lidar_down`` / ``prediction_down`` the axes where that source was down-weighted."""
+
+    prediction_covariance: np.ndarray
+    lidar_covariance: np.ndarray
+    normalized: np.ndarray
+    lidar_down: tuple[str, ...]
+    prediction_down: tuple[str, ...]
+
+    def notes(self, source: str) -> list[str]:
+        """One-line remarks for the frame (each worth a WARN)."""
+        out = []
+        if self.lidar_down:
+            out.append(f"LiDAR disagrees with the {source} prediction along its weak {', '.join(self.lidar_down)}: down-weighted")
+        if self.prediction_down:
+            out.append(f"{source} prediction off along {', '.join(self.prediction_down)} (the LiDAR measures it well): down-weighted")
+        return out
+
+
+def _raise_axis(C: np.ndarray, a: int, variance: float) -> np.ndarray:
+    """C with axis a's variance raised to ``variance``: its row and column scaled (correlations
+    kept), or, from a zero variance, set on the diagonal alone."""
+    if not C[a, a] > 0.0:
+        out = C.copy()
+        out[a, a] = variance
+        return out
+    d = np.ones(len(C))
+    d[a] = np.sqrt(variance / C[a, a])
+    return C * np.outer(d, d)
+
+
+def check_consistency(innovation: np.ndarray, prediction_covariance: np.ndarray, lidar_covariance: np.ndarray,
+                      lidar_weak: np.ndarray, gate: float) -> Consistency:
+    """Per axis, |innovation| against sqrt(P + R) (rotation first, body frame): beyond ``gate``
+    standard deviations the suspect source's variance on that axis is scaled up until the
+    difference sits at the gate (the LiDAR on its weak axes, else the prediction)."""
+    P, R = prediction_covariance.copy(), lidar_covariance.copy()
+    total = np.maximum(np.diag(P) + np.diag(R), 1e-300)
+    normalized = np.abs(innovation) / np.sqrt(total)
+    lidar_down, prediction_down = [], []
+    for a in np.flatnonzero(normalized > gate):
+        need = innovation[a] ** 2 / gate**2
+        if lidar_weak[a]:
+            R = _raise_axis(R, a, max(need - P[a, a], R[a, a]))
+            lidar_down.append(AXIS_NAMES[a])
+        else:
+            P = _raise_axis(P, a, max(need - R[a, a], P[a, a]))
+            prediction_down.append(AXIS_NAMES[a])
+    return Consistency(P, R, normalized, tuple(lidar_down), tuple(prediction_down))
+
+
+def adjoint(T: np.ndarray) -> np.ndarray:
+    """Adjoint of T (4x4) for rotation-first twists (omega, v): Ad_T xi = (R w, [t]x R w + R v)."""
+    R, t = T[:3, :3], T[:3, 3]
+    A = np.zeros((6, 6))
+    A[:3, :3] = R
+    A[3:, 3:] = R
+    tx = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
+    A[3:, :3] = tx @ R
+    return A
+
+
+def compound_covariance(pose_covariance: np.ndarray, delta: np.ndarray, motion_covariance: np.ndarray) -> np.ndarray:
+    """A pose covariance (6x6, rotation first, body frame) carried through a motion ``delta``
+    (4x4, T_prev_new) with covariance ``motion_covariance`` (body frame of the new pose):
+    Ad(delta^-1) P Ad(delta^-1)^T + C. It grows while a direction stays unobserved."""
+    A = adjoint(np.linalg.inv(delta))
+    P = A @ pose_covariance @ A.T + motion_covariance
+    return 0.5 * (P + P.T)
+
+
 class Fused(NamedTuple):
-    """The fused pose (4x4), its covariance (6x6, rotation first, body frame: the frame's motion
-    covariance when the prediction was relative to the previous pose), the innovation (data
-    pose - prediction, 6) with its covariance, and the NIS."""
+    """The fused pose (4x4), its covariance (6x6, rotation first, body frame) and the innovation
+    (data pose - prediction, 6, rotation first)."""
 
     pose: np.ndarray
     covariance: np.ndarray
     innovation: np.ndarray
-    innovation_covariance: np.ndarray
-    nis: float
+
+
+def motion_covariance(previous: np.ndarray, delta: np.ndarray, process: np.ndarray, lidar: np.ndarray) -> np.ndarray:
+    """Covariance of one frame's motion error m = e_k - Ad(delta^-1) e_(k-1), where e_(k-1) has
+    covariance ``previous`` (the last pose relative to the map), e_k = Ad e_(k-1) + w with w of
+    covariance ``process`` (the motion prediction's), and e_k was then measured by the LiDAR with
+    covariance ``lidar``: the joint Kalman update of (e_(k-1), e_k). All 6x6, rotation first, body
+    frames. The pose covariance alone would make every frame's motion as uncertain as the whole
+    drift since the map last fixed it."""
+    A = adjoint(np.linalg.inv(delta))
+    joint = np.zeros((12, 12))
+    joint[:6, :6] = previous
+    joint[:6, 6:] = previous @ A.T
+    joint[6:, :6] = A @ previous
+    joint[6:, 6:] = A @ previous @ A.T + process
+    H = np.zeros((6, 12))
+    H[:, 6:] = np.eye(6)
+    S = H @ joint @ H.T + lidar
+    K = np.linalg.solve(0.5 * (S + S.T), H @ joint).T
+    posterior = joint - K @ H @ joint
+    D = np.hstack([-A, np.eye(6)])
+    return positive_semidefinite(D @ posterior @ D.T)
 
 
 def fuse(predicted: np.ndarray, prediction_covariance: np.ndarray, data_pose: np.ndarray, data_covariance: np.ndarray) -> Fused:
     """Information-weighted mean of the predicted pose and the LiDAR's data pose (both 4x4), each
-    with its covariance (6x6, rotation first, body frame)."""
+    with its covariance (6x6, rotation first, body frame of the prediction)."""
     nu = tangent(predicted, data_pose)
-    S = prediction_covariance + data_covariance
-    I_pred, I_data = information(prediction_covariance), information(data_covariance)
-    C = information(I_pred + I_data)
-    step = C @ (I_data @ nu)
-    nis = float(nu @ np.linalg.solve(0.5 * (S + S.T), nu))
-    return Fused(perturb(predicted, step), 0.5 * (C + C.T), nu, S, nis)
-
-
-class InnovationCalibration:
-    """Learns, per body axis (roll .. z), the two numbers the fusion's covariances rest on, from
-    the innovations (LiDAR data pose - prediction) of the last ``window`` frames:
-
-    - ``acceleration[a]``: how fast the motion really changes (rad/s^2 or m/s^2), which sets the
-      constant-velocity prediction's uncertainty: (sigma_v + a dt)^2 dt^2 with sigma_v the
-      velocity's standard deviation;
-    - ``lidar_scale[a]``: the factor s on the LiDAR's modelled variance (core/measurement.py)
-      that its innovations call for (mis-associations and map errors the model misses).
-
-    nu_a ~ N(0, (sigma_v + a dt)^2 dt^2 + s R_aa), (a, s) by maximum a posteriori over a grid with
-    log-normal priors around the configured acceleration and 1: an axis whose innovations are
-    dominated by the prediction teaches a, one dominated by the LiDAR teaches s, and one where
-    they cannot tell stays near the priors. Innovations are clipped at ``clip`` standard
-    deviations so that one mis-association does not decide it. Learned from the data only.
-    """
-
-    ACCELERATION_GRID = np.exp(np.linspace(np.log(0.02), np.log(50.0), 41))  # factors on the configured acceleration
-    SCALE_GRID = np.exp(np.linspace(np.log(0.1), np.log(1e5), 49))
-
-    def __init__(self, configured_acceleration: np.ndarray, window: int = 60, every: int = 5, prior_sigma: float = 2.0,
-                 clip: float = 6.0) -> None:
-        self.configured = np.asarray(configured_acceleration, dtype=np.float64).copy()
-        self.window, self.every, self.prior_sigma, self.clip = window, every, prior_sigma, clip
-        self.samples: deque = deque(maxlen=window)
-        self.reset()
-
-    def reset(self) -> None:
-        self.samples.clear()
-        self.acceleration = self.configured.copy()
-        self.lidar_scale = np.ones(6)
-        self._since = 0
-
-    def scaled(self, covariance: np.ndarray) -> np.ndarray:
-        """The LiDAR covariance with ``lidar_scale`` applied (D C D, D = diag(sqrt(s)))."""
-        d = np.sqrt(self.lidar_scale)
-        return covariance * np.outer(d, d)
-
-    def update(self, innovation: np.ndarray, velocity_std: np.ndarray, dt: float, data_covariance: np.ndarray) -> None:
-        """Add one frame: the innovation, the velocity's standard deviation before the
-        acceleration was added (6), the interval (s) and the LiDAR's unscaled covariance."""
-        if not dt > 0.0 or not np.all(np.isfinite(innovation)):
-            return
-        self.samples.append((np.asarray(innovation, dtype=np.float64).copy(), np.asarray(velocity_std, dtype=np.float64).copy(),
-                             float(dt), np.diag(data_covariance).copy()))
-        self._since += 1
-        if self._since >= self.every or len(self.samples) < self.every:
-            self._since = 0
-            self._estimate()
-
-    def _estimate(self) -> None:
-        nu = np.array([s[0] for s in self.samples])  # frames x 6
-        sv = np.array([s[1] for s in self.samples])
-        dt = np.array([s[2] for s in self.samples])[:, None]
-        R = np.array([s[3] for s in self.samples])
-        a_grid = self.ACCELERATION_GRID[None, :, None]  # relative to the configured acceleration
-        s_grid = self.SCALE_GRID[None, None, :]
-        for k in range(6):
-            a = self.configured[k] * a_grid
-            var = ((sv[:, k, None, None] + a * dt[:, :, None]) * dt[:, :, None]) ** 2 + s_grid * R[:, k, None, None]
-            z2 = np.minimum(nu[:, k, None, None] ** 2 / var, self.clip**2)
-            score = -0.5 * np.sum(z2 + np.log(var), axis=0)
-            score += -0.5 * (np.log(self.ACCELERATION_GRID)[:, None] / self.prior_sigma) ** 2
-            score += -0.5 * (np.log(self.SCALE_GRID)[None, :] / self.prior_sigma) ** 2
-            i, j = np.unravel_index(int(np.argmax(score)), score.shape)
-            self.acceleration[k] = self.configured[k] * self.ACCELERATION_GRID[i]
-            self.lidar_scale[k] = self.SCALE_GRID[j]
+    I_data = information(data_covariance)
+    C = information(information(prediction_covariance) + I_data)
+    C = 0.5 * (C + C.T)
+    return Fused(perturb(predicted, C @ (I_data @ nu)), C, nu)

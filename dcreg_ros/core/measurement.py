@@ -1,13 +1,13 @@
 """What one registration really knows: an honest covariance of the LiDAR's own pose estimate.
 
 ``sigma^2 H^-1`` assumes every point-to-plane residual is an independent measurement. It is not:
-the points matched into one patch of the map share that patch's plane (its position and
-normal are estimates, from scans registered at slightly wrong poses), so their errors move
-together and a plane's information saturates however many points lie on it; and noisy normals
-on long walls or the ground give every point a small component along directions the surface
-does not constrain, which adds up to information that is not there. Measured on the simulator,
-``sigma^2 H^-1`` is 2-50x too confident on well-constrained axes and 50-2500x along the
-corridor (docs/ALGORITHM.md).
+the points matched into one patch of the map share that patch's plane (its position and normal
+are estimates, from scans registered at slightly wrong poses), so their errors move together and
+a plane's information saturates however many points lie on it; noisy normals on long walls or
+the ground give every point a small component along directions the surface does not constrain,
+which adds up to information that is not there; and the scan was deskewed with a motion that is
+itself uncertain. Measured on the simulator, ``sigma^2 H^-1`` is 2-50x too confident on
+well-constrained axes and up to 2500x along a corridor (docs/ALGORITHM.md).
 
 :func:`measurement_statistics` gathers, from the final linearisation of a registration:
 
@@ -16,10 +16,13 @@ corridor (docs/ALGORITHM.md).
   points of each ``cell`` cube of the map (a patch shares one plane): the covariance of the
   estimate is then H^-1 M H^-1 (the sandwich estimator), from the actual residuals, so an error
   shared by a patch's points counts once per patch, not once per point;
-- ``D1``, ``D2``: sum w u J^T J and sum w u^2 J^T J over the points' sweep fractions
-  u in [-1/2, 1/2) (0 at the registration's reference time, the middle of the sweep): how a
-  velocity error (D1) or an acceleration within the sweep (D2) of the deskewing moves the
-  estimate (:func:`distortion_sensitivity`).
+- ``B``: sum w Cov(J), the information the noise of the map's normals adds on average (errors in
+  variables; each normal's covariance comes from its PCA neighbourhood, core/planes.py);
+- ``D1``, ``D2``: sum w u J^T J and sum w u^2 J^T J over the points' sweep times u (in frame
+  intervals, 0 at the registration's reference time, the middle of the sweep): how a velocity
+  error of the deskewing (D1) or an acceleration within the sweep (D2) moves the estimate.
+
+:func:`lidar_uncertainty` turns them into the covariance and the absolute weakness test.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ class MeasurementStatistics(NamedTuple):
     D2: np.ndarray
     count: int
     clusters: int
-    H_patch: np.ndarray  # sum over patches of the mean w J^T J of its points: one point's information per patch
     chi2: float  # sum w r^2 over the inliers
     B: np.ndarray  # sum w Cov(J): what the noise of the map's normals adds to H on average (errors in variables)
 
@@ -93,13 +95,10 @@ def _statistics(source, fractions, R, t, normals, residuals, valid, kernel, scal
     D1 = np.zeros((6, 6))
     D2 = np.zeros((6, 6))
     M = np.zeros((6, 6))
-    Hp = np.zeros((6, 6))
-    Hc = np.zeros((6, 6))
     order = np.argsort(keys)
     g = np.zeros(6)
     current = np.int64(-1)
     clusters = 0
-    in_cluster = 0
     chi2 = 0.0
     for k in range(n):
         i = order[k]
@@ -109,14 +108,9 @@ def _statistics(source, fractions, R, t, normals, residuals, valid, kernel, scal
             for u in range(6):
                 for v in range(6):
                     M[u, v] += g[u] * g[v]
-                    if in_cluster > 0:
-                        Hp[u, v] += Hc[u, v] / in_cluster
             g[:] = 0.0
-            Hc[:, :] = 0.0
-            in_cluster = 0
             current = keys[i]
             clusters += 1
-        in_cluster += 1
         w = weights[i]
         chi2 += w * residuals[i] * residuals[i]
         j = slots[i]
@@ -142,15 +136,12 @@ def _statistics(source, fractions, R, t, normals, residuals, valid, kernel, scal
             for b in range(6):
                 h = w * rows[i, a] * rows[i, b]
                 H[a, b] += h
-                Hc[a, b] += h
                 D1[a, b] += u_frac * h
                 D2[a, b] += q * h
     for u in range(6):
         for v in range(6):
             M[u, v] += g[u] * g[v]
-            if in_cluster > 0:
-                Hp[u, v] += Hc[u, v] / in_cluster
-    return H, M, D1, D2, count, clusters, Hp, chi2, B
+    return H, M, D1, D2, count, clusters, chi2, B
 
 
 def measurement_statistics(source: np.ndarray, fractions: np.ndarray | None, T: np.ndarray, normals: np.ndarray,
@@ -167,57 +158,47 @@ def measurement_statistics(source: np.ndarray, fractions: np.ndarray | None, T: 
     return MeasurementStatistics(*out)
 
 
-def _pseudo_inverse(H: np.ndarray) -> np.ndarray:
-    vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
-    if not np.all(np.isfinite(vals)) or vals.max() <= 0.0:
-        return np.zeros((6, 6))
-    inv = np.where(vals > vals.max() * 1e-12, 1.0 / np.maximum(vals, 1e-300), 0.0)
-    return (vecs * inv) @ vecs.T
+UNOBSERVED_VARIANCE = 1.0  # rad^2 / m^2: a direction the LiDAR does not see at all: far beyond any per-frame prediction (a larger value leaks into the axes a slightly tilted null direction touches)
 
 
-def sandwich_covariance(stats: MeasurementStatistics) -> np.ndarray:
-    """H^-1 M H^-1 (6x6, rotation first, rad^2 / m^2): the cluster-robust covariance of the
-    registration's own estimate (directions H does not see at all get no variance here: the
-    caller bounds them)."""
-    Hi = _pseudo_inverse(stats.H)
-    C = Hi @ stats.M @ Hi
-    return 0.5 * (C + C.T)
+class LidarUncertainty(NamedTuple):
+    """The LiDAR's covariance of its own pose estimate (6x6, rotation first, rad^2 / m^2, body
+    frame; geometry and deskewing), the standard deviation per axis of its geometric
+    part (rad, then m) and the axes that part leaves weak by the absolute test."""
+
+    covariance: np.ndarray
+    geometric_std: np.ndarray
+    absolute_weak: np.ndarray
 
 
-def distortion_sensitivity(stats: MeasurementStatistics) -> tuple[np.ndarray, np.ndarray]:
-    """(A1, A2): the registration's pose error per unit error of the deskewing motion, A1 = H^-1 D1
-    for a velocity error over the sweep (its motion error e1, 6, rotation first) and A2 = H^-1 D2
-    for an acceleration term (the sweep's deviation from constant velocity, u^2 e2 with e2 = a dt^2 / 2):
-    the pose error is A1 e1 + A2 e2."""
-    Hi = _pseudo_inverse(stats.H)
-    return Hi @ stats.D1, Hi @ stats.D2
+def lidar_uncertainty(stats: MeasurementStatistics, deskew_covariance: np.ndarray, acceleration_covariance: np.ndarray,
+                      dt: float, max_std_rotation: float, max_std_translation: float) -> LidarUncertainty:
+    """The honest covariance of a registration's own pose estimate:
 
+    - geometry: the cluster-robust sandwich H_d^+ M H_d^+ with H_d = H - B, the information left
+      once the average contribution of the map's normal noise (B) is taken out (noisy normals on
+      a long wall or the ground otherwise fake information along it); directions H_d leaves
+      empty get ``UNOBSERVED_VARIANCE``;
+    - deskewing: A1 C_e A1^T for the error C_e (``deskew_covariance``) of the motion the scan was
+      deskewed with, and A2 Q A2^T for the sweep's departure from constant velocity,
+      e2 = a dt^2 / 2 with Q = ``acceleration_covariance`` of a (rotation first, (rad/s^2)^2, (m/s^2)^2).
 
-UNOBSERVED_VARIANCE = 1e4  # rad^2 / m^2: a direction the LiDAR does not see at all (finite, uninformative)
-
-
-def lidar_covariance(stats: MeasurementStatistics, deskew_covariance: np.ndarray, acceleration_covariance: np.ndarray,
-                     dt: float) -> np.ndarray:
-    """Covariance (6x6, rotation first, rad^2 / m^2, body frame) of the registration's own pose
-    estimate, before the run-time calibration:
-
-    - the cluster-robust sandwich H_d^+ M H_d^+ with H_d = H - B, the information that remains once
-      the average contribution of the map's normal noise (B) is taken out (noisy normals on a long
-      wall or the ground otherwise fake information along it); directions H_d leaves empty get
-      ``UNOBSERVED_VARIANCE``;
-    - the deskewing: A1 C_e A1^T for the error C_e (``deskew_covariance``) of the motion the scan
-      was deskewed with, and A2 Q A2^T for the sweep's departure from constant velocity,
-      e2 = a dt^2 / 2 with ``acceleration_covariance`` Q of a (rotation first: (rad/s^2)^2, (m/s^2)^2).
+    The absolute test flags an axis whose geometric standard deviation exceeds
+    ``max_std_rotation`` (rad) or ``max_std_translation`` (m): weak in physical units, whatever the
+    other axes (the relative Schur test misses an open field, where nothing is weak *relative*
+    to the rest).
     """
-    vals, vecs = np.linalg.eigh(0.5 * ((stats.H - stats.B) + (stats.H - stats.B).T))
+    H_d = 0.5 * ((stats.H - stats.B) + (stats.H - stats.B).T)
+    vals, vecs = np.linalg.eigh(H_d)
     top = max(float(vals.max()), 1e-300)
     seen = vals > top * 1e-9
-    Hd_inv = (vecs[:, seen] / vals[seen]) @ vecs[:, seen].T
-    C = Hd_inv @ stats.M @ Hd_inv
+    H_inv = (vecs[:, seen] / vals[seen]) @ vecs[:, seen].T
     unseen = vecs[:, ~seen]
-    C += UNOBSERVED_VARIANCE * (unseen @ unseen.T)
-    A1, A2 = Hd_inv @ stats.D1, Hd_inv @ stats.D2
-    C += A1 @ deskew_covariance @ A1.T
-    e2 = acceleration_covariance * (0.5 * dt * dt) ** 2
-    C += A2 @ e2 @ A2.T
-    return 0.5 * (C + C.T)
+    geometric = H_inv @ stats.M @ H_inv + UNOBSERVED_VARIANCE * (unseen @ unseen.T)
+    A1, A2 = H_inv @ stats.D1, H_inv @ stats.D2
+    deskewing = A1 @ deskew_covariance @ A1.T + A2 @ (acceleration_covariance * (0.5 * dt * dt) ** 2) @ A2.T
+    geometric = 0.5 * (geometric + geometric.T)
+    covariance = geometric + 0.5 * (deskewing + deskewing.T)
+    std = np.sqrt(np.clip(np.diag(geometric), 0.0, None))
+    limits = np.array([max_std_rotation] * 3 + [max_std_translation] * 3)
+    return LidarUncertainty(covariance, std, std > limits)

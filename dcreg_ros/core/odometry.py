@@ -25,13 +25,14 @@ from .degeneracy import DegeneracyReport
 from .covariance import FIRST_FRAME_VARIANCE, UNINFORMATIVE_VARIANCE
 from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times
 from .geometry import invert_pose, project_to_so3, transform_points
-from .fusion import InnovationCalibration, fuse
+from .fusion import check_consistency, compound_covariance, fuse, perturb, tangent
 from .global_map import GlobalMap
-from .measurement import lidar_covariance
-from .motion_prior import MotionPriorConfig, MotionPriors, configured_acceleration, delta_to_twist, registration_prior
+from .measurement import LidarUncertainty, lidar_uncertainty
+from .motion_prior import (MotionPriorConfig, MotionPriors, Posterior, Prediction, configured_acceleration, delta_to_twist,
+                           registration_prior)
 from .proprioception import ImuSamples, WheelOdometrySamples
 from .pointcloud import InputError, range_indices
-from .registration import REGISTERED_STATUSES, RegistrationResult, align, plane_parameters
+from .registration import REGISTERED_STATUSES, RegistrationResult, align, lidar_measurement, plane_parameters
 from .solvers import strategy_code
 from .stamps import NEW_SEQUENCE, StampConfig, StampGuard, StampRejected
 from .threshold import AdaptiveThreshold
@@ -53,6 +54,7 @@ class OdometryPreprocessConfig:
     deskew: bool = param(True, "motion-compensate scans that carry per-point time (constant velocity)")
     source_voxel_size: float = param(0.25, "voxel edge of the points registered against the map (m); not finer than map_voxel_size", positive, "> 0 m")
     map_voxel_size: float = param(0.25, "voxel edge of the points inserted into the map (m)", positive, "> 0 m")
+    deskew_passes: int = param(2, "1: deskew with the predicted motion; 2: then deskew again with the registered motion and register once more (the prediction's error otherwise distorts the scan: 2-4x the per-frame error on a wobbling robot)", lambda k: k in (1, 2), "1 or 2")
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,10 @@ class FrameRecord:
     prior_axes: tuple[str, ...] = ()  # the flagged axes the prediction's prior acted on (dcreg_prior)
     sequence_reset: bool = False
     wall_ms: float = float("nan")  # wall-clock time of the whole call (points in, pose out), ms
+    # accumulated since the first scan (6x6, rotation first, body frame): grows while a direction stays unobserved
+    pose_covariance: np.ndarray = field(default_factory=lambda: np.eye(6) * FIRST_FRAME_VARIANCE)
+    absolute_weak: tuple[bool, ...] = (False,) * 6  # axes whose geometric std exceeds the absolute limits
+    lidar_std: np.ndarray = field(default_factory=lambda: np.full(6, np.nan))  # the LiDAR's own geometric std (rad, m)
 
     @property
     def axis_std(self) -> np.ndarray:
@@ -175,8 +181,20 @@ class FrameRecord:
         return self.wall_ms if np.isfinite(self.wall_ms) else float(sum(self.timings.values()))
 
     @property
+    def relative_weak(self) -> tuple[bool, ...]:
+        """The axes DCReg's relative (Schur) test flagged in the last iteration."""
+        return tuple(self.degeneracy.mask) if self.degeneracy is not None else (False,) * 6
+
+    @property
     def degenerate_mask(self) -> tuple[bool, ...]:
-        return self.degeneracy.mask if self.degeneracy is not None else (False,) * 6
+        """The weak axes: flagged by the relative test, the absolute test or both."""
+        return tuple(r or a for r, a in zip(self.relative_weak, self.absolute_weak))
+
+    @property
+    def pose_std(self) -> np.ndarray:
+        """Standard deviation per axis of the accumulated pose: roll, pitch, yaw (deg), x, y, z (m)."""
+        std = np.sqrt(np.clip(np.diag(self.pose_covariance), 0.0, None))
+        return np.concatenate([np.degrees(std[:3]), std[3:]])
 
 
 class Preprocessed(NamedTuple):
@@ -233,13 +251,11 @@ class Odometry:
         self._delta = np.eye(4)  # motion over the last frame interval
         self._reference_time = 0.0  # of the last scan (s): the stamp, or mid-sweep when deskewed
         self._stamp_guard = StampGuard(cfg.stamps)
-        if hasattr(self, "calibration"):
-            self.calibration.reset()
+        self._pose_covariance = np.eye(6) * FIRST_FRAME_VARIANCE  # accumulated, body frame of the last pose
         if hasattr(self, "priors"):
             self.priors.reset()  # measurements already fed stay (and what is expected); the filters restart
         else:
             self.priors = MotionPriors(cfg.motion_prior)
-        self.calibration = InnovationCalibration(configured_acceleration(cfg.motion_prior))
         if self.global_map is not None:
             self.global_map.clear()  # its points are in the frame of the trajectory just forgotten
 
@@ -312,69 +328,21 @@ class Odometry:
             prediction = None
         else:
             prediction = self.priors.predict(self._reference_time, reference_time, self._scan_pose)
-        source, frame, timed, notes, source_fractions = self._preprocess(pts, times, self._delta if prediction is None else prediction.delta)
+        scan = self._preprocess(pts, times, self._delta if prediction is None else prediction.delta)
         preprocess_ms = (time.perf_counter() - t0) * 1e3
-        guess = self._scan_pose if prediction is None else self._scan_pose @ prediction.delta
+        estimate = None
         if index == 0:
-            pose, result = guess, None
+            pose = self._scan_pose
         else:
-            sigma = self.threshold.sigma
-            result = align(
-                source, self.local_map, guess, self._registration,
-                max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
-                prior=registration_prior(self.config.motion_prior, prediction),
-                source_fractions=source_fractions, measure_cell=self.config.mapping.voxel_size,
-            )
-            pose = result.T_target_source if result.ok else guess
-            pose[:3, :3] = project_to_so3(pose[:3, :3])  # keep the chained poses orthonormal
-        t1 = time.perf_counter()
-        fused = None
-        if index > 0:
             interval = reference_time - self._reference_time if reference_time > self._reference_time else dt
-            import os
-            mode = os.environ.get("DCREG_FUSE", "")
-            if mode and result.ok and result.measurement is not None and prediction.source != "imu":
-                mp = self.config.motion_prior
-                accel = np.diag((self.calibration.acceleration if "acc" in mode else configured_acceleration(mp)) ** 2)
-                if "2pass" in mode and source_fractions is not None and len(self.poses) >= 2:
-                    R_L = lidar_covariance(result.measurement, prediction.covariance, accel, interval)
-                    first = fuse(guess, prediction.covariance, result.data_pose, self.calibration.scaled(R_L))
-                    source, frame, timed, notes, source_fractions = self._preprocess(pts, times, invert_pose(self._scan_pose) @ first.pose)
-                    result = align(source, self.local_map, guess, self._registration,
-                                   max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
-                                   prior=registration_prior(self.config.motion_prior, prediction),
-                                   source_fractions=source_fractions, measure_cell=self.config.mapping.voxel_size)
-                    deskew_cov = first.covariance
-                else:
-                    deskew_cov = prediction.covariance
-                if result.ok and result.measurement is not None:
-                    R_L = lidar_covariance(result.measurement, deskew_cov, accel, interval)
-                    rep = result.degeneracy_last
-                    if ("strict" in mode or "trust" in mode) and rep is not None:
-                        for sub, basis in ((0, rep.basis_rotation), (1, rep.basis_translation)):
-                            for a in range(3):
-                                k = 3 * sub + a
-                                if rep.mask[k] and ("strict" in mode or not result.trusted[k]):
-                                    v = basis[:, a]
-                                    R_L[3 * sub: 3 * sub + 3, 3 * sub: 3 * sub + 3] += 1e4 * np.outer(v, v)
-                    fused = fuse(guess, prediction.covariance, result.data_pose, self.calibration.scaled(R_L) if "cal" in mode else R_L)
-                    cv = self.priors.constant_velocity
-                    self.calibration.update(fused.innovation, np.sqrt(np.diag(cv.covariance)), interval, R_L)
-                    if "acc" in mode:
-                        cv.acceleration = self.calibration.acceleration.copy()
-                    pose = fused.pose
-                    pose[:3, :3] = project_to_so3(pose[:3, :3])
-            if fused is not None:
-                pose = self.priors.correct(self._scan_pose, pose, fused.covariance, np.zeros((6, 6)), np.zeros(6), interval, reference_time)
-            elif result.ok:
-                pose = self.priors.correct(self._scan_pose, pose, result.covariance, result.information, result.information_vector, interval, reference_time)
-            else:
-                pose = self.priors.correct(self._scan_pose, pose, prediction.covariance, np.zeros((6, 6)), np.zeros(6), interval, reference_time)
-            self.threshold.update(guess, pose)
+            estimate = self._estimate(pts, times, scan, prediction, interval, reference_time)
+            scan, pose = estimate.scan, estimate.posterior.pose
+            pose[:3, :3] = project_to_so3(pose[:3, :3])  # keep the chained poses orthonormal
+            self.threshold.update(self._scan_pose @ prediction.delta, pose)
             self._delta = invert_pose(self._scan_pose) @ pose
-            notes = prediction.notes + notes
+        t1 = time.perf_counter()
         self._reference_time = reference_time
-        world = transform_points(pose, frame)
+        world = transform_points(pose, scan.frame)
         self.local_map.insert(world)
         if self.global_map is not None:
             self.global_map.insert(world)
@@ -383,18 +351,25 @@ class Odometry:
         self._scan_pose = pose
         # A scan is registered at its mid-point (where a skewed scan's points sit on average and
         # where deskewing is unbiased by velocity errors); report the pose at its stamp, the start.
-        stamp_pose = pose @ interpolate_motion(self._delta, -0.5) if timed else pose
-        record = _record(index, stamp, stamp_pose, result, len(source), self.threshold.sigma, preprocess_ms, map_ms)
-        if fused is not None:
-            record.covariance = fused.covariance
-        record.notes = notes
+        stamp_pose = pose @ interpolate_motion(self._delta, -0.5) if scan.timed else pose
+        record = _record(index, stamp, stamp_pose, None if estimate is None else estimate.result, len(scan.source),
+                         self.threshold.sigma, preprocess_ms, map_ms)
+        record.notes = list(scan.notes)
+        if estimate is not None:
+            self._pose_covariance = compound_covariance(self._pose_covariance, self._delta, estimate.posterior.covariance)
+            record.covariance = estimate.posterior.covariance
+            record.notes = prediction.notes + estimate.notes + record.notes
+            if estimate.uncertainty is not None:
+                record.absolute_weak = tuple(bool(w) for w in estimate.uncertainty.absolute_weak)
+                record.lidar_std = estimate.uncertainty.geometric_std
+        record.pose_covariance = self._pose_covariance.copy()
         if index > 0 and dt > 0.0:
             record.twist = delta_to_twist(self._delta, dt)
-            record.twist_covariance = self.priors.constant_velocity.covariance.copy()
+            record.twist_covariance = record.covariance / (dt * dt)  # the frame's motion, per second
             record.prior_source = prediction.source
             record.prior_age = prediction.age
-            if result is not None and self.config.degeneracy.strategy == "dcreg_prior" and self.config.motion_prior.prior_strength == "prediction":
-                record.prior_axes = tuple(record.degeneracy.degenerate_axes) if record.degeneracy else ()
+            if estimate.result is not None and self._fusing and record.degeneracy is not None:
+                record.prior_axes = tuple(record.degeneracy.degenerate_axes)
         self.poses.append(stamp_pose)
         self.stamps.append(stamp)
         self._stamp_guard.commit(stamp)
@@ -402,6 +377,92 @@ class Odometry:
         if verdict.reason:
             record.notes = [verdict.reason] + record.notes
         return record
+
+    @property
+    def _fusing(self) -> bool:
+        """The default: dcreg_prior with the prediction's uncertainty, fused with the LiDAR by information."""
+        return self.config.degeneracy.strategy == "dcreg_prior" and self.config.motion_prior.prior_strength == "prediction"
+
+    def _align(self, scan: "Preprocessed", init: np.ndarray, prediction: Prediction | None, strategy: str | None = None) -> RegistrationResult:
+        """Register against the local map with the adaptive threshold; ``prediction`` None: no prior
+        (the data's own solution, ``strategy`` plain Gauss-Newton)."""
+        sigma = self.threshold.sigma
+        return align(scan.source, self.local_map, init, self._registration, strategy=strategy,
+                     max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
+                     prior=registration_prior(self.config.motion_prior, prediction), source_fractions=scan.source_fractions,
+                     measure_cell=self.config.mapping.voxel_size)
+
+    def _uncertainty(self, result: RegistrationResult, deskew_covariance: np.ndarray, interval: float) -> LidarUncertainty | None:
+        if not result.ok or result.statistics is None:
+            return None
+        d = self.config.degeneracy
+        acceleration = np.diag(configured_acceleration(self.config.motion_prior) ** 2)
+        return lidar_uncertainty(result.statistics, deskew_covariance, acceleration, interval,
+                                 np.radians(d.max_std_rotation), d.max_std_translation)
+
+    def _estimate(self, pts: np.ndarray, times: ScanFractions, scan: "Preprocessed", prediction: Prediction, interval: float,
+                  reference_time: float) -> "FrameEstimate":
+        """Register the scan (DCReg with the prediction as the prior of its flagged directions),
+        then, with ``deskew_passes`` 2 and the default strategy, deskew it again with that motion
+        and register it once more without any prior from there: the data's own converged solution,
+        which the motion priors fuse with their prediction by information (a single Gauss-Newton
+        step from a pose the prior held keeps most of the prior's bias along a weak axis)."""
+        guess = self._scan_pose @ prediction.delta
+        result = self._align(scan, guess, prediction)
+        uncertainty = self._uncertainty(result, prediction.covariance, interval)
+        again = self.config.preprocess.deskew_passes > 1 and uncertainty is not None and (self._fusing or (
+            scan.source_fractions is not None and self.config.preprocess.deskew and len(self.poses) >= 2))
+        if again:
+            weak = np.asarray(result.degeneracy_last.mask, dtype=bool) | uncertainty.absolute_weak
+            check = check_consistency(tangent(guess, result.data_pose), prediction.covariance, uncertainty.covariance, weak,
+                                      self.config.motion_prior.consistency_gate)
+            first = fuse(guess, check.prediction_covariance, result.data_pose, check.lidar_covariance)
+            motion = deskew_motion(prediction.delta, invert_pose(self._scan_pose) @ first.pose, interval,
+                                   configured_acceleration(self.config.motion_prior))
+            deskewed = scan.source_fractions is not None and self.config.preprocess.deskew and len(self.poses) >= 2
+            rescan = self._preprocess(pts, times, motion) if deskewed else scan
+            second = self._align(rescan, first.pose, None, "none" if self._fusing else None) if self._fusing else \
+                self._align(rescan, result.T_target_source, prediction)
+            if second.ok:
+                scan, result = rescan, second
+                uncertainty = self._uncertainty(second, first.covariance if deskewed else prediction.covariance, interval) or uncertainty
+        measurement = lidar_measurement(result, uncertainty, self._fusing)
+        posterior = self.priors.correct(self._scan_pose, prediction, measurement, interval, reference_time, fusing=self._fusing)
+        notes = list(posterior.notes)
+        if not result.ok:
+            notes.append(f"registration failed ({result.status}): the {prediction.source.replace('_', ' ')} prediction stands")
+        return FrameEstimate(result, uncertainty, posterior, scan, notes)
+
+
+DESKEW_CORRECTION_SIGMAS = 3.0  # a correction of the predicted motion beyond this many accelerations is not a velocity error
+
+
+def deskew_motion(predicted: np.ndarray, registered: np.ndarray, interval: float, acceleration: np.ndarray) -> np.ndarray:
+    """The motion over a frame interval to deskew a scan again with (4x4): the predicted one with
+    the registered rotation, unless that rotation corrects the prediction by more than the motion
+    could have changed (DESKEW_CORRECTION_SIGMAS x the rotation-first ``acceleration`` x
+    interval^2): a larger correction is drift the registration took out against the map, not
+    motion within the sweep. The rotation is what distorts a scan at range (0.1 deg is 3.5 cm at
+    20 m); a translation correction moves points by half of itself at most, and along a weak axis
+    it is mostly the map's drift: re-deskewing with it kept the sparse corridor from snapping back
+    to a door niche (test_motion_prior)."""
+    correction = tangent(predicted, registered)
+    limit = DESKEW_CORRECTION_SIGMAS * acceleration * interval * interval
+    keep = np.zeros(6)
+    if np.all(np.abs(correction[:3]) <= limit[:3]):
+        keep[:3] = 1.0  # the rotation: what distorts a scan at range
+    return perturb(predicted, correction * keep)
+
+
+class FrameEstimate(NamedTuple):
+    """One frame's registration, the LiDAR's uncertainty (None when the registration failed), the
+    fused posterior, the preprocessed scan it was registered with and notes for the record."""
+
+    result: RegistrationResult
+    uncertainty: LidarUncertainty | None
+    posterior: Posterior
+    scan: Preprocessed
+    notes: list[str]
 
 
 def _record(index, stamp, pose, result: RegistrationResult | None, num_points, sigma, preprocess_ms, map_ms) -> FrameRecord:
