@@ -147,6 +147,26 @@ class InertialFilter:
         self.t = float(t)
         self.initialized = True
 
+    def initialize_attitude(self, T_world_lidar: np.ndarray, samples: ImuSamples, t: float) -> None:
+        """Start for predicting rotation only, at once, at rest or moving: the attitude from the
+        LiDAR pose, the gyro bias zero within its configured uncertainty (the mean rate when the
+        IMU is still: a start at rest). Gravity and velocity are not needed for rotation."""
+        self.initialize(T_world_lidar, samples, t)
+        if self.initialized:
+            return
+        T_wi = T_world_lidar @ self.T_lidar_imu
+        self.R, self.p = T_wi[:3, :3].copy(), T_wi[:3, 3].copy()
+        self.g = np.array([0.0, 0.0, -GRAVITY])
+        self.v, self.bg, self.ba = np.zeros(3), np.zeros(3), np.zeros(3)
+        n = self.noise
+        P = np.zeros((N_STATE, N_STATE))
+        P[VEL, VEL] = np.eye(3) * self.initial_speed_sigma**2
+        P[BG, BG] = np.eye(3) * n.gyro_bias_sigma**2
+        P[BA, BA] = np.eye(3) * n.accel_bias_sigma**2
+        self.P, self.P_motion = P, P.copy()
+        self.t = float(t)
+        self.initialized = True
+
     def initialize_from_motion(self, times: np.ndarray, poses: np.ndarray, samples: ImuSamples) -> bool:
         """Start while moving: the LiDAR's poses ``poses`` (K, 4, 4) at ``times`` (K,) s over the
         first second or so, and the IMU over the same span, give the velocity at the start and

@@ -359,7 +359,7 @@ class MotionPriors:
         want_imu, _ = self._wants()
         self._window = [(t, T_world_lidar.copy())]
         if want_imu and self.imu.covers(t - self.config.max_data_age, t, self.config.max_data_age) is None:
-            self.filter.initialize(T_world_lidar, self.imu.samples, t)
+            self._start_filter(T_world_lidar, t)
 
     def predict(self, t0: float, t1: float, T_world_lidar: np.ndarray) -> Prediction:
         """The LiDAR's motion from the scan at t0 (at pose ``T_world_lidar``) to the scan at t1 (s).
@@ -464,7 +464,11 @@ class MotionPriors:
         return bool(quiet and speed < self.STILL_SPEED)
 
     def _start_filter(self, T_world_lidar: np.ndarray, t: float) -> str | None:
-        """Start the IMU filter at rest, or from the recent LiDAR motion; None when it runs, else why not yet."""
+        """Start the IMU filter: for the rotation alone at once; with ``imu_translation`` at rest,
+        or from the recent LiDAR motion. None when it runs, else why not yet."""
+        if not self.config.imu_translation:
+            self.filter.initialize_attitude(T_world_lidar, self.imu.samples, t)
+            return None
         self.filter.initialize(T_world_lidar, self.imu.samples, t)
         if self.filter.initialized:
             return None
