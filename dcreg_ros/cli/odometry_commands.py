@@ -65,7 +65,9 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", type=float, default=0.015, help="range noise standard deviation, m (default 0.015)")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
     p.add_argument("--motion", choices=MOTION_PROFILES, default="smooth",
-                   help="smooth (near-constant speed), variable (0.5-2 m/s) or stop_and_go (default smooth)")
+                   help="smooth (near-constant speed), variable (0.5-2 m/s), stop_and_go, or handheld (walking "
+                        "0.8-1.6 m/s with step bounce, pauses, hand shake and sweeps up to 180 deg/s; no wheel odometry) "
+                        "(default smooth)")
     p.add_argument("--no-imu", action="store_true", help="leave the simulated IMU (/imu) out")
     p.add_argument("--no-wheel", action="store_true", help="leave the simulated wheel odometry (/wheel/odom) out")
     p.set_defaults(func=run_simulate)
@@ -73,6 +75,7 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     from ..sim import simulate, write_simulation
+    from ..sim.motion_profiles import WHEELED_PROFILES
 
     if args.frames < 2:
         raise CliError("--frames must be at least 2")
@@ -84,8 +87,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     from ..core.geometry import rotation_to_euler
     from ..sim.proprioception import ImuModel, WheelModel
 
+    wheeled = args.motion in WHEELED_PROFILES and not args.no_wheel
     result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise, motion=args.motion,
-                      imu=None if args.no_imu else ImuModel(), wheel=None if args.no_wheel else WheelModel())
+                      imu=None if args.no_imu else ImuModel(), wheel=WheelModel() if wheeled else None)
     write_simulation(result, args.out, storage=args.storage)
     points = np.mean([len(s) for s in result.scans])
     weak = flagged_axes(result.nominal_mask)
@@ -106,6 +110,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         wheel = result.wheel
         print(f"wheel /wheel/odom {wheel.model.rate:.0f} Hz, base_link -> lidar {mounting(wheel.T_base_lidar)}; "
               f"scale error {wheel.scale_error:+.2%}, slip {np.degrees(wheel.slip):+.3f} deg/m")
+    elif not wheeled and not args.no_wheel:
+        print("wheel none: a hand-held sensor has no wheel odometry (no /wheel/odom, no base_link -> lidar)")
     return 0
 
 

@@ -3,9 +3,9 @@
 Where real degenerate data with ground truth is scarce, odometry can be evaluated here: exact ray
 casting (:mod:`.raycast`) against analytic scenes (:mod:`.scenes`) by a spinning LiDAR model
 (:mod:`.sensors`) moving along a seeded path (:mod:`.trajectories` for the smooth profile,
-:mod:`.motion_profiles` for the robot-like ones); :func:`simulate` ties them together, with a
-simulated IMU and wheel odometry (:mod:`.proprioception`), and :func:`write_simulation` stores a
-ROS 2 bag with the truth beside it.
+:mod:`.motion_profiles` for the robot-like ones, :mod:`.handheld` for a person walking with it);
+:func:`simulate` ties them together, with a simulated IMU and wheel odometry
+(:mod:`.proprioception`), and :func:`write_simulation` stores a ROS 2 bag with the truth beside it.
 """
 
 from .motion_profiles import MOTION_PROFILES

@@ -32,7 +32,8 @@ from ..io.trajectory import Trajectory, write_tum
 from .raycast import PackedPrimitives, cast_rays
 from .scenes import Scene, build_scene
 from .sensors import LidarModel, sensor_preset
-from .motion_profiles import MOTION_PROFILES, RobotMotion, sensor_motion
+from .handheld import HandheldMotion
+from .motion_profiles import MOTION_PROFILES, WHEELED_PROFILES, RobotMotion, sensor_motion
 from .proprioception import (POST_ROLL, PRE_ROLL, ImuModel, ImuTruth, WheelModel, WheelTruth, sample_stamps, simulate_imu,
                              simulate_wheel_odometry)
 from .trajectories import SensorMotion
@@ -69,7 +70,7 @@ class SimulationResult:
     ground_truth: Trajectory
     nominal_mask: np.ndarray
     degenerate_mask: np.ndarray
-    motion: SensorMotion | RobotMotion
+    motion: SensorMotion | RobotMotion | HandheldMotion
     seed: int
     motion_profile: str = "smooth"
     imu: ImuTruth | None = None
@@ -117,8 +118,8 @@ def degeneracy_truth(points: np.ndarray, normals: np.ndarray, threshold: float =
     return np.array(analyze_hessian(H, threshold=threshold).mask, dtype=bool)
 
 
-def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: SensorMotion | RobotMotion, stamp: float,
-                   rng: np.random.Generator, frame_id: str = "lidar") -> FrameSample:
+def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: "SensorMotion | RobotMotion | HandheldMotion",
+                   stamp: float, rng: np.random.Generator, frame_id: str = "lidar") -> FrameSample:
     """Cast one revolution starting at ``stamp`` (s): column c is cast from the pose at
     ``stamp + c * period / columns``. Points come out in column (= time = azimuth) order."""
     directions = sensor.beam_directions()  # (columns, beams, 3), sensor frame
@@ -162,11 +163,14 @@ def deskew(scan: Scan, poses_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarr
     return np.einsum("nij,nj->ni", R, scan.points) + t
 
 
+DEFAULT_WHEEL = WheelModel()  # simulate()'s default: left out, not refused, for the handheld profile
+
+
 def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frames: int = 300, beams: int = 32,
              seed: int = 0, noise: float = 0.015, dropout: float = 0.0, period: float = 0.1, *,
              columns: int = 1024, start_stamp: float = 1000.0, threshold: float = 10.0,
              sensor: LidarModel | None = None, frame_id: str = "lidar", motion: str = "smooth",
-             imu: ImuModel | None = ImuModel(), wheel: WheelModel | None = WheelModel()) -> SimulationResult:
+             imu: ImuModel | None = ImuModel(), wheel: WheelModel | None = DEFAULT_WHEEL) -> SimulationResult:
     """Simulate ``frames`` consecutive revolutions of a LiDAR moving through ``scene``.
 
     ``scene`` is a name from ``SCENE_NAMES``, a builder from ``SCENES`` or a built Scene.
@@ -176,13 +180,19 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     ``threshold`` is the degeneracy ratio of the per-frame truth. ``motion`` is one of
     ``MOTION_PROFILES`` (see :mod:`.motion_profiles`). ``imu`` and ``wheel`` are the models of the
     simulated IMU and wheel odometry (:mod:`.proprioception`; None leaves one out); their
-    samples run from PRE_ROLL before the first scan to POST_ROLL after the last. Deterministic
-    given ``seed``; each part (motion, LiDAR noise, IMU, wheels) draws from its own stream.
+    samples run from PRE_ROLL before the first scan to POST_ROLL after the last. A hand-held
+    sensor has no wheels: with ``motion="handheld"`` the default wheel model is left out and an
+    explicit one is a ValueError. Deterministic given ``seed``; each part (motion, LiDAR noise,
+    IMU, wheels) draws from its own stream.
     """
     if frames < 1:
         raise ValueError("frames must be >= 1")
     if motion not in MOTION_PROFILES:
         raise ValueError(f"unknown motion profile '{motion}' (choose one of {', '.join(MOTION_PROFILES)})")
+    if motion not in WHEELED_PROFILES:
+        if wheel is not None and wheel is not DEFAULT_WHEEL:
+            raise ValueError(f"the {motion} profile has no wheel odometry (a hand-held sensor has no wheels); pass wheel=None")
+        wheel = None
     if sensor is None:
         sensor = sensor_preset(beams, columns=columns, range_noise=noise, dropout=dropout, period=period)
     travel = MAX_SPEED * frames * sensor.period + 10.0
@@ -252,9 +262,9 @@ def write_simulation(result: SimulationResult, out: str | Path, storage: str = "
     ground truth (world -> lidar), the simulated IMU (sensor_msgs/Imu, no orientation, the model's
     noise variances) and wheel odometry (nav_msgs/Odometry odom -> base_link with covariances),
     and their mounting on ``/tf_static`` (base_link -> lidar, lidar -> imu), all in stamp order;
-    a topic of None (or a result without that sensor) leaves it out. ``ground_truth_tum.txt``,
-    ``degeneracy_truth.json`` and ``simulation.json`` (:func:`simulation_info`) go inside the
-    bag directory. Returns it."""
+    a topic of None (or a result without that sensor, e.g. the handheld profile's wheels) leaves
+    it out. ``ground_truth_tum.txt``, ``degeneracy_truth.json`` and ``simulation.json``
+    (:func:`simulation_info`) go inside the bag directory. Returns it."""
     from ..io.bags import BagWriter  # rosbags is only needed when a bag is written
 
     out = Path(out)
