@@ -1,11 +1,13 @@
-"""The handheld motion profile (walking, bounce, sweeps, shake) in simulated scenes, bags and the CLI."""
+"""The handheld motion profile (walking, bounce, sweeps, shake) and scan drops, in simulated scenes and bags."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from dcreg_ros.io.bags import list_topics, read_ground_truth
 from dcreg_ros.io.datasets import open_dataset
 from dcreg_ros.io.proprioception import read_imu, read_static_transforms
@@ -13,6 +15,7 @@ from dcreg_ros.sim import SCENE_NAMES, WheelModel, deskew, simulate, write_simul
 from dcreg_ros.sim.kinematics import kinematics
 from dcreg_ros.sim.motion_profiles import sensor_motion
 from dcreg_ros.sim.proprioception import ImuModel, simulate_imu
+from dcreg_ros.sim.scan_drops import ScanDrops
 from dcreg_ros.sim.scenes import build_scene
 from dcreg_ros.sim.sensors import sensor_preset
 from dcreg_ros.sim.simulate import load_simulation_info, simulate_frame
@@ -133,24 +136,76 @@ def test_handheld_has_an_imu_but_no_wheels():
     assert simulate("corridor", frames=2, motion="stop_and_go", **SMALL).wheel is not None
 
 
-def test_bag_round_trip_of_a_handheld_run(tmp_path):
-    result = simulate("stairwell", frames=4, seed=2, motion="handheld", **SMALL)
+def test_drops_keep_the_stated_stamps_and_their_ground_truth():
+    kwargs = dict(frames=10, seed=4, motion="handheld", **SMALL)
+    full = simulate("structured", **kwargs)
+    part = simulate("structured", keep_every=2, drop_every=2, **kwargs)
+    kept = [0, 4, 8]  # revolutions 0, 2, 4, 6, 8 kept, then every 2nd of those dropped
+    np.testing.assert_allclose(part.ground_truth.stamps, T0 + 0.1 * np.array(kept), atol=1e-9)
+    assert [s.stamp for s in part.scans] == list(part.ground_truth.stamps)
+    np.testing.assert_array_equal(part.ground_truth.poses, full.ground_truth.poses[kept])
+    np.testing.assert_array_equal(part.degenerate_mask, full.degenerate_mask[kept])
+    for k, scan in zip(kept, part.scans):  # the same scans as without drops, noise included
+        np.testing.assert_array_equal(scan.points, full.scans[k].points)
+    np.testing.assert_allclose(part.dropped_stamps, T0 + 0.1 * np.array([1, 2, 3, 5, 6, 7, 9]), atol=1e-9)
+    np.testing.assert_array_equal(part.imu.samples.stamps, full.imu.samples.stamps)  # the IMU runs on
+    window = part.frames(1)
+    np.testing.assert_allclose(window.dropped_stamps, T0 + 0.1 * np.array([5, 6, 7]), atol=1e-9)
+
+
+def test_random_drops_are_seeded_and_options_are_checked():
+    drops = ScanDrops(drop_probability=0.2)
+    kept = drops.kept(2000, seed=1)
+    assert abs((~kept).mean() - 0.2) < 0.03
+    np.testing.assert_array_equal(kept, drops.kept(2000, seed=1))
+    assert not np.array_equal(kept, drops.kept(2000, seed=2))
+    both = ScanDrops(keep_every=3, drop_probability=0.2).kept(2000, seed=1)
+    assert not both[1::3].any() and not both[2::3].any() and np.array_equal(both[::3], kept[::3])
+    assert ScanDrops(drop_every=0).kept(5, 0).all() and not ScanDrops().active
+    for bad, message in ((dict(keep_every=0), "keep_every"), (dict(drop_every=1), "drop_every"),
+                         (dict(drop_probability=1.0), "drop_probability"), (dict(drop_probability=float("nan")), "drop_probability"),
+                         (dict(keep_every=2.5), "keep_every")):
+        with pytest.raises(ValueError, match=message):
+            ScanDrops(**bad)
+    with pytest.raises(ValueError, match="no scan left"):
+        simulate("corridor", frames=1, drop_probability=0.99, **SMALL)
+
+
+def test_bag_round_trip_of_a_handheld_run_with_drops(tmp_path):
+    result = simulate("stairwell", frames=9, seed=2, motion="handheld", keep_every=2, drop_probability=0.3, **SMALL)
+    kept = result.ground_truth.stamps
+    assert 2 <= len(kept) < 5 and len(result.dropped_stamps) == 9 - len(kept)
     bag = write_simulation(result, tmp_path / "bag")
     assert "/wheel/odom" not in list_topics(bag) and {"/points", "/ground_truth", "/imu"} <= set(list_topics(bag))
     scans = list(open_dataset(bag))
-    np.testing.assert_allclose([s.stamp for s in scans], result.ground_truth.stamps, atol=1e-9)
+    np.testing.assert_allclose([s.stamp for s in scans], kept, atol=1e-9)
     for read, written in zip(scans, result.scans):
         np.testing.assert_allclose(read.points, written.points, atol=1e-6)  # float32 in the message
         np.testing.assert_allclose(read.times, written.times, atol=1e-9)
     gt = read_ground_truth(bag)
+    np.testing.assert_allclose(gt.stamps, kept, atol=1e-9)
     np.testing.assert_allclose(gt.poses, result.ground_truth.poses, atol=1e-9)
     np.testing.assert_allclose(read_imu(bag).stamps, result.imu.samples.stamps, atol=1e-9)
     assert set(read_static_transforms(bag)) == {("lidar", "imu")}  # no base_link: nothing carries wheels
     info = load_simulation_info(bag)
     assert info["motion_profile"] == "handheld" and "wheel" not in info and "T_base_lidar" not in info["extrinsics"]
+    drops = info["scan_drops"]
+    assert drops["keep_every"] == 2 and drops["drop_probability"] == 0.3 and drops["scans"] == len(kept)
+    np.testing.assert_allclose(drops["dropped_stamps"], result.dropped_stamps)
+    tum = np.loadtxt(bag / "ground_truth_tum.txt")
+    np.testing.assert_allclose(tum[:, 0], kept, atol=1e-9)
+    assert len(json.loads((bag / "degeneracy_truth.json").read_text())["frames"]) == len(kept)
 
 
-def test_cli_simulates_handheld_without_wheels(tmp_path):
-    proc = run_cli("simulate", "structured", "--out", tmp_path / "hand", "--frames", 3, "--beams", 16, "--motion", "handheld")
-    assert "3 scans of structured" in proc.stdout and "handheld motion" in proc.stdout and "wheel none" in proc.stdout
-    assert "/wheel/odom" not in list_topics(tmp_path / "hand")
+def test_cli_simulates_handheld_at_a_lower_frame_rate_and_checks_the_drop_options(tmp_path):
+    out = tmp_path / "hand"
+    proc = run_cli("simulate", "structured", "--out", out, "--frames", 9, "--beams", 16, "--motion", "handheld",
+                   "--keep-every", 3, "--seed", 1)
+    assert "3 scans of structured" in proc.stdout and "3 of 9 revolutions written (every 3rd scan kept)" in proc.stdout
+    assert "wheel none" in proc.stdout and "/wheel/odom" not in list_topics(out)
+    info = load_simulation_info(out)
+    np.testing.assert_allclose(info["scan_drops"]["dropped_stamps"], T0 + 0.1 * np.array([1, 2, 4, 5, 7, 8]))
+    assert_one_line_error(run_cli("simulate", "tunnel", "--out", tmp_path / "x", "--drop-every", 1, ok=False),
+                          "--drop-every must be an integer >= 2")
+    assert_one_line_error(run_cli("simulate", "tunnel", "--out", tmp_path / "x", "--frames", 4, "--keep-every", 4, ok=False),
+                          "only 1 of 4 scans")

@@ -20,7 +20,7 @@ import dataclasses
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ from .handheld import HandheldMotion
 from .motion_profiles import MOTION_PROFILES, WHEELED_PROFILES, RobotMotion, sensor_motion
 from .proprioception import (POST_ROLL, PRE_ROLL, ImuModel, ImuTruth, WheelModel, WheelTruth, sample_stamps, simulate_imu,
                              simulate_wheel_odometry)
+from .scan_drops import ScanDrops
 from .trajectories import SensorMotion
 
 TRUTH_FILE = "degeneracy_truth.json"
@@ -62,7 +63,9 @@ class SimulationResult:
     """Scans plus ground truth. ``degenerate_mask`` is (frames, 6) bool, axes roll pitch yaw x y z;
     ``motion`` gives T_world_sensor at any time, for exact deskewing; ``motion_profile`` is its
     name in ``MOTION_PROFILES``; ``imu`` and ``wheel`` hold the simulated proprioception with
-    its extrinsics and drawn errors (None when left out)."""
+    its extrinsics and drawn errors (None when left out). ``drops`` says which revolutions were
+    left out (:mod:`.scan_drops`) and ``dropped_stamps`` (s) their stamps: ``scans``,
+    ``ground_truth`` and ``degenerate_mask`` hold the kept ones only."""
 
     scene: Scene
     sensor: LidarModel
@@ -75,25 +78,31 @@ class SimulationResult:
     motion_profile: str = "smooth"
     imu: ImuTruth | None = None
     wheel: WheelTruth | None = None
+    drops: ScanDrops = ScanDrops()
+    dropped_stamps: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __len__(self) -> int:
         return len(self.scans)
 
     def frames(self, start: int, stop: int | None = None) -> "SimulationResult":
         """The same simulation restricted to frames start..stop-1 (scans, ground truth, truth;
-        IMU and wheel samples from PRE_ROLL before the first kept scan to POST_ROLL after the last)."""
+        IMU and wheel samples from PRE_ROLL before the first kept scan to POST_ROLL after the last;
+        the stamps dropped between the first and the last kept scan)."""
         window = slice(start, stop)
         gt = self.ground_truth
         scans = self.scans[window]
-        imu, wheel = self.imu, self.wheel
+        imu, wheel, dropped = self.imu, self.wheel, self.dropped_stamps[:0]
         if scans:
+            inside = (self.dropped_stamps > scans[0].stamp) & (self.dropped_stamps < scans[-1].stamp)
+            dropped = self.dropped_stamps[inside]
             t0, t1 = scans[0].stamp - PRE_ROLL, scans[-1].stamp + self.sensor.period + POST_ROLL
             if imu is not None:
                 imu = dataclasses.replace(imu, samples=imu.samples.between(t0, t1))
             if wheel is not None:
                 wheel = dataclasses.replace(wheel, samples=wheel.samples.between(t0, t1))
         return dataclasses.replace(self, scans=scans, degenerate_mask=self.degenerate_mask[window],
-                                   ground_truth=Trajectory(gt.stamps[window], gt.poses[window]), imu=imu, wheel=wheel)
+                                   ground_truth=Trajectory(gt.stamps[window], gt.poses[window]), imu=imu, wheel=wheel,
+                                   dropped_stamps=dropped)
 
 
 def point_to_plane_hessian(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
@@ -170,20 +179,26 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
              seed: int = 0, noise: float = 0.015, dropout: float = 0.0, period: float = 0.1, *,
              columns: int = 1024, start_stamp: float = 1000.0, threshold: float = 10.0,
              sensor: LidarModel | None = None, frame_id: str = "lidar", motion: str = "smooth",
-             imu: ImuModel | None = ImuModel(), wheel: WheelModel | None = DEFAULT_WHEEL) -> SimulationResult:
+             imu: ImuModel | None = ImuModel(), wheel: WheelModel | None = DEFAULT_WHEEL,
+             keep_every: int = 1, drop_every: int | None = None, drop_probability: float = 0.0) -> SimulationResult:
     """Simulate ``frames`` consecutive revolutions of a LiDAR moving through ``scene``.
 
     ``scene`` is a name from ``SCENE_NAMES``, a builder from ``SCENES`` or a built Scene.
     ``noise`` is the range noise sigma (m), ``dropout`` the probability of losing a return,
     ``period`` the revolution time (s); ``sensor`` overrides the preset built from ``beams``,
-    ``columns``, ``noise``, ``dropout`` and ``period``. Stamps are ``start_stamp + k * period``.
-    ``threshold`` is the degeneracy ratio of the per-frame truth. ``motion`` is one of
-    ``MOTION_PROFILES`` (see :mod:`.motion_profiles`). ``imu`` and ``wheel`` are the models of the
-    simulated IMU and wheel odometry (:mod:`.proprioception`; None leaves one out); their
-    samples run from PRE_ROLL before the first scan to POST_ROLL after the last. A hand-held
-    sensor has no wheels: with ``motion="handheld"`` the default wheel model is left out and an
-    explicit one is a ValueError. Deterministic given ``seed``; each part (motion, LiDAR noise,
-    IMU, wheels) draws from its own stream.
+    ``columns``, ``noise``, ``dropout`` and ``period``. Revolution k starts at
+    ``start_stamp + k * period``. ``threshold`` is the degeneracy ratio of the per-frame truth.
+    ``motion`` is one of ``MOTION_PROFILES`` (see :mod:`.motion_profiles`). ``imu`` and ``wheel``
+    are the models of the simulated IMU and wheel odometry (:mod:`.proprioception`; None leaves
+    one out); their samples run from PRE_ROLL before the first revolution to POST_ROLL after the
+    last. A hand-held sensor has no wheels: with ``motion="handheld"`` the default wheel model
+    is left out and an explicit one is a ValueError.
+
+    ``keep_every``, ``drop_every`` and ``drop_probability`` leave revolutions out of the output
+    (:class:`~.scan_drops.ScanDrops`): the scans, the ground truth and the degeneracy truth hold
+    the kept revolutions at their own stamps; the IMU keeps running through the gaps; the noise
+    of a kept scan is the same as without drops. Deterministic given ``seed``; each part
+    (motion, LiDAR noise, IMU, wheels, drops) draws from its own stream.
     """
     if frames < 1:
         raise ValueError("frames must be >= 1")
@@ -193,6 +208,10 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
         if wheel is not None and wheel is not DEFAULT_WHEEL:
             raise ValueError(f"the {motion} profile has no wheel odometry (a hand-held sensor has no wheels); pass wheel=None")
         wheel = None
+    drops = ScanDrops(keep_every, drop_every, drop_probability)
+    kept = drops.kept(frames, seed)
+    if not kept.any():
+        raise ValueError(f"no scan left: all {frames} revolutions dropped ({drops.describe()})")
     if sensor is None:
         sensor = sensor_preset(beams, columns=columns, range_noise=noise, dropout=dropout, period=period)
     travel = MAX_SPEED * frames * sensor.period + 10.0
@@ -201,13 +220,19 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     motion_name, motion = motion, sensor_motion(motion, scene.motion, seed=seed, t0=start_stamp,
                                                 duration=frames * sensor.period + 10.0)
     rng = np.random.default_rng([int(seed), 11])  # sensor noise stream, separate from the motion's
-    stamps = start_stamp + np.arange(frames) * sensor.period
-    scans, masks = [], np.zeros((frames, 6), dtype=bool)
-    for k, stamp in enumerate(stamps):
+    revolutions = start_stamp + np.arange(frames) * sensor.period
+    stamps = revolutions[kept]
+    scans, masks = [], np.zeros((len(stamps), 6), dtype=bool)
+    for stamp, keep in zip(revolutions, kept):
+        if not keep:
+            # the same draws as a cast revolution (measure's draws depend on the ray count only),
+            # so the kept scans are those of the simulation without drops
+            sensor.measure(np.full(sensor.rays_per_scan, np.inf), rng)
+            continue
         sample = simulate_frame(primitives, sensor, motion, float(stamp), rng, frame_id)
+        masks[len(scans)] = degeneracy_truth(sample.points_true, sample.normals, threshold)
         scans.append(sample.scan)
-        masks[k] = degeneracy_truth(sample.points_true, sample.normals, threshold)
-    end = float(stamps[-1]) + sensor.period
+    end = float(revolutions[-1]) + sensor.period
     imu_truth = None if imu is None else simulate_imu(
         motion, sample_stamps(start_stamp, end, imu.rate), imu, np.random.default_rng([int(seed), 23]))
     wheel_truth = None if wheel is None else simulate_wheel_odometry(
@@ -215,7 +240,8 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     return SimulationResult(
         scene=scene, sensor=sensor, scans=scans, ground_truth=Trajectory(stamps, motion.poses(stamps)),
         nominal_mask=np.array(scene.nominal_mask, dtype=bool), degenerate_mask=masks, motion=motion, seed=int(seed),
-        motion_profile=motion_name, imu=imu_truth, wheel=wheel_truth,
+        motion_profile=motion_name, imu=imu_truth, wheel=wheel_truth, drops=drops,
+        dropped_stamps=revolutions[~kept],
     )
 
 
@@ -225,10 +251,14 @@ def _mounting(T: np.ndarray, xyz: tuple, rpy_deg: tuple) -> dict:
 
 
 def simulation_info(result: SimulationResult, imu_topic: str | None, wheel_topic: str | None) -> dict:
-    """What ``simulation.json`` holds: scene, motion profile, seed, extrinsics (4x4, m) and the
-    drawn IMU biases (rad/s, m/s², IMU frame) and wheel errors, with the topics they went to."""
+    """What ``simulation.json`` holds: scene, motion profile, seed, the scan drops (options, kept
+    scans, dropped stamps in s), extrinsics (4x4, m) and the drawn IMU biases (rad/s, m/s², IMU
+    frame) and wheel errors, with the topics they went to."""
     info: dict = {"scene": result.scene.name, "motion_profile": result.motion_profile, "seed": result.seed,
-                  "lidar_frame": result.scans[0].frame_id if result.scans else "lidar", "extrinsics": {}}
+                  "lidar_frame": result.scans[0].frame_id if result.scans else "lidar",
+                  "scan_drops": {**result.drops.as_dict(), "scans": len(result.scans),
+                                 "dropped_stamps": [float(t) for t in result.dropped_stamps]},
+                  "extrinsics": {}}
     if result.imu is not None:
         m = result.imu.model
         info["extrinsics"]["T_lidar_imu"] = _mounting(result.imu.T_lidar_imu, m.mount_xyz, m.mount_rpy_deg)
@@ -263,7 +293,8 @@ def write_simulation(result: SimulationResult, out: str | Path, storage: str = "
     noise variances) and wheel odometry (nav_msgs/Odometry odom -> base_link with covariances),
     and their mounting on ``/tf_static`` (base_link -> lidar, lidar -> imu), all in stamp order;
     a topic of None (or a result without that sensor, e.g. the handheld profile's wheels) leaves
-    it out. ``ground_truth_tum.txt``, ``degeneracy_truth.json`` and ``simulation.json``
+    it out. Scans and ground truth are those of the kept revolutions (``result.drops``).
+    ``ground_truth_tum.txt``, ``degeneracy_truth.json`` and ``simulation.json``
     (:func:`simulation_info`) go inside the bag directory. Returns it."""
     from ..io.bags import BagWriter  # rosbags is only needed when a bag is written
 
