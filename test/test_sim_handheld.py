@@ -145,6 +145,7 @@ def test_drops_keep_the_stated_stamps_and_their_ground_truth():
     assert [s.stamp for s in part.scans] == list(part.ground_truth.stamps)
     np.testing.assert_array_equal(part.ground_truth.poses, full.ground_truth.poses[kept])
     np.testing.assert_array_equal(part.degenerate_mask, full.degenerate_mask[kept])
+    np.testing.assert_array_equal(part.truth_std, full.truth_std[kept])
     for k, scan in zip(kept, part.scans):  # the same scans as without drops, noise included
         np.testing.assert_array_equal(scan.points, full.scans[k].points)
     np.testing.assert_allclose(part.dropped_stamps, T0 + 0.1 * np.array([1, 2, 3, 5, 6, 7, 9]), atol=1e-9)
