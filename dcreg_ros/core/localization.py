@@ -323,6 +323,7 @@ class Localizer:
                 return self._relocalize_scan(scan, stamp)
             return self._lost_report(scan, stamp, np.eye(4), "no initial pose: set one or enable relocalization")
         track = self._track
+        attempt_ms = 0.0
         if self.lost and self.config.relocalization.when_lost:
             track.since_attempt += 1
             if track.since_attempt >= self.config.relocalization.attempt_every:
@@ -330,11 +331,14 @@ class Localizer:
                 report = self._relocalize_scan(self._preprocess(pts, times, None, reference_time), stamp)
                 if report.tracking == TRACKING_OK:
                     return report
+                # the failed attempt's report is not returned: this frame keeps its index and
+                # reports the attempt's time
+                self._index, attempt_ms = report.index, report.timings["relocalization"]
         prediction = self._predict(reference_time)
         scan = self._preprocess(pts, times, None if prediction is None else prediction.delta, reference_time)
         guess = track.scan_pose if prediction is None else track.scan_pose @ prediction.delta
         result = self._align(scan.source, guess, prediction)
-        return self._finish(scan, stamp, guess, result, prediction)
+        return self._finish(scan, stamp, guess, result, prediction, extra_ms=attempt_ms)
 
     def relocalize(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> LocalizationReport:
         """Find the pose of one scan by global registration against the map, refine it with the
