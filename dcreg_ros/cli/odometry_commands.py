@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -59,39 +60,70 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("scene", choices=SCENE_NAMES, help="scene to simulate")
     p.add_argument("--out", required=True, help="output ROS 2 bag directory (must not exist)")
-    p.add_argument("--frames", type=int, default=300, help="number of scans (default 300)")
+    p.add_argument("--frames", type=int, default=300,
+                   help="number of LiDAR revolutions simulated (default 300); the options below can leave some out")
     p.add_argument("--beams", type=int, default=32, choices=(16, 32, 64, 128), help="LiDAR beams (default 32)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--noise", type=float, default=0.015, help="range noise standard deviation, m (default 0.015)")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
     p.add_argument("--motion", choices=MOTION_PROFILES, default="smooth",
-                   help="smooth (near-constant speed), variable (0.5-2 m/s) or stop_and_go (default smooth)")
+                   help="smooth (near-constant speed), variable (0.5-2 m/s), stop_and_go, or handheld (walking "
+                        "0.8-1.6 m/s with step bounce, pauses, hand shake and sweeps up to 180 deg/s; no wheel odometry) "
+                        "(default smooth)")
     p.add_argument("--no-imu", action="store_true", help="leave the simulated IMU (/imu) out")
     p.add_argument("--no-wheel", action="store_true", help="leave the simulated wheel odometry (/wheel/odom) out")
+    p.add_argument("--keep-every", type=int, default=1, metavar="K",
+                   help="write only every K-th revolution: 1/K of the frame rate (default 1: all)")
+    p.add_argument("--drop-every", type=int, default=None, metavar="N",
+                   help="drop every N-th scan (of those kept by --keep-every), N >= 2")
+    p.add_argument("--drop-probability", type=float, default=0.0, metavar="P",
+                   help="drop each scan with probability P in [0, 1), seeded (default 0)")
     p.set_defaults(func=run_simulate)
+
+
+def _scan_drops(args: argparse.Namespace):
+    """The scan drops of the options, checked: at least 2 scans must remain."""
+    from ..sim.scan_drops import ScanDrops
+
+    try:
+        drops = ScanDrops(args.keep_every, args.drop_every, args.drop_probability)
+    except ValueError as exc:  # name the options as the user typed them
+        raise CliError(re.sub(r"\b(keep_every|drop_every|drop_probability)\b", lambda m: "--" + m[1].replace("_", "-"),
+                              str(exc))) from None
+    left = int(drops.kept(args.frames, args.seed).sum())
+    if left < 2:
+        raise CliError(f"only {left} of {args.frames} scans would be left ({drops.describe()}); need at least 2")
+    return drops
 
 
 def run_simulate(args: argparse.Namespace) -> int:
     from ..sim import simulate, write_simulation
+    from ..sim.motion_profiles import WHEELED_PROFILES
 
     if args.frames < 2:
         raise CliError("--frames must be at least 2")
     if not (np.isfinite(args.noise) and args.noise >= 0):
         raise CliError("--noise must be >= 0")
+    drops = _scan_drops(args)
     if Path(args.out).exists():
         raise CliError(f"{args.out} already exists; choose a new --out")
     from ..core.degeneracy import flagged_axes
     from ..core.geometry import rotation_to_euler
     from ..sim.proprioception import ImuModel, WheelModel
 
+    wheeled = args.motion in WHEELED_PROFILES and not args.no_wheel
     result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise, motion=args.motion,
-                      imu=None if args.no_imu else ImuModel(), wheel=None if args.no_wheel else WheelModel())
+                      imu=None if args.no_imu else ImuModel(), wheel=WheelModel() if wheeled else None,
+                      **drops.as_dict())
     write_simulation(result, args.out, storage=args.storage)
     points = np.mean([len(s) for s in result.scans])
     weak = flagged_axes(result.nominal_mask)
     print(f"wrote {args.out}: {len(result.scans)} scans of {args.scene} ({args.beams} beams, {points:.0f} points/scan, "
           f"{args.motion} motion), "
           f"{result.ground_truth.path_length():.1f} m path; unobservable: {', '.join(weak) or 'nothing'}")
+    if drops.active:
+        print(f"scans {len(result.scans)} of {args.frames} revolutions written ({drops.describe()}); "
+              f"the dropped stamps are in simulation.json")
 
     def mounting(T: np.ndarray) -> str:
         rpy = np.degrees(rotation_to_euler(T[:3, :3])) + 0.0
@@ -106,6 +138,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         wheel = result.wheel
         print(f"wheel /wheel/odom {wheel.model.rate:.0f} Hz, base_link -> lidar {mounting(wheel.T_base_lidar)}; "
               f"scale error {wheel.scale_error:+.2%}, slip {np.degrees(wheel.slip):+.3f} deg/m")
+    elif not wheeled and not args.no_wheel:
+        print("wheel none: a hand-held sensor has no wheel odometry (no /wheel/odom, no base_link -> lidar)")
     return 0
 
 
