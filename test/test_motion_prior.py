@@ -82,24 +82,21 @@ def _position_errors(trajectory, truth) -> np.ndarray:
     return np.linalg.norm(est - ref, axis=1)
 
 
-def test_odometry_follows_real_information_when_the_speed_changes_in_a_corridor_with_a_feature():
-    """Simulated stop-and-go in the sparse corridor, the start from a standstill: the robot speeds
-    up along the weakly observed x while a door niche 3-4 m ahead comes within reach. The
-    constant-velocity prediction is wrong (it does not know the robot speeds up); where the niche
-    fixes x, the default must follow the data as `none` does and not keep the old velocity."""
-    sim = simulate("corridor_sparse", frames=70, beams=32, seed=2, motion="stop_and_go")
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_default_follows_the_data_where_it_is_informative_when_the_robot_brakes(seed):
+    """Stop-and-go in the structured hall (braking at up to 1 m/s^2 from 1-2 m/s): the
+    constant-velocity prediction is wrong on every braking frame, the LiDAR constrains every axis.
+    The fused default must follow the data as plain Gauss-Newton does (issue 7's kappa prior held
+    the old velocity instead). Measured (16 beams, 15-17 m): max error 8.6 / 6.8 cm for the
+    default against 8.0 / 6.9 cm for `none` (seeds 1 / 2)."""
+    sim = simulate("structured", frames=150, beams=16, seed=seed, motion="stop_and_go", imu=None, wheel=None)
     gt = sim.ground_truth
-    window = slice(45, 54)  # the niche (x 5-6 m) is 3-4 m ahead of the sensor (x 1.5-2.5 m)
     speed = np.linalg.norm(np.diff(gt.poses[:, :3, 3], axis=0), axis=1) / 0.1
-    assert np.all(speed[:10] < 1e-3) and np.all(speed[window] > 1.4)  # at rest for 1 s, then past 1.4 m/s
-    runs = {name: run_odometry(sim.scans, None, strategy).trajectory for name, strategy in (("default", None), ("none", "none"))}
-    errors = {name: _position_errors(traj, gt) for name, traj in runs.items()}
-    # measured: default 0.9-3.5 cm, none 1.0-4.8 cm over the window (both lag by up to 0.6 m before
-    # the niche: nothing in the corridor tells them the robot speeds up)
-    assert np.all(errors["none"][window] < 0.05), errors["none"][window]  # the data alone fixes x here
-    assert np.all(errors["default"][window] < 0.05), errors["default"][window]
-    ates = {name: trajectory_errors(traj, gt).ate_rmse for name, traj in runs.items()}
-    assert ates["default"] <= max(1.1 * ates["none"], ates["none"] + 0.05), ates  # measured 0.16 m against 0.18 m
+    assert speed.max() > 1.5 and np.any(np.diff(speed) / 0.1 < -0.5) and speed[-1] < 0.1  # it cruises, brakes, stops
+    errors = {name: _position_errors(run_odometry(sim.scans, None, strategy).trajectory, gt)
+              for name, strategy in (("default", None), ("none", "none"))}
+    assert errors["default"].max() <= errors["none"].max() + 0.01, (errors["default"].max(), errors["none"].max())
+    assert errors["default"].max() < 0.01 * gt.path_length()
 
 
 # --------------------------------------------------------------------------- IMU and wheel

@@ -50,7 +50,7 @@ class MeasurementStatistics(NamedTuple):
 
 
 @njit(cache=True)
-def _statistics(source, fractions, R, t, normals, residuals, valid, kernel, scale, gate, inv_cell, slots, normal_cov):
+def _statistics(source, fractions, R, t, normals, residuals, valid, kernel, scale, gate, inv_cell, slots, normal_cov, timed):
     n = source.shape[0]
     keys = np.empty(n, dtype=np.int64)
     weights = np.zeros(n)
@@ -89,14 +89,12 @@ def _statistics(source, fractions, R, t, normals, residuals, valid, kernel, scal
         count += 1
     H = np.zeros((6, 6))
     B = np.zeros((6, 6))
-    Sa = np.zeros((3, 3))
-    Sn = np.zeros((3, 3))
-    G = np.zeros((6, 3))
     D1 = np.zeros((6, 6))
     D2 = np.zeros((6, 6))
     M = np.zeros((6, 6))
     order = np.argsort(keys)
     g = np.zeros(6)
+    C = np.zeros((6, 3))  # per point: [[p]x; I] Sa, the rows of Cov(J) before the right factor
     current = np.int64(-1)
     clusters = 0
     chi2 = 0.0
@@ -106,7 +104,7 @@ def _statistics(source, fractions, R, t, normals, residuals, valid, kernel, scal
             continue
         if keys[i] != current:
             for u in range(6):
-                for v in range(6):
+                for v in range(u, 6):
                     M[u, v] += g[u] * g[v]
             g[:] = 0.0
             current = keys[i]
@@ -116,32 +114,66 @@ def _statistics(source, fractions, R, t, normals, residuals, valid, kernel, scal
         j = slots[i]
         if j >= 0:  # E[J J^T] = J_true J_true^T + Cov(J): the normal's noise adds information on average
             c = normal_cov[j]
-            Sn[0, 0], Sn[1, 1], Sn[2, 2] = c[0], c[1], c[2]
-            Sn[0, 1] = Sn[1, 0] = c[3]
-            Sn[0, 2] = Sn[2, 0] = c[4]
-            Sn[1, 2] = Sn[2, 1] = c[5]
-            Sa[:, :] = R.T @ Sn @ R  # in the body frame, where J lives
+            # Sa = R^T Sn R: the normal's covariance in the body frame, where J lives (scalar code: no allocation)
+            s00, s11, s22, s01, s02, s12 = c[0], c[1], c[2], c[3], c[4], c[5]
+            # T = Sn R (3x3), then Sa = R^T T
+            t00 = s00 * R[0, 0] + s01 * R[1, 0] + s02 * R[2, 0]
+            t01 = s00 * R[0, 1] + s01 * R[1, 1] + s02 * R[2, 1]
+            t02 = s00 * R[0, 2] + s01 * R[1, 2] + s02 * R[2, 2]
+            t10 = s01 * R[0, 0] + s11 * R[1, 0] + s12 * R[2, 0]
+            t11 = s01 * R[0, 1] + s11 * R[1, 1] + s12 * R[2, 1]
+            t12 = s01 * R[0, 2] + s11 * R[1, 2] + s12 * R[2, 2]
+            t20 = s02 * R[0, 0] + s12 * R[1, 0] + s22 * R[2, 0]
+            t21 = s02 * R[0, 1] + s12 * R[1, 1] + s22 * R[2, 1]
+            t22 = s02 * R[0, 2] + s12 * R[1, 2] + s22 * R[2, 2]
+            a00 = R[0, 0] * t00 + R[1, 0] * t10 + R[2, 0] * t20
+            a01 = R[0, 0] * t01 + R[1, 0] * t11 + R[2, 0] * t21
+            a02 = R[0, 0] * t02 + R[1, 0] * t12 + R[2, 0] * t22
+            a11 = R[0, 1] * t01 + R[1, 1] * t11 + R[2, 1] * t21
+            a12 = R[0, 1] * t02 + R[1, 1] * t12 + R[2, 1] * t22
+            a22 = R[0, 2] * t02 + R[1, 2] * t12 + R[2, 2] * t22
             px, py, pz = source[i, 0], source[i, 1], source[i, 2]
-            G[0, 0], G[0, 1], G[0, 2] = 0.0, -pz, py  # [p]x
-            G[1, 0], G[1, 1], G[1, 2] = pz, 0.0, -px
-            G[2, 0], G[2, 1], G[2, 2] = -py, px, 0.0
-            G[3, 0], G[3, 1], G[3, 2] = 1.0, 0.0, 0.0
-            G[4, 0], G[4, 1], G[4, 2] = 0.0, 1.0, 0.0
-            G[5, 0], G[5, 1], G[5, 2] = 0.0, 0.0, 1.0
-            B += w * (G @ Sa @ G.T)
+            # rows of [p]x Sa, then Sa itself: C = G Sa with G = [[p]x; I]
+            C[0, 0] = -pz * a01 + py * a02
+            C[0, 1] = -pz * a11 + py * a12
+            C[0, 2] = -pz * a12 + py * a22
+            C[1, 0] = pz * a00 - px * a02
+            C[1, 1] = pz * a01 - px * a12
+            C[1, 2] = pz * a02 - px * a22
+            C[2, 0] = -py * a00 + px * a01
+            C[2, 1] = -py * a01 + px * a11
+            C[2, 2] = -py * a02 + px * a12
+            C[3, 0], C[3, 1], C[3, 2] = a00, a01, a02
+            C[4, 0], C[4, 1], C[4, 2] = a01, a11, a12
+            C[5, 0], C[5, 1], C[5, 2] = a02, a12, a22
+            # B += w C G^T: column v of G^T is row v of G
+            for u in range(6):
+                B[u, 0] += w * (-pz * C[u, 1] + py * C[u, 2])
+                B[u, 1] += w * (pz * C[u, 0] - px * C[u, 2])
+                B[u, 2] += w * (-py * C[u, 0] + px * C[u, 1])
+                B[u, 3] += w * C[u, 0]
+                B[u, 4] += w * C[u, 1]
+                B[u, 5] += w * C[u, 2]
         u_frac = fractions[i]
         q = u_frac * u_frac
         for a in range(6):
             g[a] += w * residuals[i] * rows[i, a]
-            for b in range(6):
+            for b in range(a, 6):
                 h = w * rows[i, a] * rows[i, b]
                 H[a, b] += h
-                D1[a, b] += u_frac * h
-                D2[a, b] += q * h
+                if timed:
+                    D1[a, b] += u_frac * h
+                    D2[a, b] += q * h
     for u in range(6):
-        for v in range(6):
+        for v in range(u, 6):
             M[u, v] += g[u] * g[v]
-    return H, M, D1, D2, count, clusters, chi2, B
+    for u in range(6):
+        for v in range(u + 1, 6):
+            H[v, u] = H[u, v]
+            M[v, u] = M[u, v]
+            D1[v, u] = D1[u, v]
+            D2[v, u] = D2[u, v]
+    return H, M, D1, D2, count, clusters, chi2, 0.5 * (B + B.T)
 
 
 def measurement_statistics(source: np.ndarray, fractions: np.ndarray | None, T: np.ndarray, normals: np.ndarray,
@@ -154,7 +186,7 @@ def measurement_statistics(source: np.ndarray, fractions: np.ndarray | None, T: 
     u = np.zeros(len(source)) if fractions is None else np.ascontiguousarray(fractions, dtype=np.float64)
     out = _statistics(np.ascontiguousarray(source, dtype=np.float64), u, np.ascontiguousarray(T[:3, :3]),
                       np.ascontiguousarray(T[:3, 3]), normals, residuals, valid, kernel, scale, gate, 1.0 / cell,
-                      np.ascontiguousarray(slots, dtype=np.int64), normal_cov)
+                      np.ascontiguousarray(slots, dtype=np.int64), normal_cov, fractions is not None)
     return MeasurementStatistics(*out)
 
 

@@ -25,7 +25,7 @@ from .degeneracy import DegeneracyReport
 from .covariance import FIRST_FRAME_VARIANCE, UNINFORMATIVE_VARIANCE
 from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times
 from .geometry import invert_pose, project_to_so3, transform_points
-from .fusion import check_consistency, compound_covariance, fuse, perturb, tangent
+from .fusion import compound_covariance, perturb, tangent
 from .global_map import GlobalMap
 from .measurement import LidarUncertainty, lidar_uncertainty
 from .motion_prior import (MotionPriorConfig, MotionPriors, Posterior, Prediction, configured_acceleration, delta_to_twist,
@@ -208,6 +208,8 @@ class Preprocessed(NamedTuple):
     timed: bool
     notes: list[str]
     source_fractions: np.ndarray | None = None
+    frame_index: np.ndarray | None = None  # of the frame's points among the scan's (to deskew them again)
+    source_in_frame: np.ndarray | None = None  # of the source points among the frame's (None: all)
 
 
 class Odometry:
@@ -294,7 +296,14 @@ class Odometry:
             source_fractions = fractions[kept][in_frame] - 0.5
             source_fractions = source_fractions if in_source is None else source_fractions[in_source]
         # implausible times still mark a sweep: its pose is reported like the neighbours' (at the stamp)
-        return Preprocessed(source, frame, fractions is not None or bool(notes), notes, source_fractions)
+        return Preprocessed(source, frame, fractions is not None or bool(notes), notes, source_fractions, kept[in_frame], in_source)
+
+    def _deskew_again(self, pts: np.ndarray, times: ScanFractions, scan: Preprocessed, motion: np.ndarray) -> Preprocessed:
+        """The same preprocessed points deskewed with another motion (only the kept ones: they move
+        by centimetres, not across voxels)."""
+        frame = deskew(pts[scan.frame_index], times.fractions[scan.frame_index], motion)
+        source = frame if scan.source_in_frame is None else frame[scan.source_in_frame]
+        return scan._replace(source=source, frame=frame)
 
     def register_frame(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> FrameRecord:
         """Register one scan (see :meth:`_register_frame`); ``record.wall_ms`` is the call's wall-clock time."""
@@ -383,14 +392,16 @@ class Odometry:
         """The default: dcreg_prior with the prediction's uncertainty, fused with the LiDAR by information."""
         return self.config.degeneracy.strategy == "dcreg_prior" and self.config.motion_prior.prior_strength == "prediction"
 
-    def _align(self, scan: "Preprocessed", init: np.ndarray, prediction: Prediction | None, strategy: str | None = None) -> RegistrationResult:
+    def _align(self, scan: "Preprocessed", init: np.ndarray, prediction: Prediction | None, strategy: str | None = None,
+               measure: bool = True) -> RegistrationResult:
         """Register against the local map with the adaptive threshold; ``prediction`` None: no prior
-        (the data's own solution, ``strategy`` plain Gauss-Newton)."""
+        (the data's own solution, ``strategy`` plain Gauss-Newton); ``measure``: gather the
+        statistics of the honest covariance (core/measurement.py)."""
         sigma = self.threshold.sigma
         return align(scan.source, self.local_map, init, self._registration, strategy=strategy,
                      max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
                      prior=registration_prior(self.config.motion_prior, prediction), source_fractions=scan.source_fractions,
-                     measure_cell=self.config.mapping.voxel_size)
+                     measure_cell=self.config.mapping.voxel_size if measure else 0.0)
 
     def _uncertainty(self, result: RegistrationResult, deskew_covariance: np.ndarray, interval: float) -> LidarUncertainty | None:
         if not result.ok or result.statistics is None:
@@ -408,24 +419,27 @@ class Odometry:
         which the motion priors fuse with their prediction by information (a single Gauss-Newton
         step from a pose the prior held keeps most of the prior's bias along a weak axis)."""
         guess = self._scan_pose @ prediction.delta
-        result = self._align(scan, guess, prediction)
-        uncertainty = self._uncertainty(result, prediction.covariance, interval)
-        again = self.config.preprocess.deskew_passes > 1 and uncertainty is not None and (self._fusing or (
-            scan.source_fractions is not None and self.config.preprocess.deskew and len(self.poses) >= 2))
-        if again:
-            weak = np.asarray(result.degeneracy_last.mask, dtype=bool) | uncertainty.absolute_weak
-            check = check_consistency(tangent(guess, result.data_pose), prediction.covariance, uncertainty.covariance, weak,
-                                      self.config.motion_prior.consistency_gate)
-            first = fuse(guess, check.prediction_covariance, result.data_pose, check.lidar_covariance)
-            motion = deskew_motion(prediction.delta, invert_pose(self._scan_pose) @ first.pose, interval,
+        deskewed = scan.source_fractions is not None and self.config.preprocess.deskew and len(self.poses) >= 2
+        again = self.config.preprocess.deskew_passes > 1 and (self._fusing or deskewed)
+        result = self._align(scan, guess, prediction, measure=not again)
+        uncertainty = None if again else self._uncertainty(result, prediction.covariance, interval)
+        if again and result.ok:
+            # the first pass (DCReg, the flagged directions held on the prediction) steers the second:
+            # its rotation deskews the scan again, its pose is where the second starts
+            start = result.T_target_source
+            motion = deskew_motion(prediction.delta, invert_pose(self._scan_pose) @ start, interval,
                                    configured_acceleration(self.config.motion_prior))
-            deskewed = scan.source_fractions is not None and self.config.preprocess.deskew and len(self.poses) >= 2
-            rescan = self._preprocess(pts, times, motion) if deskewed else scan
-            second = self._align(rescan, first.pose, None, "none" if self._fusing else None) if self._fusing else \
-                self._align(rescan, result.T_target_source, prediction)
+            rescan = self._deskew_again(pts, times, scan, motion) if deskewed else scan
+            second = self._align(rescan, start, None, "none") if self._fusing else self._align(rescan, start, prediction)
             if second.ok:
+                # the motion the scan was deskewed with: the first pass's rotation, the predicted translation
+                deskew_covariance = prediction.covariance.copy()
+                if deskewed and not np.allclose(motion, prediction.delta):
+                    deskew_covariance[:3, :] = 0.0
+                    deskew_covariance[:, :3] = 0.0
+                    deskew_covariance[:3, :3] = result.covariance[:3, :3]
                 scan, result = rescan, second
-                uncertainty = self._uncertainty(second, first.covariance if deskewed else prediction.covariance, interval) or uncertainty
+                uncertainty = self._uncertainty(second, deskew_covariance, interval)
         measurement = lidar_measurement(result, uncertainty, self._fusing)
         posterior = self.priors.correct(self._scan_pose, prediction, measurement, interval, reference_time, fusing=self._fusing)
         notes = list(posterior.notes)
