@@ -5,18 +5,19 @@ casting (:mod:`.raycast`) against analytic scenes (:mod:`.scenes`) by a spinning
 (:mod:`.sensors`) moving along a seeded path (:mod:`.trajectories` for the smooth profile,
 :mod:`.motion_profiles` for the robot-like ones, :mod:`.handheld` for a person walking with it);
 :func:`simulate` ties them together, with a simulated IMU and wheel odometry
-(:mod:`.proprioception`) and scan drops (:mod:`.scan_drops`: a lower frame rate, lost scans), and
+(:mod:`.proprioception`, with IMU grades) and scan drops (:mod:`.scan_drops`: a lower frame rate, lost scans), and
 :func:`write_simulation` stores a ROS 2 bag with the truth beside it.
 """
 
 from .motion_profiles import MOTION_PROFILES
-from .proprioception import ImuModel, WheelModel
+from .proprioception import IMU_GRADES, ImuModel, WheelModel
 from .scan_drops import ScanDrops
 from .scenes import SCENE_NAMES, SCENES, Scene, build_scene
 from .sensors import LidarModel, sensor_preset
 from .simulate import SimulationResult, deskew, load_degeneracy_truth, load_simulation_info, simulate, write_simulation
 
 __all__ = [
+    "IMU_GRADES",
     "MOTION_PROFILES",
     "ImuModel",
     "SCENES",

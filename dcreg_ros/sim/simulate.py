@@ -173,7 +173,7 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     ``start_stamp + k * period``. The per-frame degeneracy truth comes from the exact geometry
     (:mod:`.observability`). ``motion`` is one of ``MOTION_PROFILES`` (see
     :mod:`.motion_profiles`). ``imu`` and ``wheel`` are the models of the simulated IMU and wheel
-    odometry (:mod:`.proprioception`; None leaves one out); their samples run from PRE_ROLL
+    odometry (:mod:`.proprioception`; None leaves one out; e.g. ``imu=ImuModel.grade("poor")``); their samples run from PRE_ROLL
     before the first revolution to POST_ROLL after the last. A hand-held sensor has no wheels:
     with ``motion="handheld"`` the default wheel model is left out and an explicit one is a
     ValueError.
@@ -236,8 +236,8 @@ def _mounting(T: np.ndarray, xyz: tuple, rpy_deg: tuple) -> dict:
 
 def simulation_info(result: SimulationResult, imu_topic: str | None, wheel_topic: str | None) -> dict:
     """What ``simulation.json`` holds: scene, motion profile, seed, the scan drops (options, kept
-    scans, dropped stamps in s), extrinsics (4x4, m) and the drawn IMU biases (rad/s, m/s², IMU
-    frame) and wheel errors, with the topics they went to."""
+    scans, dropped stamps in s), extrinsics (4x4, m), the IMU's grade, noise and drawn biases
+    (rad/s, m/s², IMU frame) and the drawn wheel errors, with the topics they went to."""
     info: dict = {"scene": result.scene.name, "motion_profile": result.motion_profile, "seed": result.seed,
                   "lidar_frame": result.scans[0].frame_id if result.scans else "lidar",
                   "scan_drops": {**result.drops.as_dict(), "scans": len(result.scans),
@@ -246,8 +246,10 @@ def simulation_info(result: SimulationResult, imu_topic: str | None, wheel_topic
     if result.imu is not None:
         m = result.imu.model
         info["extrinsics"]["T_lidar_imu"] = _mounting(result.imu.T_lidar_imu, m.mount_xyz, m.mount_rpy_deg)
-        info["imu"] = {"topic": imu_topic, "frame_id": m.frame_id, "rate_hz": m.rate, "gyro_noise_rad_s": m.gyro_noise,
-                       "accel_noise_m_s2": m.accel_noise, "gyro_bias_rad_s": [float(v) for v in result.imu.gyro_bias],
+        info["imu"] = {"topic": imu_topic, "frame_id": m.frame_id, "grade": m.grade_name, "rate_hz": m.rate,
+                       "gyro_noise_rad_s": m.gyro_noise, "accel_noise_m_s2": m.accel_noise,
+                       "gyro_bias_range_deg_s": list(m.gyro_bias_deg), "accel_bias_range_m_s2": list(m.accel_bias),
+                       "gyro_bias_rad_s": [float(v) for v in result.imu.gyro_bias],
                        "accel_bias_m_s2": [float(v) for v in result.imu.accel_bias]}
     if result.wheel is not None:
         m = result.wheel.model
