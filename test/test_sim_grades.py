@@ -1,5 +1,5 @@
 """Sensor quality of the simulator: IMU grades, an explicit wheel scale error, wheel slip episodes
-(the benchmark's variation of issue 14), through simulate() and the bag."""
+(the benchmark's variation of issue 14), through simulate(), the bag and `dcreg simulate`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from conftest import assert_one_line_error, run_cli
 from dcreg_ros.core.proprioception import GRAVITY
 from dcreg_ros.io.proprioception import read_wheel_odometry
 from dcreg_ros.sim import (IMU_GRADES, ImuModel, WheelModel, WheelSlip, load_simulation_info, load_slip_episodes, simulate,
@@ -253,3 +254,26 @@ def test_simulate_is_reproducible_per_seed_and_the_bag_keeps_grade_and_episodes(
     assert len(late.wheel.episodes) + len(early.wheel.episodes) == len(sim.wheel.episodes)  # measured: 1 + 1
     bare = write_simulation(sim, tmp_path / "bare", wheel_topic=None)
     assert load_slip_episodes(bare) == ()
+
+
+def test_cli_simulates_grades_scale_error_and_slip_and_refuses_bad_options(tmp_path):
+    out = tmp_path / "bag"
+    proc = run_cli("simulate", "tunnel", "--out", out, "--frames", 25, "--beams", 16, "--seed", 2, "--motion", "variable",
+                   "--imu-grade", "poor", "--wheel-scale-error", "0.02..0.05", "--wheel-slip", 1, "--wheel-slip-kind", "skid")
+    assert "imu /imu poor grade" in proc.stdout and "wheel slip 1 episodes: skid" in proc.stdout, proc.stdout
+    info = load_simulation_info(out)
+    assert info["imu"]["grade"] == "poor" and info["imu"]["gyro_noise_rad_s"] == 0.015
+    assert 0.02 <= abs(info["wheel"]["scale_error"]) <= 0.05 and info["wheel"]["scale_error_model"] == [0.02, 0.05]
+    (episode,) = load_slip_episodes(out)
+    assert episode.kind == "skid" and T0 <= episode.start < episode.end <= T0 + 2.5
+    for args, needle in [(("--imu-grade", "tactical"), "unknown --imu-grade 'tactical' (choose one of default, consumer"),
+                         (("--no-imu", "--imu-grade", "poor"), "--imu-grade with --no-imu"),
+                         (("--wheel-scale-error", "2%"), "--wheel-scale-error takes a fraction"),
+                         (("--wheel-scale-error", "0.05..0.01"), "--wheel-scale-error bounds must be magnitudes"),
+                         (("--wheel-slip", 2), "2 --wheel-slip episodes of up to 2 s do not fit in the 2.0 s"),
+                         (("--wheel-slip", 1, "--motion", "handheld"), "--wheel-slip with --motion handheld"),
+                         (("--wheel-slip-kind", "spin"), "--wheel-slip-kind needs --wheel-slip N"),
+                         (("--wheel-slip", 1, "--wheel-slip-kind", "slide"), "unknown --wheel-slip-kind 'slide'")]:
+        proc = run_cli("simulate", "tunnel", "--out", tmp_path / "x", "--frames", 20, *args, ok=False)
+        assert_one_line_error(proc, needle)
+    assert not (tmp_path / "x").exists()
