@@ -54,11 +54,11 @@ class MotionPriorConfig:
     imu_to_lidar: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_lidar_imu: the IMU's pose in the LiDAR frame as x y z roll pitch yaw (m, rad; R = Rz Ry Rx)", _pose6, "6 finite numbers: x y z roll pitch yaw")
     lidar_to_base: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_base_lidar: the LiDAR's pose in the wheel odometry's child frame (base_link) as x y z roll pitch yaw (m, rad)", _pose6, "6 finite numbers: x y z roll pitch yaw")
     max_data_age: float = param(0.2, "IMU / wheel data must reach to within this many seconds of the scan, else the prediction falls back to constant velocity (s)", positive, "> 0 s")
-    gyro_noise_density: float = param(2.5e-4, "gyro white noise (rad/s/sqrt(Hz)); consumer MEMS 1e-4 to 5e-4", positive, "> 0")
-    accel_noise_density: float = param(2e-3, "accelerometer white noise (m/s^2/sqrt(Hz)); consumer MEMS 1e-3 to 3e-3", positive, "> 0")
+    gyro_noise_density: float = param(5e-4, "gyro white noise (rad/s/sqrt(Hz)); consumer MEMS 1e-4 to 5e-4 (the default is the upper end: an IMU's prediction must not be more confident than it is)", positive, "> 0")
+    accel_noise_density: float = param(3e-3, "accelerometer white noise (m/s^2/sqrt(Hz)); consumer MEMS 1e-3 to 3e-3", positive, "> 0")
     gyro_bias_walk: float = param(2e-5, "gyro bias random walk (rad/s^2/sqrt(Hz))", positive, "> 0")
     accel_bias_walk: float = param(2e-4, "accelerometer bias random walk (m/s^3/sqrt(Hz))", positive, "> 0")
-    gyro_bias_sigma: float = param(0.005, "initial gyro bias uncertainty (rad/s)", positive, "> 0 rad/s")
+    gyro_bias_sigma: float = param(0.01, "initial gyro bias uncertainty (rad/s; 0.57 deg/s covers consumer MEMS after a start-up calibration, 0.06-0.45 deg/s)", positive, "> 0 rad/s")
     accel_bias_sigma: float = param(0.1, "initial accelerometer bias uncertainty (m/s^2)", positive, "> 0 m/s^2")
     wheel_speed_error: float = param(0.05, "wheel odometry distance error as a fraction of the distance (scale error of tyres and load; one sigma)", _non_negative, ">= 0")
     wheel_yaw_error: float = param(0.02, "wheel odometry heading error per metre driven (rad/m, slip; one sigma)", _non_negative, ">= 0 rad/m")
@@ -552,7 +552,7 @@ class MotionPriors:
                 posterior = Posterior(fused.pose, motion, check, [])
                 self.map_covariance = fused.covariance
                 if self.filter.initialized and prediction.source.startswith("imu"):
-                    self._teach_gyro(guess, posterior)
+                    self._teach_gyro(guess, measurement.pose, check.lidar_covariance)
             posterior.notes.extend(check.notes(prediction.source.replace("_", " ")))
         if not self.filter.initialized and self._wants()[0] and measurement is not None:
             if not measurement.absolute_weak[3:].any() or self._wheel_predicted:  # the wheels measured what the LiDAR could not
@@ -582,12 +582,13 @@ class MotionPriors:
         elif not self._imu_aside and not agrees and self._imu_streak >= self.ASIDE_AFTER:
             self._imu_aside = True
 
-    def _teach_gyro(self, guess: np.ndarray, posterior: Posterior) -> None:
-        """The fused attitude as a measurement of the IMU filter's (rotation only: its translation
-        is not used), so its gyro bias keeps being estimated."""
-        information_matrix = with_axes_unobserved(information(posterior.covariance), np.array([False] * 3 + [True] * 3))
-        information_matrix[3:, 3:] = 0.0
-        e = tangent(guess, posterior.pose)
+    def _teach_gyro(self, guess: np.ndarray, data_pose: np.ndarray, lidar_covariance: np.ndarray) -> None:
+        """The LiDAR's attitude (its own measurement, not the fused one, which already holds the
+        IMU's prediction: counted twice, the gyro bias would soon look known) as a measurement of
+        the IMU filter's rotation (its translation is not used), so its gyro bias keeps being estimated."""
+        information_matrix = np.zeros((6, 6))
+        information_matrix[:3, :3] = information(lidar_covariance[:3, :3])
+        e = tangent(guess, data_pose)
         e[3:] = 0.0
         self.filter.correct_pose(information_matrix, information_matrix @ e)
 
