@@ -71,9 +71,11 @@ def test_a_source_that_lies_is_down_weighted_on_that_axis_only():
     nu = np.array([0, 0, 0, 0.5, 0.5, 0])  # x and y 50 sigma off
     check = check_consistency(nu, P, R, weak, 3.0)
     assert check.lidar_down == ("x",) and check.prediction_down == ("y",)
-    # each down-weighted just enough that the difference sits at the gate, the other axes untouched
+    # the LiDAR down-weighted until the difference sits at the gate (it still pulls), the
+    # prediction set aside (as uncertain as the difference), the other axes untouched
     total = np.diag(check.prediction_covariance) + np.diag(check.lidar_covariance)
-    assert np.abs(nu[3]) / np.sqrt(total[3]) == pytest.approx(3.0) and np.abs(nu[4]) / np.sqrt(total[4]) == pytest.approx(3.0)
+    assert np.abs(nu[3]) / np.sqrt(total[3]) == pytest.approx(3.0)
+    assert check.prediction_covariance[4, 4] == pytest.approx(nu[4] ** 2 - R[4, 4])
     assert check.lidar_covariance[4, 4] == R[4, 4] and check.prediction_covariance[3, 3] == P[3, 3]
     assert check.notes("wheel")[0].startswith("LiDAR disagrees with the wheel prediction along its weak x")
     calm = check_consistency(np.full(6, 1e-3), P, R, weak, 3.0)  # consistent again: nothing touched
@@ -198,8 +200,10 @@ def test_a_quiet_imu_at_low_speed_is_a_zero_velocity_measurement():
 def test_an_imu_with_an_implausible_bias_never_ends_worse_than_lidar_only():
     """A gyro bias 20 times its configured uncertainty (11 deg/s) and an accelerometer bias of
     0.5 m/s^2: the consistency check sees the gyro's rotation contradicted by the well-conditioned
-    LiDAR (and sets the IMU aside after a run of such frames); the accelerometer is not used for
-    translation by default. The result is no worse than the LiDAR alone (1.1 x + 1 cm)."""
+    LiDAR and sets the IMU aside after a run of such frames (its bias keeps being learnt against
+    the LiDAR meanwhile); the accelerometer is not used for translation by default. Over three
+    seeds the median result is no worse than the LiDAR alone's (1.1 x + 1 cm): a single corridor
+    run with stops moves by chance by more than that."""
     from dcreg_ros.sim import simulate
     from dcreg_ros.core.geometry import pose_to_xyz_rpy
     from dcreg_ros.core.proprioception import ImuSamples
@@ -207,16 +211,18 @@ def test_an_imu_with_an_implausible_bias_never_ends_worse_than_lidar_only():
     from dcreg_ros.eval.runner import run_odometry
     from dcreg_ros.io.motion_inputs import MotionInputs
 
-    sim = simulate("corridor", frames=120, beams=16, columns=512, seed=3, motion="stop_and_go")
-    imu = sim.imu.samples
-    biased = ImuSamples(imu.stamps, imu.angular_velocity + [0.0, 0.0, 0.2], imu.linear_acceleration + [0.5, 0.0, 0.0],
-                        imu.frame_id)
-    config = dcreg_ros.OdometryConfig.from_dict({"motion_prior": {"source": "imu", "imu_to_lidar": list(pose_to_xyz_rpy(sim.imu.T_lidar_imu))}})
-    with_imu = run_odometry(sim.scans, config, motion=MotionInputs(imu=biased))
-    lidar = run_odometry(sim.scans, dcreg_ros.OdometryConfig.from_dict({"motion_prior": {"source": "constant_velocity"}}))
-    noticed = [r.index for r in with_imu.records if any("imu prediction off along" in n and "yaw" in n or "IMU set aside" in n
-                                                        for n in r.notes)]
-    assert len(noticed) > 50, "the gyro's bias was never noticed"
-    ate_imu = trajectory_errors(with_imu.trajectory, sim.ground_truth).ate_rmse
-    ate_lidar = trajectory_errors(lidar.trajectory, sim.ground_truth).ate_rmse
-    assert ate_imu <= 1.1 * ate_lidar + 0.01, (ate_imu, ate_lidar)
+    ates_imu, ates_lidar = [], []
+    for seed in (2, 3, 4):
+        sim = simulate("corridor", frames=120, beams=16, columns=512, seed=seed, motion="stop_and_go")
+        imu = sim.imu.samples
+        biased = ImuSamples(imu.stamps, imu.angular_velocity + [0.0, 0.0, 0.2], imu.linear_acceleration + [0.5, 0.0, 0.0],
+                            imu.frame_id)
+        config = dcreg_ros.OdometryConfig.from_dict({"motion_prior": {"source": "imu", "imu_to_lidar": list(pose_to_xyz_rpy(sim.imu.T_lidar_imu))}})
+        with_imu = run_odometry(sim.scans, config, motion=MotionInputs(imu=biased))
+        lidar = run_odometry(sim.scans, dcreg_ros.OdometryConfig.from_dict({"motion_prior": {"source": "constant_velocity"}}))
+        noticed = [r.index for r in with_imu.records if any("imu prediction off along" in n and "yaw" in n or "IMU set aside" in n
+                                                            for n in r.notes)]
+        assert len(noticed) > 0.5 * len(with_imu.records), f"seed {seed}: the gyro's bias was not noticed on most frames"
+        ates_imu.append(trajectory_errors(with_imu.trajectory, sim.ground_truth).ate_rmse)
+        ates_lidar.append(trajectory_errors(lidar.trajectory, sim.ground_truth).ate_rmse)
+    assert np.median(ates_imu) <= 1.1 * np.median(ates_lidar) + 0.01, (ates_imu, ates_lidar)

@@ -107,6 +107,15 @@ def deskew(points: np.ndarray, fractions: np.ndarray, delta: np.ndarray, referen
     return _deskew_kernel(np.ascontiguousarray(points, dtype=np.float64), shifted, omega, v)
 
 
+def sweep_share(times: ScanFractions, interval: float) -> float:
+    """The share of the frame interval (s) the sweep lasts: 1 for a spinning LiDAR that sends
+    every scan, below 1 after dropped or skipped scans (a 0.1 s sweep 0.5 s after the last scan),
+    so that deskewing interpolates the motion over the sweep, not over the whole interval."""
+    if times.fractions is None or not interval > 0.0 or not times.span > 0.0:
+        return 1.0
+    return float(times.span / interval)
+
+
 def interpolate_motion(delta: np.ndarray, fraction: float) -> np.ndarray:
     """The pose change over ``fraction`` of a frame interval with motion ``delta`` (4x4),
     interpolated like :func:`deskew` (negative fractions go back in time)."""

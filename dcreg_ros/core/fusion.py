@@ -116,16 +116,21 @@ def _raise_axis(C: np.ndarray, a: int, variance: float) -> np.ndarray:
 def check_consistency(innovation: np.ndarray, prediction_covariance: np.ndarray, lidar_covariance: np.ndarray,
                       lidar_weak: np.ndarray, gate: float) -> Consistency:
     """Per axis, |innovation| against sqrt(P + R) (rotation first, body frame): beyond ``gate``
-    standard deviations the suspect source's variance on that axis is scaled up until the
-    difference sits at the gate (the LiDAR on its weak axes, else the prediction)."""
+    standard deviations the suspect source is down-weighted on that axis for the frame. The
+    LiDAR on its weak axes: its variance scaled until the difference sits at the gate, so it
+    still pulls (against a constant-velocity guess it is often the one that is right: a single
+    aliased frame put a spike in the velocity, and a LiDAR set aside entirely let the guess run
+    off along a corridor). Else the prediction: its variance raised to the innovation's square,
+    set aside for the frame (raised only to the gate, a lying wheel off by ten sigma still pulled
+    the pose by three, frame after frame)."""
     P, R = prediction_covariance.copy(), lidar_covariance.copy()
     total = np.maximum(np.diag(P) + np.diag(R), 1e-300)
     normalized = np.abs(innovation) / np.sqrt(total)
     lidar_down, prediction_down = [], []
     for a in np.flatnonzero(normalized > gate):
-        need = innovation[a] ** 2 / gate**2
+        need = innovation[a] ** 2
         if lidar_weak[a]:
-            R = _raise_axis(R, a, max(need - P[a, a], R[a, a]))
+            R = _raise_axis(R, a, max(need / gate**2 - P[a, a], R[a, a]))
             lidar_down.append(AXIS_NAMES[a])
         else:
             P = _raise_axis(P, a, max(need - R[a, a], P[a, a]))

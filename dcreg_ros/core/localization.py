@@ -34,14 +34,14 @@ from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, P
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .correspondences import find_correspondences
 from .covariance import UNINFORMATIVE_VARIANCE
-from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times
+from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times, sweep_share
 from .geometry import invert_pose, is_valid_pose, project_to_so3
 from .global_registration import GlobalTarget, global_register_to
 from .fusion import LidarMeasurement, compound_covariance, information
 from .measurement import lidar_uncertainty
 from .motion_prior import (MotionPriorConfig, MotionPriors, Posterior, Prediction, configured_acceleration, delta_to_twist,
                            registration_prior)
-from .odometry import AdaptiveThresholdConfig, FrameRecord, OdometryConfig
+from .odometry import TRACKING_DEGRADED, TRACKING_LOST, TRACKING_OK, AdaptiveThresholdConfig, FrameRecord, OdometryConfig
 from .pointcloud import InputError, crop_range, finite_points
 from .proprioception import ImuSamples, WheelOdometrySamples
 from .registration import RegistrationResult, align, lidar_measurement, plane_parameters
@@ -50,7 +50,6 @@ from .threshold import AdaptiveThreshold
 from .voxel_hash import voxel_downsample, voxel_downsample_indices
 from .voxel_map import VoxelMap
 
-TRACKING_OK, TRACKING_DEGRADED, TRACKING_LOST = "OK", "DEGRADED", "LOST"
 TRACKING_STATES = (TRACKING_OK, TRACKING_DEGRADED, TRACKING_LOST)
 LOCALIZATION_TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve", "quality", "relocalization")
 LOST_VARIANCE = UNINFORMATIVE_VARIANCE  # covariance of a lost pose: consumers must not trust it
@@ -422,7 +421,8 @@ class Localizer:
         p = self.config.preprocess
         fractions, notes = times.fractions, [times.note] if times.note else []
         if fractions is not None and p.deskew and motion is not None:
-            pts = deskew(pts, fractions, motion)
+            sweep = sweep_share(times, reference_time - self._reference_time)  # the sweep's share of the motion's interval
+            pts = deskew(pts, fractions * sweep, motion, 0.5 * sweep)
         pts = crop_range(pts, p.min_range, p.max_range, "scan")
         source = pts[voxel_downsample_indices(pts, p.source_voxel_size)]
         timed = fractions is not None or bool(notes)
@@ -491,8 +491,10 @@ class Localizer:
             track.delta = invert_pose(previous) @ pose
             track.frames += 1
         track.scan_pose = pose
-        self._reference_time = scan.reference_time
-        stamp_pose = pose @ interpolate_motion(track.delta, -0.5) if scan.timed else pose
+        previous_reference, self._reference_time = self._reference_time, scan.reference_time
+        interval = scan.reference_time - previous_reference
+        offset = scan.reference_time - stamp  # from the stamp to the sweep's middle (s)
+        stamp_pose = pose @ interpolate_motion(track.delta, -offset / interval) if scan.timed and interval > 0.0 else pose
         report = self._report(scan, stamp, stamp_pose, result, share, tracking, problem)
         if tracking != TRACKING_LOST and track.pose_covariance is not None:
             report.covariance = track.pose_covariance.copy()

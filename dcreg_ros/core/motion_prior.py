@@ -48,8 +48,10 @@ class MotionPriorConfig:
 
     acceleration_noise: float = param(1.0, "how fast the robot's speed can change (m/s^2, one sigma): the constant-velocity prediction's uncertainty grows by this per second", positive, "> 0 m/s^2")
     angular_acceleration_noise: float = param(1.0, "how fast the turn rate can change (rad/s^2, one sigma)", positive, "> 0 rad/s^2")
-    max_speed: float = param(3.0, "largest plausible speed (m/s): caps the velocity uncertainty of a direction that stays unobserved", positive, "> 0 m/s")
-    max_angular_rate: float = param(1.5, "largest plausible turn rate (rad/s): caps the angular velocity uncertainty", positive, "> 0 rad/s")
+    max_speed: float = param(40.0, "largest plausible speed of any robot (m/s; a car on a highway): the prediction's velocity and its uncertainty are held within twice the fastest speed measured so far, and never beyond this", positive, "> 0 m/s")
+    max_angular_rate: float = param(10.0, "largest plausible turn rate (rad/s; a hand-held sensor swung fast): as max_speed, for the rotation", positive, "> 0 rad/s")
+    min_plausible_speed: float = param(1.0, "the plausible speed is never held below this (m/s), whatever was measured so far (a robot that stood still may start to move)", positive, "> 0 m/s")
+    min_plausible_rate: float = param(0.5, "the plausible turn rate is never held below this (rad/s)", positive, "> 0 rad/s")
     source: str = param("auto", "motion prediction: auto (IMU and wheel odometry when they are given, else constant velocity), constant_velocity, imu, wheel or imu_wheel; a source without fresh data falls back to constant velocity with a note", one_of(*SOURCES), "one of " + ", ".join(SOURCES))
     imu_to_lidar: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_lidar_imu: the IMU's pose in the LiDAR frame as x y z roll pitch yaw (m, rad; R = Rz Ry Rx)", _pose6, "6 finite numbers: x y z roll pitch yaw")
     lidar_to_base: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_base_lidar: the LiDAR's pose in the wheel odometry's child frame (base_link) as x y z roll pitch yaw (m, rad)", _pose6, "6 finite numbers: x y z roll pitch yaw")
@@ -134,24 +136,38 @@ class ConstantVelocityModel:
         self.reset()
 
     def reset(self) -> None:
-        c = self.config
         self.twist = np.zeros(6)
-        self.acceleration = configured_acceleration(c)
+        self.acceleration = configured_acceleration(self.config)
+        # the fastest rotation rate and speed measured so far (rad/s, m/s; while the LiDAR saw them):
+        # what sets the plausible range from here on; None until one was measured
+        self.fastest: np.ndarray | None = None
+        self.clamped = ""  # why the last velocity was held back, for a note
         # at the start nothing is known about the velocity but its plausible range
-        self.covariance = np.diag([c.max_angular_rate**2] * 3 + [c.max_speed**2] * 3)
+        self.covariance = np.diag(self.limits() ** 2)
+
+    def limits(self) -> np.ndarray:
+        """(6,) the plausible angular rate (rad/s, x3) and speed (m/s, x3): before anything was
+        measured, ``max_angular_rate`` / ``max_speed`` (wide enough for a car, a hand-held
+        sensor); then twice the fastest measured so far, at least ``min_plausible_*``, at most the
+        maximum. A registration that slid along an unobserved direction must not make the
+        prediction slide faster, and a robot that was never seen above 1.5 m/s is not at 40."""
+        c = self.config
+        if self.fastest is None:
+            rate, speed = c.max_angular_rate, c.max_speed
+        else:
+            rate = float(np.clip(2.0 * self.fastest[0], c.min_plausible_rate, c.max_angular_rate))
+            speed = float(np.clip(2.0 * self.fastest[1], c.min_plausible_speed, c.max_speed))
+        return np.array([rate] * 3 + [speed] * 3)
 
     def _capped(self, covariance: np.ndarray) -> np.ndarray:
-        c = self.config
-        cap = np.array([c.max_angular_rate] * 3 + [c.max_speed] * 3) ** 2
+        cap = self.limits() ** 2
         scale = np.sqrt(np.minimum(1.0, cap / np.maximum(np.diag(covariance), 1e-300)))
         return covariance * np.outer(scale, scale)
 
     def velocity_covariance(self, dt: float) -> np.ndarray:
         """Covariance of the velocity ``dt`` s after the last correction: each axis's standard
         deviation grows by acceleration x dt (what a robot can really do: brake or speed up
-        for a while, not a random walk), correlations kept, capped at the plausible range.
-        The acceleration per axis is ``self.acceleration`` (the configured one until the
-        fusion's calibration learns the real one)."""
+        for a while, not a random walk), correlations kept, capped at the plausible range."""
         growth = self.acceleration * dt
         std = np.sqrt(np.maximum(np.diag(self.covariance), 1e-300))
         scale = (std + growth) / std
@@ -162,13 +178,27 @@ class ConstantVelocityModel:
         velocity covariance."""
         return Prediction(twist_to_delta(self.twist, dt), self.velocity_covariance(dt) * (dt * dt), self.source)
 
-    def correct(self, delta: np.ndarray, covariance: np.ndarray, dt: float) -> None:
+    def correct(self, delta: np.ndarray, covariance: np.ndarray, dt: float, consistent: bool = True) -> None:
         """The registered motion ``delta`` (4x4) over ``dt`` s with its covariance (6x6, rotation
-        first, body frame) becomes the velocity and its covariance."""
+        first, body frame) becomes the velocity and its covariance; a rate or speed measured to
+        within a quarter of itself, by a measurement ``consistent`` with the prediction, updates
+        the fastest seen (a LiDAR that jumped against the prediction, or a lying wheel, must not
+        widen what counts as plausible)."""
         if not dt > 0.0:
             return
-        self.twist = self._plausible(delta_to_twist(delta, dt))
-        self.covariance = self._capped(positive_semidefinite(covariance) / (dt * dt))
+        twist = delta_to_twist(delta, dt)
+        covariance = positive_semidefinite(covariance) / (dt * dt)
+        std = np.sqrt(np.diag(covariance))
+        measured = np.array([np.linalg.norm(twist[:3]), np.linalg.norm(twist[3:])])
+        known = np.array([std[:3].max() < 0.25 * measured[0], std[3:].max() < 0.25 * measured[1]])
+        # held within the limits of what was measured before: a registration that jumps to a
+        # wrong minimum (a repeated door niche) is one implausibly fast frame; a real speed-up
+        # raises the limits for the next frame
+        self.twist = self._plausible(twist)
+        self.covariance = self._capped(covariance)
+        if known.any() and consistent:
+            seen = np.where(known, measured, 0.0)
+            self.fastest = seen if self.fastest is None else np.maximum(self.fastest, seen)
 
     def stand_still(self, sigma: float = 0.01) -> None:
         """A standstill (seen by the wheels or the IMU) is a measurement: zero velocity within
@@ -177,14 +207,17 @@ class ConstantVelocityModel:
         self.covariance = np.eye(6) * sigma**2
 
     def _plausible(self, twist: np.ndarray) -> np.ndarray:
-        """The velocity scaled down to the largest plausible speed and turn rate: a registration
-        that slid along an unobserved direction must not make the next prediction slide faster."""
-        c = self.config
+        """The velocity scaled down to the plausible rate and speed (:meth:`limits`); ``clamped``
+        says so when it was."""
+        limits = self.limits()
         out = twist.copy()
-        for part, limit in ((slice(0, 3), c.max_angular_rate), (slice(3, 6), c.max_speed)):
+        self.clamped = ""
+        for part, limit, unit in ((slice(0, 3), limits[0], "rad/s"), (slice(3, 6), limits[3], "m/s")):
             norm = np.linalg.norm(out[part])
             if norm > limit:
                 out[part] *= limit / norm
+                self.clamped = (f"the registered motion ({norm:.2f} {unit}) is beyond the plausible {limit:.2f} {unit} "
+                                "(twice the fastest measured so far): the prediction holds it at that")
         return out
 
 
@@ -327,7 +360,7 @@ class MotionPriors:
         self.constant_velocity = ConstantVelocityModel(c)
         noise = ImuNoise(c.gyro_noise_density, c.accel_noise_density, c.gyro_bias_walk, c.accel_bias_walk,
                          c.gyro_bias_sigma, c.accel_bias_sigma)
-        self.filter = InertialFilter(noise, pose_from_xyz_rpy(*c.imu_to_lidar), c.max_speed / 2.0)
+        self.filter = InertialFilter(noise, pose_from_xyz_rpy(*c.imu_to_lidar), 1.5 * c.min_plausible_speed)
         self.T_base_lidar = pose_from_xyz_rpy(*c.lidar_to_base)
         self._used_filter = False
         self._wheel_predicted = False
@@ -380,6 +413,8 @@ class MotionPriors:
             if self.filter.initialized:
                 self.filter.zero_velocity()
         cv = self.constant_velocity.predict(dt)
+        if self.constant_velocity.clamped:
+            notes.append(self.constant_velocity.clamped)
         prediction = cv
         if want_wheel:
             why = self.wheel.covers(t0, t1, c.max_data_age)
@@ -551,8 +586,9 @@ class MotionPriors:
                 motion = motion_covariance(self.map_covariance, prediction.delta, process, check.lidar_covariance)
                 posterior = Posterior(fused.pose, motion, check, [])
                 self.map_covariance = fused.covariance
-                if self.filter.initialized and prediction.source.startswith("imu"):
-                    self._teach_gyro(guess, measurement.pose, check.lidar_covariance)
+                if self.filter.initialized and self._imu_rotation is not None:
+                    # also while set aside: the bias it could not explain may be learnt meanwhile
+                    self._teach_gyro(self._imu_rotation[0], measurement.pose, check.lidar_covariance)
             posterior.notes.extend(check.notes(prediction.source.replace("_", " ")))
         if not self.filter.initialized and self._wants()[0] and measurement is not None:
             if not measurement.absolute_weak[3:].any() or self._wheel_predicted:  # the wheels measured what the LiDAR could not
@@ -561,7 +597,9 @@ class MotionPriors:
                 self._window = [(t, posterior.pose.copy())]
         if self._imu_rotation is not None and measurement is not None:
             self._judge_imu(posterior)
-        self.constant_velocity.correct(invert_pose(T_previous) @ posterior.pose, posterior.covariance, dt)
+        check = posterior.check
+        consistent = check is None or not (check.lidar_down or check.prediction_down)
+        self.constant_velocity.correct(invert_pose(T_previous) @ posterior.pose, posterior.covariance, dt, consistent)
         return posterior
 
     ASIDE_AFTER = 3  # frames in a row whose IMU rotation disagrees with the fused one: the IMU is set aside
@@ -581,6 +619,17 @@ class MotionPriors:
             self._imu_aside = False
         elif not self._imu_aside and not agrees and self._imu_streak >= self.ASIDE_AFTER:
             self._imu_aside = True
+
+    def plausibility_sigma(self, T_previous: np.ndarray, dt: float, measurement: LidarMeasurement) -> np.ndarray:
+        """Per axis (rotation first, body frame): how many standard deviations the LiDAR's pose lies
+        from where the constant-velocity model puts the robot (its own uncertainty, grown by the
+        acceleration noise, the pose's relative to the map, and the LiDAR's): whether the motion is
+        physically plausible, judged without the IMU or the wheels, which may be the ones that lie.
+        Nothing is changed."""
+        cv = self.constant_velocity.predict(dt if dt > 0.0 else 0.1)
+        predicted = compound_covariance(self.map_covariance, cv.delta, cv.covariance)
+        nu = tangent(T_previous @ cv.delta, measurement.pose)
+        return np.abs(nu) / np.sqrt(np.maximum(np.diag(predicted) + np.diag(measurement.covariance), 1e-300))
 
     def _teach_gyro(self, guess: np.ndarray, data_pose: np.ndarray, lidar_covariance: np.ndarray) -> None:
         """The LiDAR's attitude (its own measurement, not the fused one, which already holds the

@@ -14,6 +14,7 @@ selected DCReg strategy, update the motion model, the threshold and the map.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -21,9 +22,9 @@ import numpy as np
 
 from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig, RegistrationConfig, RobustConfig
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
-from .degeneracy import DegeneracyReport
+from .degeneracy import AXIS_NAMES, DegeneracyReport
 from .covariance import FIRST_FRAME_VARIANCE, UNINFORMATIVE_VARIANCE
-from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times
+from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times, sweep_share
 from .geometry import invert_pose, project_to_so3, transform_points
 from .fusion import compound_covariance, perturb, tangent
 from .global_map import GlobalMap
@@ -32,6 +33,7 @@ from .motion_prior import (MotionPriorConfig, MotionPriors, Posterior, Predictio
                            registration_prior)
 from .proprioception import ImuSamples, WheelOdometrySamples
 from .pointcloud import InputError, range_indices
+from .fusion import LidarMeasurement
 from .registration import REGISTERED_STATUSES, RegistrationResult, align, lidar_measurement, plane_parameters
 from .solvers import strategy_code
 from .stamps import NEW_SEQUENCE, StampConfig, StampGuard, StampRejected
@@ -86,6 +88,18 @@ def _odometry_convergence() -> ConvergenceConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """The quality test of every registered scan and what happens when scans fail it."""
+
+    min_inlier_ratio: float = param(0.6, "a scan whose inlier share (correspondences / points) falls below this fraction of the recent scans' median is refused", lambda x: isinstance(x, (int, float)) and 0.0 <= x < 1.0, "in [0, 1)")
+    max_rmse_ratio: float = param(3.0, "a scan whose point-to-plane RMSE exceeds this multiple of the recent scans' median, and a quarter of the correspondence threshold, is refused (it fits the map nowhere: a scan from elsewhere)", lambda x: isinstance(x, (int, float)) and x > 1.0, "> 1")
+    max_jump_sigma: float = param(10.0, "a scan the registration moves further from the prediction than this many standard deviations (prediction and LiDAR together), on an axis it measures well, is refused: a scan from elsewhere, a corrupted one, a wrong local minimum", lambda x: isinstance(x, (int, float)) and x > 3.0, "> 3")
+    lost_after: int = param(5, "refused scans in a row before the track counts as LOST and global registration against the local map is tried", lambda k: isinstance(k, int) and k >= 1, ">= 1")
+    relocalize_every: int = param(5, "while LOST, try global registration against the local map every this many scans", lambda k: isinstance(k, int) and k >= 1, ">= 1")
+    reset_after: int = param(50, "refused scans in a row after which the odometry restarts from the current scan (a new map; the record says so)", lambda k: isinstance(k, int) and k >= 2, ">= 2")
+
+
+@dataclass(frozen=True)
 class OdometryConfig(LoadableConfig):
     """All odometry parameters; defaults work on 16- to 128-beam spinning LiDARs in metres."""
 
@@ -100,6 +114,7 @@ class OdometryConfig(LoadableConfig):
     motion_prior: MotionPriorConfig = section(MotionPriorConfig, "the motion prediction between scans and its uncertainty (the prior of dcreg_prior)")
     convergence: ConvergenceConfig = section(_odometry_convergence, "iteration control")
     stamps: StampConfig = section(StampConfig, "frame stamp sanity: out of order, jumps (outlier or new sequence)")
+    tracking: TrackingConfig = section(TrackingConfig, "the quality test of every scan: refused scans stay out of the map; LOST, recovery")
 
     def check(self) -> None:
         p = self.preprocess
@@ -161,6 +176,8 @@ class FrameRecord:
     # accumulated since the first scan (6x6, rotation first, body frame): grows while a direction stays unobserved
     pose_covariance: np.ndarray = field(default_factory=lambda: np.eye(6) * FIRST_FRAME_VARIANCE)
     absolute_weak: tuple[bool, ...] = (False,) * 6  # axes whose geometric std exceeds the absolute limits
+    tracking: str = "OK"  # OK, DEGRADED (the scan was refused: pose from the prediction) or LOST (refused lost_after times in a row)
+    tracking_message: str = ""  # why the scan was refused, or how the track recovered
     lidar_std: np.ndarray = field(default_factory=lambda: np.full(6, np.nan))  # the LiDAR's own geometric std (rad, m)
 
     @property
@@ -201,7 +218,9 @@ class Preprocessed(NamedTuple):
     """One frame after preprocessing: ``source`` (registered), ``frame`` (inserted into the map),
     whether it was ``timed`` (a sweep with per-point times, deskewed unless a note says why not),
     ``notes`` for the record and ``source_fractions``: each source point's time relative to the
-    middle of the sweep, in frame intervals (-1/2..1/2), or None without per-point times."""
+    middle of the sweep, in frame intervals (-1/2..1/2 when the sweep fills the interval), or None
+    without per-point times; ``sweep``: the sweep's share of the frame interval (below 1 when
+    scans were dropped or skipped: a 0.1 s sweep 0.5 s after the last scan)."""
 
     source: np.ndarray
     frame: np.ndarray
@@ -210,6 +229,7 @@ class Preprocessed(NamedTuple):
     source_fractions: np.ndarray | None = None
     frame_index: np.ndarray | None = None  # of the frame's points among the scan's (to deskew them again)
     source_in_frame: np.ndarray | None = None  # of the source points among the frame's (None: all)
+    sweep: float = 1.0
 
 
 class Odometry:
@@ -254,6 +274,9 @@ class Odometry:
         self._reference_time = 0.0  # of the last scan (s): the stamp, or mid-sweep when deskewed
         self._stamp_guard = StampGuard(cfg.stamps)
         self._pose_covariance = np.eye(6) * FIRST_FRAME_VARIANCE  # accumulated, body frame of the last pose
+        self._fitness: deque[tuple[float, float]] = deque(maxlen=TRACKING_WINDOW)  # (inlier share, RMSE) of the recent accepted scans
+        self._refused = 0  # scans refused in a row
+        self._sweep_middle: float | None = None  # the last timed scan's middle, s after its stamp
         if hasattr(self, "priors"):
             self.priors.reset()  # measurements already fed stay (and what is expected); the filters restart
         else:
@@ -278,13 +301,13 @@ class Odometry:
     def last_pose(self) -> np.ndarray:
         return self.poses[-1] if self.poses else np.eye(4)
 
-    def _preprocess(self, pts: np.ndarray, times: ScanFractions, motion: np.ndarray) -> Preprocessed:
+    def _preprocess(self, pts: np.ndarray, times: ScanFractions, motion: np.ndarray, sweep: float) -> Preprocessed:
         """Cropped, deskewed, downsampled points; ``motion`` (4x4) is the predicted motion over
-        the scan that deskewing interpolates."""
+        the frame interval, of which the sweep lasts the share ``sweep``."""
         p = self.config.preprocess
         fractions, notes = times.fractions, [times.note] if times.note else []
         if fractions is not None and p.deskew and len(self.poses) >= 2:
-            pts = deskew(pts, fractions, motion)
+            pts = deskew(pts, fractions * sweep, motion, 0.5 * sweep)
         kept = range_indices(pts, p.min_range, p.max_range, "frame")
         pts = pts[kept]
         in_frame = voxel_downsample_indices(pts, p.map_voxel_size)
@@ -293,15 +316,16 @@ class Odometry:
         source = frame if in_source is None else frame[in_source]
         source_fractions = None
         if fractions is not None:
-            source_fractions = fractions[kept][in_frame] - 0.5
+            source_fractions = (fractions[kept][in_frame] - 0.5) * sweep
             source_fractions = source_fractions if in_source is None else source_fractions[in_source]
         # implausible times still mark a sweep: its pose is reported like the neighbours' (at the stamp)
-        return Preprocessed(source, frame, fractions is not None or bool(notes), notes, source_fractions, kept[in_frame], in_source)
+        return Preprocessed(source, frame, fractions is not None or bool(notes), notes, source_fractions, kept[in_frame], in_source,
+                            sweep)
 
     def _deskew_again(self, pts: np.ndarray, times: ScanFractions, scan: Preprocessed, motion: np.ndarray) -> Preprocessed:
         """The same preprocessed points deskewed with another motion (only the kept ones: they move
         by centimetres, not across voxels)."""
-        frame = deskew(pts[scan.frame_index], times.fractions[scan.frame_index], motion)
+        frame = deskew(pts[scan.frame_index], times.fractions[scan.frame_index] * scan.sweep, motion, 0.5 * scan.sweep)
         source = frame if scan.source_in_frame is None else frame[scan.source_in_frame]
         return scan._replace(source=source, frame=frame)
 
@@ -332,35 +356,50 @@ class Odometry:
         t0 = time.perf_counter()
         pts, times = scan_points_and_times(points, timestamps, max_time_span(dt if self.stamps else None), "frame")
         reference_time = times.reference_time(stamp)  # the middle of the sweep (see the deskew module)
+        if times.fractions is not None:
+            self._sweep_middle = reference_time - stamp
+        elif times.note and self._sweep_middle is not None:
+            reference_time = stamp + self._sweep_middle  # unusable times still mark a sweep: where the last ones put its middle
         if index == 0:
             self.priors.start(self._scan_pose, reference_time)
             prediction = None
         else:
             prediction = self.priors.predict(self._reference_time, reference_time, self._scan_pose)
-        scan = self._preprocess(pts, times, self._delta if prediction is None else prediction.delta)
+        interval = (reference_time - self._reference_time if reference_time > self._reference_time else dt) if index else 0.0
+        scan = self._preprocess(pts, times, self._delta if prediction is None else prediction.delta, sweep_share(times, interval))
         preprocess_ms = (time.perf_counter() - t0) * 1e3
         estimate = None
         if index == 0:
             pose = self._scan_pose
         else:
-            interval = reference_time - self._reference_time if reference_time > self._reference_time else dt
             estimate = self._estimate(pts, times, scan, prediction, interval, reference_time)
             scan, pose = estimate.scan, estimate.posterior.pose
+            tracking = self._track(estimate, scan, reference_time)
+            if tracking.restart:
+                return self._restart(points, timestamps, stamp, tracking.message)
+            if tracking.pose is not None:
+                pose = tracking.pose
             pose[:3, :3] = project_to_so3(pose[:3, :3])  # keep the chained poses orthonormal
-            self.threshold.update(self._scan_pose @ prediction.delta, pose)
-            self._delta = invert_pose(self._scan_pose) @ pose
+            if tracking.pose is not None:  # recovered: the jump is no motion (nothing is known of it)
+                self._delta = np.eye(4)
+            else:
+                if tracking.state == TRACKING_OK:
+                    self.threshold.update(self._scan_pose @ prediction.delta, pose)
+                self._delta = invert_pose(self._scan_pose) @ pose
         t1 = time.perf_counter()
         self._reference_time = reference_time
-        world = transform_points(pose, scan.frame)
-        self.local_map.insert(world)
-        if self.global_map is not None:
-            self.global_map.insert(world)
-        self.local_map.remove_far(pose[:3, 3], self.config.preprocess.max_range)
+        if estimate is None or tracking.state == TRACKING_OK:  # a refused scan stays out of the map
+            world = transform_points(pose, scan.frame)
+            self.local_map.insert(world)
+            if self.global_map is not None:
+                self.global_map.insert(world)
+            self.local_map.remove_far(pose[:3, 3], self.config.preprocess.max_range)
         map_ms = (time.perf_counter() - t1) * 1e3
         self._scan_pose = pose
         # A scan is registered at its mid-point (where a skewed scan's points sit on average and
         # where deskewing is unbiased by velocity errors); report the pose at its stamp, the start.
-        stamp_pose = pose @ interpolate_motion(self._delta, -0.5) if scan.timed else pose
+        offset = reference_time - stamp  # from the stamp to the sweep's middle (s)
+        stamp_pose = pose @ interpolate_motion(self._delta, -offset / interval) if scan.timed and interval > 0.0 else pose
         record = _record(index, stamp, stamp_pose, None if estimate is None else estimate.result, len(scan.source),
                          self.threshold.sigma, preprocess_ms, map_ms)
         record.notes = list(scan.notes)
@@ -368,6 +407,9 @@ class Odometry:
             self._pose_covariance = compound_covariance(self._pose_covariance, self._delta, estimate.posterior.covariance)
             record.covariance = estimate.posterior.covariance
             record.notes = prediction.notes + estimate.notes + record.notes
+            record.tracking, record.tracking_message = tracking.state, tracking.message
+            if tracking.message and tracking.state == TRACKING_OK:
+                record.notes.append(tracking.message)
             if estimate.uncertainty is not None:
                 record.absolute_weak = tuple(bool(w) for w in estimate.uncertainty.absolute_weak)
                 record.lidar_std = estimate.uncertainty.geometric_std
@@ -387,6 +429,58 @@ class Odometry:
             record.notes = [verdict.reason] + record.notes
         return record
 
+    def _track(self, estimate: "FrameEstimate", scan: "Preprocessed", reference_time: float) -> "TrackingVerdict":
+        """The tracking state after this scan: OK (accepted), DEGRADED (refused: the prediction
+        stands and the scan stays out of the map) or LOST (refused ``lost_after`` times in a row:
+        every ``relocalize_every`` scans global registration against the local map is tried, and a
+        pose it finds that passes the quality test resumes tracking); after ``reset_after`` refused
+        scans the odometry restarts from the current one."""
+        tc = self.config.tracking
+        if not estimate.problem:
+            self._refused = 0
+            self._fitness.append((estimate.result.fitness, estimate.result.rmse))
+            return TrackingVerdict(TRACKING_OK)
+        self._refused += 1
+        if self._refused >= tc.reset_after:
+            return TrackingVerdict(TRACKING_LOST, f"refused {self._refused} scans in a row ({estimate.problem}): the odometry "
+                                                  "restarts from this scan", restart=True)
+        if self._refused < tc.lost_after:
+            return TrackingVerdict(TRACKING_DEGRADED, estimate.problem)
+        if (self._refused - tc.lost_after) % tc.relocalize_every == 0:
+            found = self._recover(scan)
+            if found is not None:
+                self._refused = 0
+                self.priors.reset()  # the jump is no motion: the velocity starts again from here
+                self.priors.start(found, reference_time)
+                return TrackingVerdict(TRACKING_OK, "track recovered by global registration against the local map", found)
+        return TrackingVerdict(TRACKING_LOST, f"lost for {self._refused} scans ({estimate.problem})")
+
+    def _recover(self, scan: "Preprocessed") -> np.ndarray | None:
+        """The scan's pose in the local map from global registration (features, consensus, DCReg
+        refinement: core/global_registration.py), if it finds a plausible one that also passes the
+        inlier test against the recent scans; else None."""
+        from .global_registration import GlobalTarget, global_register_to
+
+        cloud = self.local_map.point_cloud()
+        if len(cloud) < 100:
+            return None
+        found = global_register_to(scan.frame, GlobalTarget.from_points(cloud))
+        if not found.success:
+            return None
+        check = self._align(scan, np.asarray(found.T_target_source, dtype=np.float64), None, "none")
+        typical = float(np.median([f for f, _ in self._fitness])) if self._fitness else 0.0
+        if not check.ok or check.fitness < self.config.tracking.min_inlier_ratio * typical:
+            return None
+        return check.T_target_source.copy()
+
+    def _restart(self, points: np.ndarray, timestamps: np.ndarray | None, stamp: float, why: str) -> FrameRecord:
+        """Forget the map and start again from this scan (as a new sequence does)."""
+        self.reset()
+        record = self._register_frame(points, timestamps, stamp)
+        record.sequence_reset = True
+        record.notes = [why] + record.notes
+        return record
+
     @property
     def _fusing(self) -> bool:
         """The default: dcreg_prior with the prediction's uncertainty, fused with the LiDAR by information."""
@@ -399,9 +493,14 @@ class Odometry:
         statistics of the honest covariance (core/measurement.py)."""
         sigma = self.threshold.sigma
         return align(scan.source, self.local_map, init, self._registration, strategy=strategy,
-                     max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
+                     max_distance=self._max_distance, kernel_scale=max(sigma / 3.0, 1e-3),
                      prior=registration_prior(self.config.motion_prior, prediction), source_fractions=scan.source_fractions,
                      measure_cell=self.config.mapping.voxel_size if measure else 0.0)
+
+    @property
+    def _max_distance(self) -> float:
+        """The correspondence threshold of the registration: 3 adaptive sigmas, at most a voxel."""
+        return min(3.0 * self.threshold.sigma, self.config.mapping.voxel_size)
 
     def _uncertainty(self, result: RegistrationResult, deskew_covariance: np.ndarray, interval: float) -> LidarUncertainty | None:
         if not result.ok or result.statistics is None:
@@ -441,11 +540,68 @@ class Odometry:
                 scan, result = rescan, second
                 uncertainty = self._uncertainty(second, deskew_covariance, interval)
         measurement = lidar_measurement(result, uncertainty, self._fusing)
-        posterior = self.priors.correct(self._scan_pose, prediction, measurement, interval, reference_time, fusing=self._fusing)
+        problem = self._judge(result, measurement, interval)
+        if problem:
+            # more tries, coarse to fine over the widest reach the map allows: from the prediction
+            # again, then (when the IMU or the wheels made it: they may be the ones that lie) from
+            # the constant-velocity model's
+            # the constant-velocity model's, with the scan deskewed by its motion too (a lying gyro
+            # also distorts the scan)
+            starts = [(guess, scan)]
+            if prediction.source != "constant_velocity":
+                cv = self.priors.constant_velocity.predict(interval).delta
+                starts.append((self._scan_pose @ cv, self._deskew_again(pts, times, scan, cv) if deskewed else scan))
+            for start, candidate in starts:
+                retry = self._retry(candidate, start)
+                retry_uncertainty = self._uncertainty(retry, prediction.covariance, interval)
+                retry_measurement = lidar_measurement(retry, retry_uncertainty, self._fusing)
+                if not self._judge(retry, retry_measurement, interval):
+                    result, measurement, uncertainty, problem, scan = retry, retry_measurement, retry_uncertainty, "", candidate
+                    break
+        refused = bool(problem)
+        posterior = self.priors.correct(self._scan_pose, prediction, None if refused else measurement, interval, reference_time,
+                                        fusing=self._fusing)
         notes = list(posterior.notes)
-        if not result.ok:
-            notes.append(f"registration failed ({result.status}): the {prediction.source.replace('_', ' ')} prediction stands")
-        return FrameEstimate(result, uncertainty, posterior, scan, notes)
+        if refused:
+            notes.append(f"scan refused ({problem}): the {prediction.source.replace('_', ' ')} prediction stands and the scan "
+                         "stays out of the map")
+        return FrameEstimate(result, uncertainty, posterior, scan, notes, problem)
+
+    def _judge(self, result: RegistrationResult, measurement: LidarMeasurement | None, interval: float) -> str:
+        """'' when the registration passes the quality test, else why not: it ran on too few
+        correspondences or did not run, its inlier share fell far below the recent frames', or it
+        moved the pose further from where the constant-velocity model puts it, on an axis it
+        measures well, than that model's and its own uncertainty allow (``tracking.max_jump_sigma``:
+        a scan from elsewhere, a corrupted one, a wrong local minimum; judged against the motion
+        model, not the IMU or wheel prediction, which may be the ones that lie)."""
+        tc = self.config.tracking
+        if not result.ok or measurement is None:
+            return f"registration failed ({result.status})"
+        if len(self._fitness) >= 5:
+            typical = float(np.median([f for f, _ in self._fitness]))
+            if result.fitness < tc.min_inlier_ratio * typical:
+                return f"inlier share {result.fitness:.2f}, below {tc.min_inlier_ratio:g} x the recent {typical:.2f}"
+            typical_rmse = float(np.median([r for _, r in self._fitness]))
+            if result.rmse > tc.max_rmse_ratio * typical_rmse and result.rmse > MISFIT_RMSE_SHARE * self._max_distance:
+                return f"residuals {result.rmse * 100:.1f} cm RMS, above {tc.max_rmse_ratio:g} x the recent {typical_rmse * 100:.1f} cm"
+        sigma = self.priors.plausibility_sigma(self._scan_pose, interval, measurement)
+        jumps = [f"{a} {z:.0f} sigma" for a, z, weak in zip(AXIS_NAMES, sigma, measurement.weak) if not weak and z > tc.max_jump_sigma]
+        if jumps:
+            return "an implausible jump along " + ", ".join(jumps)
+        return ""
+
+    def _retry(self, scan: "Preprocessed", guess: np.ndarray) -> RegistrationResult:
+        """The registration again from ``guess``: coarse to fine (a quarter of the points
+        first), correspondences as far as the map's voxel reaches, plain Gauss-Newton; then refined
+        with the usual correspondence threshold, so that its inlier share and residuals compare
+        with the recent scans' (a wider reach admits worse pairs and inflates both)."""
+        registration = replace(self._registration, convergence=replace(self._registration.convergence, coarse_fraction=0.25))
+        wide = align(scan.source, self.local_map, guess, registration, strategy="none", max_distance=self.config.mapping.voxel_size,
+                     kernel_scale=max(self.config.mapping.voxel_size / 3.0, 1e-3), source_fractions=scan.source_fractions,
+                     measure_cell=0.0)
+        if not wide.ok:
+            return wide
+        return self._align(scan, wide.T_target_source, None, "none")
 
 
 DESKEW_CORRECTION_SIGMAS = 3.0  # a correction of the predicted motion beyond this many accelerations is not a velocity error
@@ -468,15 +624,37 @@ def deskew_motion(predicted: np.ndarray, registered: np.ndarray, interval: float
     return perturb(predicted, correction * keep)
 
 
+TRACKING_OK, TRACKING_DEGRADED, TRACKING_LOST = "OK", "DEGRADED", "LOST"
+# a scan's residuals count as a misfit only beyond this share of the correspondence threshold
+# as well: a scan from elsewhere pairs points at random within the threshold (RMS about 0.58 of
+# it), a good fit stays below 0.15 in the simulated scenes and the real sequences, however its
+# RMSE grows with speed and range
+MISFIT_RMSE_SHARE = 0.25
+TRACKING_WINDOW = 10  # accepted scans whose median inlier share and RMSE a new scan is compared with: short, as both drift
+# with speed (the adaptive threshold) and the scene; a scan from elsewhere changes them within one frame
+
+
+class TrackingVerdict(NamedTuple):
+    """The tracking state after a scan, why (or how it recovered), the recovered pose (None: keep
+    the estimate) and whether the odometry must restart from the scan."""
+
+    state: str
+    message: str = ""
+    pose: np.ndarray | None = None
+    restart: bool = False
+
+
 class FrameEstimate(NamedTuple):
     """One frame's registration, the LiDAR's uncertainty (None when the registration failed), the
-    fused posterior, the preprocessed scan it was registered with and notes for the record."""
+    fused posterior, the preprocessed scan it was registered with, notes for the record and, when
+    the quality test refused the scan, why ('' when it passed)."""
 
     result: RegistrationResult
     uncertainty: LidarUncertainty | None
     posterior: Posterior
     scan: Preprocessed
     notes: list[str]
+    problem: str = ""
 
 
 def _record(index, stamp, pose, result: RegistrationResult | None, num_points, sigma, preprocess_ms, map_ms) -> FrameRecord:
