@@ -39,6 +39,7 @@ from .proprioception import (POST_ROLL, PRE_ROLL, ImuModel, ImuTruth, WheelModel
                              simulate_wheel_odometry)
 from .scan_drops import ScanDrops
 from .trajectories import SensorMotion
+from .wheel_slip import SlipEpisode
 
 TRUTH_FILE = "degeneracy_truth.json"
 TUM_FILE = "ground_truth_tum.txt"
@@ -103,7 +104,8 @@ class SimulationResult:
             if imu is not None:
                 imu = dataclasses.replace(imu, samples=imu.samples.between(t0, t1))
             if wheel is not None:
-                wheel = dataclasses.replace(wheel, samples=wheel.samples.between(t0, t1))
+                wheel = dataclasses.replace(wheel, samples=wheel.samples.between(t0, t1),
+                                            episodes=tuple(e for e in wheel.episodes if e.end > t0 and e.start < t1))
         return dataclasses.replace(self, scans=scans, degenerate_mask=self.degenerate_mask[window],
                                    truth_std=None if self.truth_std is None else self.truth_std[window],
                                    ground_truth=Trajectory(gt.stamps[window], gt.poses[window]), imu=imu, wheel=wheel,
@@ -173,8 +175,10 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     ``start_stamp + k * period``. The per-frame degeneracy truth comes from the exact geometry
     (:mod:`.observability`). ``motion`` is one of ``MOTION_PROFILES`` (see
     :mod:`.motion_profiles`). ``imu`` and ``wheel`` are the models of the simulated IMU and wheel
-    odometry (:mod:`.proprioception`; None leaves one out); their samples run from PRE_ROLL
-    before the first revolution to POST_ROLL after the last. A hand-held sensor has no wheels:
+    odometry (:mod:`.proprioception`; None leaves one out): e.g. ``imu=ImuModel.grade("poor")``,
+    ``wheel=WheelModel(scale_error=0.03, episodes=WheelSlip(count=2))``; their samples run from
+    PRE_ROLL before the first revolution to POST_ROLL after the last, the wheels' slip episodes
+    lie within the revolutions (a ValueError when they do not fit). A hand-held sensor has no wheels:
     with ``motion="handheld"`` the default wheel model is left out and an explicit one is a
     ValueError.
 
@@ -192,6 +196,8 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
         if wheel is not None and wheel is not DEFAULT_WHEEL:
             raise ValueError(f"the {motion} profile has no wheel odometry (a hand-held sensor has no wheels); pass wheel=None")
         wheel = None
+    if wheel is not None:
+        wheel.episodes.check_fits(frames * period if sensor is None else frames * sensor.period)
     drops = ScanDrops(keep_every, drop_every, drop_probability)
     kept = drops.kept(frames, seed)
     if not kept.any():
@@ -220,7 +226,8 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     imu_truth = None if imu is None else simulate_imu(
         motion, sample_stamps(start_stamp, end, imu.rate), imu, np.random.default_rng([int(seed), 23]))
     wheel_truth = None if wheel is None else simulate_wheel_odometry(
-        motion, sample_stamps(start_stamp, end, wheel.rate), wheel, np.random.default_rng([int(seed), 29]))
+        motion, sample_stamps(start_stamp, end, wheel.rate), wheel, np.random.default_rng([int(seed), 29]),
+        window=(start_stamp, end))
     return SimulationResult(
         scene=scene, sensor=sensor, scans=scans, ground_truth=Trajectory(stamps, motion.poses(stamps)),
         nominal_mask=np.array(scene.nominal_mask, dtype=bool), degenerate_mask=masks, motion=motion, seed=int(seed),
@@ -236,8 +243,9 @@ def _mounting(T: np.ndarray, xyz: tuple, rpy_deg: tuple) -> dict:
 
 def simulation_info(result: SimulationResult, imu_topic: str | None, wheel_topic: str | None) -> dict:
     """What ``simulation.json`` holds: scene, motion profile, seed, the scan drops (options, kept
-    scans, dropped stamps in s), extrinsics (4x4, m) and the drawn IMU biases (rad/s, m/s², IMU
-    frame) and wheel errors, with the topics they went to."""
+    scans, dropped stamps in s), extrinsics (4x4, m), the IMU's grade, noise and drawn biases
+    (rad/s, m/s², IMU frame) and the wheels' drawn errors and slip episodes (start and end in s,
+    kind, effect), with the topics they went to."""
     info: dict = {"scene": result.scene.name, "motion_profile": result.motion_profile, "seed": result.seed,
                   "lidar_frame": result.scans[0].frame_id if result.scans else "lidar",
                   "scan_drops": {**result.drops.as_dict(), "scans": len(result.scans),
@@ -246,15 +254,21 @@ def simulation_info(result: SimulationResult, imu_topic: str | None, wheel_topic
     if result.imu is not None:
         m = result.imu.model
         info["extrinsics"]["T_lidar_imu"] = _mounting(result.imu.T_lidar_imu, m.mount_xyz, m.mount_rpy_deg)
-        info["imu"] = {"topic": imu_topic, "frame_id": m.frame_id, "rate_hz": m.rate, "gyro_noise_rad_s": m.gyro_noise,
-                       "accel_noise_m_s2": m.accel_noise, "gyro_bias_rad_s": [float(v) for v in result.imu.gyro_bias],
+        info["imu"] = {"topic": imu_topic, "frame_id": m.frame_id, "grade": m.grade_name, "rate_hz": m.rate,
+                       "gyro_noise_rad_s": m.gyro_noise, "accel_noise_m_s2": m.accel_noise,
+                       "gyro_bias_range_deg_s": list(m.gyro_bias_deg), "accel_bias_range_m_s2": list(m.accel_bias),
+                       "gyro_bias_rad_s": [float(v) for v in result.imu.gyro_bias],
                        "accel_bias_m_s2": [float(v) for v in result.imu.accel_bias]}
     if result.wheel is not None:
         m = result.wheel.model
         info["extrinsics"]["T_base_lidar"] = _mounting(result.wheel.T_base_lidar, m.mount_xyz, m.mount_rpy_deg)
         info["wheel"] = {"topic": wheel_topic, "frame_id": m.frame_id, "child_frame_id": m.child_frame_id, "rate_hz": m.rate,
-                         "scale_error": result.wheel.scale_error, "slip_rad_per_m": result.wheel.slip,
-                         "speed_noise_fraction": m.speed_noise, "yaw_rate_noise_rad_per_m": m.yaw_rate_noise}
+                         "scale_error": result.wheel.scale_error,
+                         "scale_error_model": m.scale_error if isinstance(m.scale_error, float) else list(m.scale_error),
+                         "slip_rad_per_m": result.wheel.slip,
+                         "speed_noise_fraction": m.speed_noise, "yaw_rate_noise_rad_per_m": m.yaw_rate_noise,
+                         "slip_episode_model": m.episodes.as_dict(),
+                         "slip_episodes": [e.as_dict() for e in result.wheel.episodes]}
     return info
 
 
@@ -336,6 +350,13 @@ def load_simulation_info(path: str | Path) -> dict:
     """The content of ``simulation.json`` (a path to it or to the bag directory holding it)."""
     path = Path(path)
     return json.loads((path / INFO_FILE if path.is_dir() else path).read_text())
+
+
+def load_slip_episodes(path: str | Path) -> tuple[SlipEpisode, ...]:
+    """The wheels' slip episodes from ``simulation.json`` (or the bag directory holding it); none
+    without wheel odometry. :func:`~.wheel_slip.slipping` tells which stamps lie inside one."""
+    wheel = load_simulation_info(path).get("wheel") or {}
+    return tuple(SlipEpisode.from_dict(d) for d in wheel.get("slip_episodes", []))
 
 
 def load_degeneracy_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
