@@ -93,15 +93,25 @@ def test_a_kidnapped_sensor_is_lost_then_recovered_by_global_registration():
 
 
 def test_the_velocity_limits_come_from_the_data():
-    """A car at 9.4 m/s is predicted at 9.4 m/s (the limit before any speed is known is
-    ``max_speed``, 40 m/s); once that speed is known, a registration that claims 60 m/s in one
-    frame is held at twice the fastest speed measured so far, with a note saying so."""
-    model = ConstantVelocityModel(MotionPriorConfig())
+    """Until a speed is measured well the plausible one is ``min_plausible_speed`` (3 m/s): a
+    car's first registered 9.4 m/s is held there for one prediction, with a note; once measured
+    well, 9.4 m/s is plausible (up to twice that), and a registration that claims 60 m/s in one
+    frame is held at 18.8 m/s. A speed along an axis the LiDAR measures weakly never raises the
+    limit (a registration sliding along a corridor)."""
     dt = 0.1
     sure = np.diag([1e-8] * 3 + [1e-6] * 3)
-    model.correct(twist_to_delta(np.array([0.0, 0.0, 0.0, 9.4, 0.0, 0.0]), dt), sure, dt)
+    every = np.ones(6, dtype=bool)
+    model = ConstantVelocityModel(MotionPriorConfig())
+    car = twist_to_delta(np.array([0.0, 0.0, 0.0, 9.4, 0.0, 0.0]), dt)
+    model.correct(car, sure, dt, every)
+    assert model.twist[3] == pytest.approx(3.0) and "beyond the plausible 3.00 m/s" in model.clamped
+    model.correct(car, sure, dt, every)
     assert model.twist[3] == pytest.approx(9.4) and not model.clamped
     assert model.predict(dt).delta[0, 3] == pytest.approx(0.94)
-    model.correct(twist_to_delta(np.array([0.0, 0.0, 0.0, 60.0, 0.0, 0.0]), dt), sure, dt)
-    assert model.twist[3] == pytest.approx(2 * 9.4)
-    assert "twice the fastest measured so far" in model.clamped
+    model.correct(twist_to_delta(np.array([0.0, 0.0, 0.0, 60.0, 0.0, 0.0]), dt), sure, dt, every)
+    assert model.twist[3] == pytest.approx(2 * 9.4) and "twice the fastest measured well" in model.clamped
+    corridor = ConstantVelocityModel(MotionPriorConfig())
+    x_weak = np.array([True, True, True, False, True, True])
+    for _ in range(5):
+        corridor.correct(twist_to_delta(np.array([0.0, 0.0, 0.0, 5.0, 0.0, 0.0]), dt), sure, dt, x_weak)
+        assert corridor.twist[3] == pytest.approx(3.0)

@@ -48,10 +48,10 @@ class MotionPriorConfig:
 
     acceleration_noise: float = param(1.0, "how fast the robot's speed can change (m/s^2, one sigma): the constant-velocity prediction's uncertainty grows by this per second", positive, "> 0 m/s^2")
     angular_acceleration_noise: float = param(1.0, "how fast the turn rate can change (rad/s^2, one sigma)", positive, "> 0 rad/s^2")
-    max_speed: float = param(40.0, "largest plausible speed of any robot (m/s; a car on a highway): the prediction's velocity and its uncertainty are held within twice the fastest speed measured so far, and never beyond this", positive, "> 0 m/s")
+    max_speed: float = param(40.0, "largest plausible speed of any robot (m/s; a car on a highway): the prediction's velocity and its uncertainty are held within twice the fastest speed measured well so far (at least min_plausible_speed), and never beyond this", positive, "> 0 m/s")
     max_angular_rate: float = param(10.0, "largest plausible turn rate (rad/s; a hand-held sensor swung fast): as max_speed, for the rotation", positive, "> 0 rad/s")
-    min_plausible_speed: float = param(1.0, "the plausible speed is never held below this (m/s), whatever was measured so far (a robot that stood still may start to move)", positive, "> 0 m/s")
-    min_plausible_rate: float = param(0.5, "the plausible turn rate is never held below this (rad/s)", positive, "> 0 rad/s")
+    min_plausible_speed: float = param(3.0, "the plausible speed until a faster one was measured well (m/s): along a direction the LiDAR measures weakly (a corridor) the speed is never measured well, and a registration sliding there must not make the prediction slide faster", positive, "> 0 m/s")
+    min_plausible_rate: float = param(1.5, "the plausible turn rate until a faster one was measured well (rad/s)", positive, "> 0 rad/s")
     source: str = param("auto", "motion prediction: auto (IMU and wheel odometry when they are given, else constant velocity), constant_velocity, imu, wheel or imu_wheel; a source without fresh data falls back to constant velocity with a note", one_of(*SOURCES), "one of " + ", ".join(SOURCES))
     imu_to_lidar: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_lidar_imu: the IMU's pose in the LiDAR frame as x y z roll pitch yaw (m, rad; R = Rz Ry Rx)", _pose6, "6 finite numbers: x y z roll pitch yaw")
     lidar_to_base: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_base_lidar: the LiDAR's pose in the wheel odometry's child frame (base_link) as x y z roll pitch yaw (m, rad)", _pose6, "6 finite numbers: x y z roll pitch yaw")
@@ -138,25 +138,23 @@ class ConstantVelocityModel:
     def reset(self) -> None:
         self.twist = np.zeros(6)
         self.acceleration = configured_acceleration(self.config)
-        # the fastest rotation rate and speed measured so far (rad/s, m/s; while the LiDAR saw them):
-        # what sets the plausible range from here on; None until one was measured
-        self.fastest: np.ndarray | None = None
+        # the fastest rotation rate and speed measured well so far (rad/s, m/s): what sets the
+        # plausible range from here on
+        self.fastest = np.zeros(2)
         self.clamped = ""  # why the last velocity was held back, for a note
         # at the start nothing is known about the velocity but its plausible range
         self.covariance = np.diag(self.limits() ** 2)
 
     def limits(self) -> np.ndarray:
-        """(6,) the plausible angular rate (rad/s, x3) and speed (m/s, x3): before anything was
-        measured, ``max_angular_rate`` / ``max_speed`` (wide enough for a car, a hand-held
-        sensor); then twice the fastest measured so far, at least ``min_plausible_*``, at most the
-        maximum. A registration that slid along an unobserved direction must not make the
-        prediction slide faster, and a robot that was never seen above 1.5 m/s is not at 40."""
+        """(6,) the plausible angular rate (rad/s, x3) and speed (m/s, x3): twice the fastest
+        measured well so far, at least ``min_plausible_*`` (3 m/s, 1.5 rad/s), at most
+        ``max_speed`` / ``max_angular_rate`` (40 m/s, 10 rad/s: a car on a highway, a hand-held
+        sensor swung fast). A car measured at 9.4 m/s is plausible up to 18.8 m/s; a registration
+        that slides along a direction the LiDAR measures weakly (a corridor) measures nothing
+        well there, and must not make the prediction slide ever faster."""
         c = self.config
-        if self.fastest is None:
-            rate, speed = c.max_angular_rate, c.max_speed
-        else:
-            rate = float(np.clip(2.0 * self.fastest[0], c.min_plausible_rate, c.max_angular_rate))
-            speed = float(np.clip(2.0 * self.fastest[1], c.min_plausible_speed, c.max_speed))
+        rate = float(np.clip(2.0 * self.fastest[0], c.min_plausible_rate, c.max_angular_rate))
+        speed = float(np.clip(2.0 * self.fastest[1], c.min_plausible_speed, c.max_speed))
         return np.array([rate] * 3 + [speed] * 3)
 
     def _capped(self, covariance: np.ndarray) -> np.ndarray:
@@ -178,27 +176,30 @@ class ConstantVelocityModel:
         velocity covariance."""
         return Prediction(twist_to_delta(self.twist, dt), self.velocity_covariance(dt) * (dt * dt), self.source)
 
-    def correct(self, delta: np.ndarray, covariance: np.ndarray, dt: float, consistent: bool = True) -> None:
+    def correct(self, delta: np.ndarray, covariance: np.ndarray, dt: float, well_measured: np.ndarray | None = None) -> None:
         """The registered motion ``delta`` (4x4) over ``dt`` s with its covariance (6x6, rotation
-        first, body frame) becomes the velocity and its covariance; a rate or speed measured to
-        within a quarter of itself, by a measurement ``consistent`` with the prediction, updates
-        the fastest seen (a LiDAR that jumped against the prediction, or a lying wheel, must not
-        widen what counts as plausible)."""
+        first, body frame) becomes the velocity and its covariance. The rate and speed along the
+        ``well_measured`` axes (6 bool: where the LiDAR is not weak, or a measured source held
+        the motion, and the two agreed; None: none), measured to within a quarter of themselves,
+        update the fastest seen."""
         if not dt > 0.0:
             return
         twist = delta_to_twist(delta, dt)
         covariance = positive_semidefinite(covariance) / (dt * dt)
         std = np.sqrt(np.diag(covariance))
-        measured = np.array([np.linalg.norm(twist[:3]), np.linalg.norm(twist[3:])])
-        known = np.array([std[:3].max() < 0.25 * measured[0], std[3:].max() < 0.25 * measured[1]])
+        axes = np.zeros(6, dtype=bool) if well_measured is None else np.asarray(well_measured, dtype=bool)
+        measured, known = np.zeros(2), np.zeros(2, dtype=bool)
+        for i, part in enumerate((slice(0, 3), slice(3, 6))):
+            sel = axes[part]
+            if sel.any():
+                measured[i] = np.linalg.norm(twist[part][sel])
+                known[i] = std[part][sel].max() < 0.25 * measured[i]
         # held within the limits of what was measured before: a registration that jumps to a
         # wrong minimum (a repeated door niche) is one implausibly fast frame; a real speed-up
         # raises the limits for the next frame
         self.twist = self._plausible(twist)
         self.covariance = self._capped(covariance)
-        if known.any() and consistent:
-            seen = np.where(known, measured, 0.0)
-            self.fastest = seen if self.fastest is None else np.maximum(self.fastest, seen)
+        self.fastest = np.maximum(self.fastest, np.where(known, measured, 0.0))
 
     def stand_still(self, sigma: float = 0.01) -> None:
         """A standstill (seen by the wheels or the IMU) is a measurement: zero velocity within
@@ -217,7 +218,7 @@ class ConstantVelocityModel:
             if norm > limit:
                 out[part] *= limit / norm
                 self.clamped = (f"the registered motion ({norm:.2f} {unit}) is beyond the plausible {limit:.2f} {unit} "
-                                "(twice the fastest measured so far): the prediction holds it at that")
+                                "(twice the fastest measured well so far, at least min_plausible_*): the prediction holds it at that")
         return out
 
 
@@ -360,7 +361,7 @@ class MotionPriors:
         self.constant_velocity = ConstantVelocityModel(c)
         noise = ImuNoise(c.gyro_noise_density, c.accel_noise_density, c.gyro_bias_walk, c.accel_bias_walk,
                          c.gyro_bias_sigma, c.accel_bias_sigma)
-        self.filter = InertialFilter(noise, pose_from_xyz_rpy(*c.imu_to_lidar), 1.5 * c.min_plausible_speed)
+        self.filter = InertialFilter(noise, pose_from_xyz_rpy(*c.imu_to_lidar), c.min_plausible_speed / 2.0)
         self.T_base_lidar = pose_from_xyz_rpy(*c.lidar_to_base)
         self._used_filter = False
         self._wheel_predicted = False
@@ -598,8 +599,10 @@ class MotionPriors:
         if self._imu_rotation is not None and measurement is not None:
             self._judge_imu(posterior)
         check = posterior.check
-        consistent = check is None or not (check.lidar_down or check.prediction_down)
-        self.constant_velocity.correct(invert_pose(T_previous) @ posterior.pose, posterior.covariance, dt, consistent)
+        well_measured = None
+        if measurement is not None and (check is None or not (check.lidar_down or check.prediction_down)):
+            well_measured = ~(np.asarray(measurement.weak, dtype=bool) | measurement.absolute_weak) | prediction.measured
+        self.constant_velocity.correct(invert_pose(T_previous) @ posterior.pose, posterior.covariance, dt, well_measured)
         return posterior
 
     ASIDE_AFTER = 3  # frames in a row whose IMU rotation disagrees with the fused one: the IMU is set aside
