@@ -65,7 +65,7 @@ def two_robots(tmp_path_factory):
                         stamp = 100.0 + 50.0 * j + PERIOD * k
                         publishers[name].publish(rm.pointcloud2_msg(ROOM - k * step, stamp, f"{name}/lidar"))
                         assert probe.wait_for_count(f"/{name}/dcreg/odometry", k + 1, timeout=WAIT), f"{name} frame {k}"
-                probe.wait_for_count("/diagnostics", 2 * FRAMES, lambda m: "status" in status_values(m), WAIT)
+                assert probe.wait_for_count("/diagnostics", 2 * FRAMES, lambda m: "status" in status_values(m), WAIT)
                 for topic in topics + ["/tf"]:
                     record[topic] = probe.messages(topic)
             probe.node.destroy_node()
