@@ -4,19 +4,25 @@ Methods on the same scans: dcreg_ros with `none`, the default (`dcreg_prior` wit
 constant-velocity prior), the old default (`dcreg_prior` at kappa_target 20), the reference `dcreg`
 and the paper's baselines; the default with the simulated IMU, the wheel odometry and both;
 KISS-ICP, Open3D frame-to-frame ICP and wheel-odometry dead reckoning. ATE / RPE with evo (SE(3)
-aligned), median ms per frame. Goals of issue 7 are checked on the medians over seeds. Per-sequence
-results are cached in out/benchmarks/odometry/ (delete it to measure again), so an interrupted
-run resumes. Writes the ODOMETRY section of benchmarks/RESULTS.md and plots in benchmarks/plots/.
+aligned), median wall-clock ms per frame around each method's frame call (points in, pose out),
+every method at the same thread budget (--threads, default every core; a separate timing pass
+at 1 thread). Goals are checked on the medians over seeds. Per-sequence results are cached in
+out/benchmarks/odometry/ keyed by a hash of the package's source and of this script, so an
+interrupted run resumes and a change to the code measures again. Writes the ODOMETRY section
+of benchmarks/RESULTS.md (with the commit it measured) and plots in benchmarks/plots/.
 
-    .venv/bin/python benchmarks/odometry.py [--frames 300] [--seeds 1,2,3] [--scenes ...] [--motions ...]
+    .venv/bin/python benchmarks/odometry.py [--frames 300] [--seeds 1,2,3] [--scenes ...] [--motions ...] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,10 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 import dcreg_ros  # noqa: E402
 from dcreg_ros.core.geometry import invert_pose, pose_to_xyz_rpy  # noqa: E402
+from dcreg_ros.core.motion_prior import interpolate_pose  # noqa: E402
 from dcreg_ros.eval.metrics import detection_scores, trajectory_errors  # noqa: E402
 from dcreg_ros.eval.peers import PeerUnavailable, kiss_icp_frames, open3d_frames  # noqa: E402
 from dcreg_ros.eval.runner import run_odometry  # noqa: E402
+from dcreg_ros.eval.provenance import source_hash  # noqa: E402
 from dcreg_ros.eval.shared_data import shared_data_dir  # noqa: E402
+from dcreg_ros.eval.threads import all_cores, set_thread_budget, thread_budget  # noqa: E402
 from dcreg_ros.io.cloud_files import read_cloud  # noqa: E402
 from dcreg_ros.io.motion_inputs import MotionInputs  # noqa: E402
 from dcreg_ros.io.scan import Scan  # noqa: E402
@@ -85,7 +94,7 @@ def run_sequence(scene: str, motion: str, seed: int, frames: int, peers: bool) -
         result = run_odometry(sim.scans, config, motion=MotionInputs(imu=sim.imu.samples, wheel=sim.wheel.samples))
         out[name] = {**_errors(result.trajectory, gt), "ms": float(np.median(result.frame_ms()))}
     w = sim.wheel.samples
-    dead = Trajectory(gt.stamps, [w.poses[min(np.searchsorted(w.stamps, t), len(w) - 1)] @ sim.wheel.T_base_lidar for t in gt.stamps])
+    dead = Trajectory(gt.stamps, [interpolate_pose(w.stamps, w.poses, t) @ sim.wheel.T_base_lidar for t in gt.stamps])
     out["wheel dead reckoning"] = {**_errors(dead, gt), "ms": float("nan")}
     if peers:
         for name, frames_of in (("kiss_icp", lambda: kiss_icp_frames(sim.scans, 100.0)), ("open3d_f2f", lambda: open3d_frames(sim.scans))):
@@ -98,9 +107,15 @@ def run_sequence(scene: str, motion: str, seed: int, frames: int, peers: bool) -
     return out
 
 
+def code_key() -> str:
+    """What a cached result depends on besides its arguments: the package's source, this script
+    and the thread budget."""
+    return hashlib.sha1((source_hash() + Path(__file__).read_text() + str(thread_budget())).encode()).hexdigest()[:12]
+
+
 def cached_sequence(scene: str, motion: str, seed: int, frames: int, peers: bool) -> dict:
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{scene}_{motion}_{seed}_{frames}.json"
+    path = CACHE / f"{scene}_{motion}_{seed}_{frames}{'' if peers else '_nopeers'}_{code_key()}.json"
     if path.exists():
         return json.loads(path.read_text())
     t0 = time.perf_counter()
@@ -108,6 +123,50 @@ def cached_sequence(scene: str, motion: str, seed: int, frames: int, peers: bool
     path.write_text(json.dumps(result))
     print(f"  {scene} {motion} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
     return result
+
+
+TIMED = (DEFAULT, "kiss_icp", "open3d_f2f")
+
+
+def timing_sequences(scenes: list[str], frames: int) -> dict:
+    """{scene: {method: median ms per frame}} of the default and the peers at this process's
+    thread budget (smooth motion, seed 1)."""
+    out = {}
+    for scene in scenes:
+        sim = simulate(scene, frames=frames, seed=1, motion="smooth")
+        config = dcreg_ros.OdometryConfig.from_dict({"motion_prior": {"source": "constant_velocity"}})
+        row = {DEFAULT: float(np.median(run_odometry(sim.scans, config, "dcreg_prior").frame_ms()))}
+        for name, frames_of in (("kiss_icp", lambda: kiss_icp_frames(sim.scans, 100.0)), ("open3d_f2f", lambda: open3d_frames(sim.scans))):
+            try:
+                row[name] = float(np.median([f.ms for f in list(frames_of())[1:]]))
+            except PeerUnavailable:
+                continue
+        out[scene] = row
+        print(f"  timing {scene} at {thread_budget()} thread(s): " + ", ".join(f"{k} {v:.1f} ms" for k, v in row.items()), flush=True)
+    return out
+
+
+def timing_by_budget(scenes: list[str], frames: int, budgets: list[int]) -> dict[int, dict]:
+    """:func:`timing_sequences` once per thread budget, each in its own process (Open3D's OpenMP
+    reads its thread count once, when it is loaded)."""
+    out = {}
+    for budget in budgets:
+        with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+            subprocess.run([sys.executable, __file__, "--threads", str(budget), "--frames", str(frames), "--scenes", ",".join(scenes),
+                            "--timing-json", tmp.name], check=True)
+            out[budget] = json.loads(Path(tmp.name).read_text())
+    return out
+
+
+def timing_table(timing: dict[int, dict]) -> str:
+    budgets = sorted(timing)
+    lines = ["| scene | threads | " + " | ".join(TIMED) + " | default / kiss_icp |", "|---|---|" + "---|" * len(TIMED) + "---|"]
+    for scene in next(iter(timing.values())):
+        for b in budgets:
+            row = timing[b][scene]
+            ratio = row[DEFAULT] / row["kiss_icp"] if "kiss_icp" in row else float("nan")
+            lines.append(f"| {scene} | {b} | " + " | ".join(_f(row.get(m), "{:.1f}") for m in TIMED) + f" | {_f(ratio, '{:.2f}x')} |")
+    return "\n".join(lines)
 
 
 def _f(v, fmt="{:.3f}") -> str:
@@ -261,7 +320,14 @@ def main() -> int:
     parser.add_argument("--motions", default=",".join(MOTION_PROFILES))
     parser.add_argument("--no-peers", action="store_true", help="leave KISS-ICP and Open3D out")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="thread budget of every method (default 0: every core)")
+    parser.add_argument("--no-timing", action="store_true", help="leave out the timing pass at 1 thread and every core")
+    parser.add_argument("--timing-json", help=argparse.SUPPRESS)  # internal: one timing pass into this file
     args = parser.parse_args()
+    set_thread_budget(args.threads)
+    if args.timing_json:
+        Path(args.timing_json).write_text(json.dumps(timing_sequences(args.scenes.split(","), args.frames)))
+        return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     t_start = time.perf_counter()
     results = {}
@@ -271,15 +337,19 @@ def main() -> int:
     rows = summary_rows(results)
     lidar = ["none", DEFAULT, "dcreg_prior kappa20 (old default)", "dcreg", "tikhonov", "solution_remapping", "fcn_sr", "kiss_icp", "open3d_f2f"]
     with_sources = ["none", DEFAULT, *SOURCES, "wheel dead reckoning", "kiss_icp"]
-    plots = plot_errors(results)
+    plots = [] if args.no_write else plot_errors(results)
+    timing = None if args.no_timing else timing_by_budget(args.scenes.split(","), args.frames, sorted({1, all_cores()}))
     text = "\n".join([
         f"Simulated scenes: {args.frames} frames (30 s), 32 beams, range noise 1.5 cm, seeds {args.seeds}, motion profiles "
         f"{', '.join(args.motions.split(','))}; the simulated IMU (200 Hz, MEMS noise and constant biases) and wheel odometry "
-        f"(50 Hz, 1-4 % scale error, slip) of the same runs; all methods in one process on the same scans. ATE after an SE(3) "
-        f"alignment; 'default' is dcreg_prior with the LiDAR-only constant-velocity prior (the package default); the tsvd "
-        f"baseline equals solution_remapping (docs/ALGORITHM.md) and is in the per-seed table only. Cached sequences make "
-        f"the wall time meaningless ({time.perf_counter() - t_start:.0f} s for this report).", "",
+        f"(50 Hz, 1-4 % scale error, slip) of the same runs; all methods in one process on the same scans, every one at "
+        f"{thread_budget()} thread(s) (numba, KISS-ICP, Open3D's OpenMP). ATE after an SE(3) alignment; 'default' is "
+        f"dcreg_prior with the LiDAR-only constant-velocity prior (the package default); the tsvd baseline equals "
+        f"solution_remapping (docs/ALGORITHM.md) and is in the per-seed table only. ms per frame: wall clock around each "
+        f"method's frame call (points in, pose out). Sequences come from a cache keyed by the code ({code_key()}): "
+        f"{time.perf_counter() - t_start:.0f} s for this report.", "",
         "### LiDAR only", "", tables(rows, lidar), "",
+        *(["### Time per frame by thread budget (smooth, seed 1; wall clock, median)", "", timing_table(timing), ""] if timing else []),
         "### With the robot's IMU and wheel odometry", "", tables(rows, with_sources), "",
         "### Goals (issue 7, on the medians)", "", *verdicts(rows), "",
         "### Real sequences (no IMU)", "", real_sequences(), "",

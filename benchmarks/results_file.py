@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dcreg_ros.eval.provenance import code_version  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def replace_section(path: Path, name: str, body: str) -> None:
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
-    stamp = f"_Generated {datetime.date.today().isoformat()} by benchmarks; do not edit by hand._\n\n"
+    stamp = f"_Generated {datetime.date.today().isoformat()} on {code_version()} by benchmarks; do not edit by hand._\n\n"
     block = f"{begin}\n{stamp}{body.rstrip()}\n{end}"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     if begin in text and end in text:

@@ -9,6 +9,11 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli
 
+# ATE of the 25 simulated tunnel frames (seed 3): 1.17 cm measured (seeds 1-6: 0.73-2.0 cm; the
+# same with 1 or 2 threads). A pose reported half a sweep late (the end instead of the start) or
+# one frame off gives 4.6-4.8 cm.
+MAX_ATE_M = 0.03
+
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "tunnel"
@@ -29,14 +34,14 @@ def test_run_writes_every_output_and_a_summary(bag, tmp_path):
     assert len(rows) == 25 and {"kappa_translation", "degenerate_x", "correspondence_ms", "map_update_ms"} <= set(rows[0])
     assert len((out / "trajectory_tum.txt").read_text().splitlines()) == 25
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["frames"] == 25 and summary["ate_rmse_m"] < 0.5
+    assert summary["frames"] == 25 and summary["ate_rmse_m"] < MAX_ATE_M
 
 
 def test_eval_against_the_bag_and_against_a_tum_file(bag, tmp_path):
     out = tmp_path / "run"
     run_cli("run", bag, "--out", out, "--no-plots", "--quiet")
     res = json.loads(run_cli("eval", out, bag, "--json").stdout)
-    assert res["matched_poses"] == 25 and 0 <= res["ate_rmse_m"] < 0.5
+    assert res["matched_poses"] == 25 and 0 <= res["ate_rmse_m"] < MAX_ATE_M
     assert (out / "eval.png").exists() and (out / "eval.json").exists()
     res2 = json.loads(run_cli("eval", out / "trajectory_tum.txt", bag / "ground_truth_tum.txt", "--json").stdout)
     assert res2["ate_rmse_m"] == pytest.approx(res["ate_rmse_m"], abs=1e-9)

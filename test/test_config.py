@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dcreg_ros import ConfigError, RegistrationConfig
+from dcreg_ros.core.config import DegeneracyConfig
 from dcreg_ros.core.config_io import dump_yaml, flatten, from_dict
 
 
@@ -61,3 +64,18 @@ def test_shipped_config_files_are_the_defaults():
     from dcreg_ros import OdometryConfig
 
     assert OdometryConfig.from_yaml(ROOT / "config" / "odometry.yaml") == OdometryConfig()
+
+
+def test_a_partial_section_keeps_the_defaults_of_the_config_it_belongs_to():
+    """A YAML that sets one degeneracy parameter must not switch the odometry's dcreg_prior to the
+    class default dcreg, nor the localizer's kappa_target 100 back to 10."""
+    from dcreg_ros import OdometryConfig
+    from dcreg_ros.core.localization import LocalizationConfig
+
+    odometry = OdometryConfig.from_dict({"degeneracy": {"kappa_target": 20.0}, "robust": {"scale": 0.2}})
+    assert odometry.degeneracy == replace(OdometryConfig().degeneracy, kappa_target=20.0)
+    assert odometry.degeneracy.strategy == "dcreg_prior" != DegeneracyConfig().strategy
+    assert odometry.robust == replace(OdometryConfig().robust, scale=0.2)
+    localization = LocalizationConfig.from_dict({"degeneracy": {"threshold": 12.0}, "convergence": {"max_iterations": 7}})
+    assert localization.degeneracy == replace(LocalizationConfig().degeneracy, threshold=12.0)
+    assert localization.convergence == replace(LocalizationConfig().convergence, max_iterations=7)

@@ -74,20 +74,36 @@ def test_constant_velocity_uncertainty_grows_linearly_while_unobserved_and_is_ca
     assert np.linalg.norm(model.twist[3:]) == pytest.approx(3.0)
 
 
-def test_odometry_follows_real_information_after_braking_in_a_corridor_with_a_feature():
-    """Simulated stop-and-go in the sparse corridor: where a feature is in view, the default must
-    not keep the old velocity (the issue's failure of the kappa prior); checked against none on the
-    same scans over the first stop."""
+def _position_errors(trajectory, truth) -> np.ndarray:
+    """Per-frame position error (m) of a trajectory against the truth, both from their first pose."""
+    est = np.array([(invert_pose(trajectory.poses[0]) @ T)[:3, 3] for T in trajectory.poses])
+    ref = np.array([(invert_pose(truth.poses[0]) @ T)[:3, 3] for T in truth.poses])
+    return np.linalg.norm(est - ref, axis=1)
+
+
+def test_odometry_follows_real_information_when_the_speed_changes_in_a_corridor_with_a_feature():
+    """Simulated stop-and-go in the sparse corridor, the start from a standstill: the robot speeds
+    up along the weakly observed x while a door niche 3-4 m ahead comes within reach. The
+    constant-velocity prediction is wrong (it does not know the robot speeds up); where the niche
+    fixes x, the default must follow the data as `none` does and not keep the old velocity,
+    which is what the kappa_target prior (issue 7's failure) does on the same scans."""
     sim = simulate("corridor_sparse", frames=70, beams=32, seed=2, motion="stop_and_go")
     gt = sim.ground_truth
-    ates = {}
-    for name, config in (("default", dcreg_ros.OdometryConfig()),
-                         ("kappa", dcreg_ros.OdometryConfig.from_dict({"motion_prior": {"prior_strength": "kappa_target"},
-                                                                       "degeneracy": {"kappa_target": 20.0}}))):
-        ates[name] = trajectory_errors(run_odometry(sim.scans, config).trajectory, gt).ate_rmse
-    none = trajectory_errors(run_odometry(sim.scans, strategy="none").trajectory, gt).ate_rmse
-    assert ates["default"] <= max(1.1 * none, none + 0.05), (ates, none)
-    assert np.isfinite(list(ates.values())).all()
+    window = slice(45, 54)  # the niche (x 5-6 m) is 3-4 m ahead of the sensor (x 1.5-2.5 m)
+    speed = np.linalg.norm(np.diff(gt.poses[:, :3, 3], axis=0), axis=1) / 0.1
+    assert np.all(speed[:10] < 1e-3) and np.all(speed[window] > 1.4)  # at rest for 1 s, then past 1.4 m/s
+    kappa = dcreg_ros.OdometryConfig.from_dict({"motion_prior": {"prior_strength": "kappa_target"}, "degeneracy": {"kappa_target": 20.0}})
+    runs = {name: run_odometry(sim.scans, config, strategy).trajectory
+            for name, config, strategy in (("default", None, None), ("kappa", kappa, None), ("none", None, "none"))}
+    errors = {name: _position_errors(traj, gt) for name, traj in runs.items()}
+    # measured: default 0.3-1.6 cm, none 0.3-4.4 cm over the window; kappa 62-127 cm and 0.85 m/s
+    assert np.all(errors["none"][window] < 0.05), errors["none"][window]  # the data alone fixes x here
+    assert np.all(errors["default"][window] < 0.05), errors["default"][window]
+    assert np.all(errors["kappa"][window] > 0.3), errors["kappa"][window]
+    kappa_speed = np.linalg.norm(np.diff(runs["kappa"].poses[:, :3, 3], axis=0), axis=1) / 0.1
+    assert np.all(kappa_speed[window] < 1.0)  # held near its old velocity while the robot sped up
+    ates = {name: trajectory_errors(traj, gt).ate_rmse for name, traj in runs.items()}
+    assert ates["default"] <= max(1.1 * ates["none"], ates["none"] + 0.05), ates  # measured 0.16 m against 0.18 m
 
 
 # --------------------------------------------------------------------------- IMU and wheel

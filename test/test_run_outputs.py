@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from dcreg_ros.core.degeneracy import analyze_hessian
 from dcreg_ros.core.geometry import pose_from_xyz_rpy
 from dcreg_ros.core.odometry import FrameRecord
 from dcreg_ros.eval.metrics import ALIGN_SE3, detection_scores, nearest_stamps, trajectory_errors
@@ -20,9 +21,13 @@ from dcreg_ros.io.skips import SkipLog
 from dcreg_ros.io.trajectory import Trajectory, read_tum
 
 
+# frame 2 saw a corridor: the x translation is weak (lambda_x = 2 against 500-900), the only flag
+WEAK_X = analyze_hessian(np.diag([500.0, 600.0, 700.0, 2.0, 800.0, 900.0]))
+
+
 def _record(i: int, x: float) -> FrameRecord:
     return FrameRecord(index=i, stamp=10.0 + 0.1 * i, pose=pose_from_xyz_rpy(x, 0.0, 0.0, 0.0, 0.0, 0.0), status="converged",
-                       notes=["deskewing off: test"] if i == 1 else [])
+                       notes=["deskewing off: test"] if i == 1 else [], degeneracy=WEAK_X if i == 2 else None)
 
 
 def test_writer_streams_every_frame_before_it_finishes(tmp_path):
@@ -40,7 +45,9 @@ def test_writer_streams_every_frame_before_it_finishes(tmp_path):
     assert written == json.loads((tmp_path / "run" / "summary.json").read_text()) == {"input": "x", "frames": 3, "completed": True}
     np.testing.assert_allclose(read_tum(tmp_path / "run" / "trajectory_tum.txt").positions[:, 0], [0.0, 0.5, 1.0])
     stamps, masks = read_flags(tmp_path / "run")
-    np.testing.assert_allclose(stamps, [10.0, 10.1, 10.2]) and masks.shape == (3, 6)
+    np.testing.assert_allclose(stamps, [10.0, 10.1, 10.2])
+    assert WEAK_X.mask == (False, False, False, True, False, False)
+    np.testing.assert_array_equal(masks, [[False] * 6, [False] * 6, WEAK_X.mask])  # one row per frame, its flags
 
 
 def test_writer_records_an_unexpected_exit_as_the_stop_reason(tmp_path):

@@ -68,7 +68,13 @@ def test_skip_policy_waits_until_the_stamps_continue_the_old_sequence():
     guard = StampGuard(StampConfig(on_jump="skip"))
     actions = feed(guard, steady(100.0, 5) + steady(40.0, 3) + steady(100.5, 2))
     assert actions == [ACCEPT] * 5 + [JUMP, SKIP, SKIP] + [ACCEPT] * 2
-    assert "skip" in StampGuard(StampConfig(on_jump="skip")).config.on_jump
+    # however long the other sequence lasts, it never becomes the current one
+    waiting = StampGuard(StampConfig(on_jump="skip"))
+    feed(waiting, steady(100.0, 5))
+    verdicts = [waiting.check(s) for s in steady(40.0, 30)]
+    assert [v.action for v in verdicts] == [JUMP] + [SKIP] * 29 and waiting.last == pytest.approx(100.4)
+    assert "stamps.on_jump = skip" in verdicts[-1].reason and "100.400000 s" in verdicts[-1].reason
+    assert waiting.check(100.5).action == ACCEPT
 
 
 def test_out_of_order_and_duplicates_are_refused_without_losing_the_sequence():

@@ -82,8 +82,12 @@ def validate(cfg: Any, prefix: str = "") -> None:
         post()
 
 
-def from_dict(cls: type[T], data: dict | None, prefix: str = "") -> T:
-    """Build config ``cls`` from a (possibly partial, nested) dictionary, then validate it."""
+def from_dict(cls: type[T], data: dict | None, prefix: str = "", base: Any = None) -> T:
+    """Build config ``cls`` from a (possibly partial, nested) dictionary, then validate it.
+
+    Keys left out keep their defaults; a partial section keeps the defaults of its owner (e.g.
+    the odometry's ``degeneracy`` section defaults to ``dcreg_prior``, not to the class's own).
+    ``base`` is the instance that supplies them (default: ``cls()``)."""
     data = dict(data or {})
     hints = get_type_hints(cls)
     kwargs = {}
@@ -96,13 +100,21 @@ def from_dict(cls: type[T], data: dict | None, prefix: str = "") -> T:
         if dataclasses.is_dataclass(annotation):
             if not isinstance(value, dict):
                 raise ConfigError(f"{prefix}{key}: expected a section (mapping), got {value!r}")
-            kwargs[key] = from_dict(annotation, value, f"{prefix}{key}.")
+            section_default = getattr(base, key) if base is not None else _field_default(fields[key])
+            kwargs[key] = from_dict(annotation, value, f"{prefix}{key}.", section_default)
         else:
             kwargs[key] = _coerce(value, annotation, f"{prefix}{key}")
-    cfg = cls(**kwargs)
+    cfg = cls(**kwargs) if base is None else dataclasses.replace(base, **kwargs)
     if not prefix:
         validate(cfg)
     return cfg
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    """The default value of a dataclass field (None when it has none)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
 
 
 def to_dict(cfg: Any) -> dict:

@@ -302,6 +302,13 @@ class Localizer:
 
     # ------------------------------------------------------------------------ per scan
     def localize(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> LocalizationReport:
+        """Localize one scan (see :meth:`_localize`); ``report.wall_ms`` is the call's wall-clock time."""
+        started = time.perf_counter()
+        report = self._localize(points, timestamps, stamp)
+        report.wall_ms = (time.perf_counter() - started) * 1e3
+        return report
+
+    def _localize(self, points: np.ndarray, timestamps: np.ndarray | None, stamp: float | None) -> LocalizationReport:
         """Localize one scan (N, 3 m, sensor frame; optional per-point times, s relative to the
         stamp: implausible ones turn deskewing off for the frame, with a note in the report).
 
@@ -316,6 +323,7 @@ class Localizer:
                 return self._relocalize_scan(scan, stamp)
             return self._lost_report(scan, stamp, np.eye(4), "no initial pose: set one or enable relocalization")
         track = self._track
+        attempt_ms = 0.0
         if self.lost and self.config.relocalization.when_lost:
             track.since_attempt += 1
             if track.since_attempt >= self.config.relocalization.attempt_every:
@@ -323,20 +331,26 @@ class Localizer:
                 report = self._relocalize_scan(self._preprocess(pts, times, None, reference_time), stamp)
                 if report.tracking == TRACKING_OK:
                     return report
+                # the failed attempt's report is not returned: this frame keeps its index and
+                # reports the attempt's time
+                self._index, attempt_ms = report.index, report.timings["relocalization"]
         prediction = self._predict(reference_time)
         scan = self._preprocess(pts, times, None if prediction is None else prediction.delta, reference_time)
         guess = track.scan_pose if prediction is None else track.scan_pose @ prediction.delta
         result = self._align(scan.source, guess, prediction)
-        return self._finish(scan, stamp, guess, result, prediction)
+        return self._finish(scan, stamp, guess, result, prediction, extra_ms=attempt_ms)
 
     def relocalize(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> LocalizationReport:
         """Find the pose of one scan by global registration against the map, refine it with the
         localizer's registration and test it; on success (``tracking == OK``) tracking restarts
         from it, otherwise the state is unchanged. Raises InputError for unusable scans."""
+        started = time.perf_counter()
         stamp = self._stamp(stamp)
         pts, times = self._scan_times(points, timestamps, stamp)
         reference_time = times.reference_time(stamp)
-        return self._relocalize_scan(self._preprocess(pts, times, None, reference_time), stamp)
+        report = self._relocalize_scan(self._preprocess(pts, times, None, reference_time), stamp)
+        report.wall_ms = (time.perf_counter() - started) * 1e3
+        return report
 
     def _stamp(self, stamp: float | None) -> float:
         stamp = float(stamp) if stamp is not None else self._index * 0.1

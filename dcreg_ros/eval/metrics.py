@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -157,10 +159,13 @@ def nearest_stamps(sorted_stamps: np.ndarray, query: np.ndarray, max_time_diff: 
 
 
 def detection_scores(est_stamps: np.ndarray, est_masks: np.ndarray, true_stamps: np.ndarray, true_masks: np.ndarray,
-                     max_time_diff: float = 0.02) -> DetectionScores:
-    """Compare per-frame masks (frames, 6) associated by nearest stamp."""
+                     max_time_diff: float = 0.02, axes: Sequence[int] | None = None) -> DetectionScores:
+    """Compare per-frame masks (frames, 6) associated by nearest stamp; ``axes`` (indices, roll = 0
+    ... z = 5) restricts the counts to those directions."""
     est_masks = np.asarray(est_masks, dtype=bool).reshape(-1, 6)
     true_masks = np.asarray(true_masks, dtype=bool).reshape(-1, 6)
+    if axes is not None:
+        est_masks, true_masks = est_masks[:, list(axes)], true_masks[:, list(axes)]
     true_stamps = np.asarray(true_stamps, dtype=np.float64)
     order = np.argsort(true_stamps)
     true_stamps, true_masks = true_stamps[order], true_masks[order]

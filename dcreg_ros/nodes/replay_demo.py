@@ -51,6 +51,7 @@ def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, do
     rclpy.init(context=context, domain_id=domain)
     received: dict[str, list] = {"odometry": [], "diagnostics": []}
     lock = threading.Lock()
+    executor = spinner = None
     try:
         probe = rclpy.create_node("dcreg_demo_probe", context=context)
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -77,9 +78,13 @@ def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, do
                                 capture_output=True, text=True, timeout=timeout)
         wall = time.monotonic() - started
         poll_until(lambda: _last_diagnostic_arrived(received, lock), LAST_DIAGNOSTIC_TIMEOUT)  # it follows the last odometry
-        executor.shutdown()
-        probe.destroy_node()
     finally:
+        # stop the spinner before the context goes: an executor left spinning on a shut-down
+        # context can hold the GIL in a tight loop and starve this thread (a hang, seen when the
+        # player failed)
+        if executor is not None:
+            executor.shutdown(timeout_sec=5.0)
+            spinner.join(timeout=5.0)
         rclpy.try_shutdown(context=context)
         node_proc.terminate()
         try:

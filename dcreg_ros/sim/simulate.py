@@ -9,9 +9,9 @@ Time and frame conventions (those of a real spinning LiDAR driver):
   to the scan start is ``p_start = inv(T(stamp)) @ T(stamp + t_i) @ p_i`` with the ground-truth
   poses T_world_sensor; :func:`deskew` does exactly that.
 - The ground-truth pose of a scan is T_world_sensor at its stamp (world -> lidar).
-- The per-frame degeneracy truth is :func:`~dcreg_ros.core.degeneracy.analyze_hessian` of the
-  point-to-plane Hessian ``sum J^T J``, ``J = [p x n, n]`` (rotation first), built from the exact
-  normals ``n`` and noise-free hit points ``p`` expressed in the sensor frame at the stamp.
+- The per-frame degeneracy truth comes from the exact geometry, independently of the detector:
+  the Cramer-Rao standard deviation of each axis from the exact normals of the frame's returns,
+  against fixed thresholds in metres and degrees (:mod:`.observability`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.degeneracy import AXIS_NAMES, analyze_hessian
+from ..core.degeneracy import AXIS_NAMES
 from ..core.geometry import invert_pose
 from ..io.scan import Scan
 from ..io.trajectory import Trajectory, write_tum
+from .observability import MAX_STD_ROTATION_DEG, MAX_STD_TRANSLATION, PATCH_SIZE, frame_observability
 from .raycast import PackedPrimitives, cast_rays
 from .scenes import Scene, build_scene
 from .sensors import LidarModel, sensor_preset
@@ -58,7 +59,9 @@ class FrameSample:
 
 @dataclass
 class SimulationResult:
-    """Scans plus ground truth. ``degenerate_mask`` is (frames, 6) bool, axes roll pitch yaw x y z;
+    """Scans plus ground truth. ``degenerate_mask`` is (frames, 6) bool, axes roll pitch yaw x y z:
+    the weak axes of each frame's geometry, with ``truth_std`` (frames, 6; rad, then m) the
+    Cramer-Rao standard deviations they come from (:mod:`.observability`);
     ``motion`` gives T_world_sensor at any time, for exact deskewing; ``motion_profile`` is its
     name in ``MOTION_PROFILES``; ``imu`` and ``wheel`` hold the simulated proprioception with
     its extrinsics and drawn errors (None when left out)."""
@@ -74,6 +77,7 @@ class SimulationResult:
     motion_profile: str = "smooth"
     imu: ImuTruth | None = None
     wheel: WheelTruth | None = None
+    truth_std: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scans)
@@ -92,29 +96,8 @@ class SimulationResult:
             if wheel is not None:
                 wheel = dataclasses.replace(wheel, samples=wheel.samples.between(t0, t1))
         return dataclasses.replace(self, scans=scans, degenerate_mask=self.degenerate_mask[window],
+                                   truth_std=None if self.truth_std is None else self.truth_std[window],
                                    ground_truth=Trajectory(gt.stamps[window], gt.poses[window]), imu=imu, wheel=wheel)
-
-
-def point_to_plane_hessian(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
-    """6x6 sum J^T J with rows J = [p x n, n] (rotation first) for points/normals (N, 3)."""
-    J = np.hstack([np.cross(points, normals), normals])
-    return J.T @ J
-
-
-_RIDGE = 1e-9  # relative to the largest diagonal entry of H
-
-
-def degeneracy_truth(points: np.ndarray, normals: np.ndarray, threshold: float = 10.0) -> np.ndarray:
-    """(6,) bool: directions that the exact point-to-plane Hessian flags (roll..z).
-
-    Exact geometry can have an exactly null direction (a perfect corridor has no normal with an
-    x component), which makes a Hessian block singular and the detector report failure (all six
-    flagged). A ridge of 1e-9 of the largest diagonal keeps the blocks invertible, so that
-    direction is flagged (ratio ~1e9) and every other one is judged as usual.
-    """
-    H = point_to_plane_hessian(points, normals)
-    H += np.eye(6) * (_RIDGE * max(float(np.max(np.diag(H))), 1e-300))
-    return np.array(analyze_hessian(H, threshold=threshold).mask, dtype=bool)
 
 
 def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: SensorMotion | RobotMotion, stamp: float,
@@ -164,7 +147,7 @@ def deskew(scan: Scan, poses_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarr
 
 def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frames: int = 300, beams: int = 32,
              seed: int = 0, noise: float = 0.015, dropout: float = 0.0, period: float = 0.1, *,
-             columns: int = 1024, start_stamp: float = 1000.0, threshold: float = 10.0,
+             columns: int = 1024, start_stamp: float = 1000.0,
              sensor: LidarModel | None = None, frame_id: str = "lidar", motion: str = "smooth",
              imu: ImuModel | None = ImuModel(), wheel: WheelModel | None = WheelModel()) -> SimulationResult:
     """Simulate ``frames`` consecutive revolutions of a LiDAR moving through ``scene``.
@@ -173,7 +156,7 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     ``noise`` is the range noise sigma (m), ``dropout`` the probability of losing a return,
     ``period`` the revolution time (s); ``sensor`` overrides the preset built from ``beams``,
     ``columns``, ``noise``, ``dropout`` and ``period``. Stamps are ``start_stamp + k * period``.
-    ``threshold`` is the degeneracy ratio of the per-frame truth. ``motion`` is one of
+    The per-frame degeneracy truth comes from the exact geometry (:mod:`.observability`). ``motion`` is one of
     ``MOTION_PROFILES`` (see :mod:`.motion_profiles`). ``imu`` and ``wheel`` are the models of the
     simulated IMU and wheel odometry (:mod:`.proprioception`; None leaves one out); their
     samples run from PRE_ROLL before the first scan to POST_ROLL after the last. Deterministic
@@ -192,11 +175,11 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
                                                 duration=frames * sensor.period + 10.0)
     rng = np.random.default_rng([int(seed), 11])  # sensor noise stream, separate from the motion's
     stamps = start_stamp + np.arange(frames) * sensor.period
-    scans, masks = [], np.zeros((frames, 6), dtype=bool)
+    scans, masks, stds = [], np.zeros((frames, 6), dtype=bool), np.zeros((frames, 6))
     for k, stamp in enumerate(stamps):
         sample = simulate_frame(primitives, sensor, motion, float(stamp), rng, frame_id)
         scans.append(sample.scan)
-        masks[k] = degeneracy_truth(sample.points_true, sample.normals, threshold)
+        stds[k], masks[k] = frame_observability(sample.points_true, sample.normals, sensor.range_noise)
     end = float(stamps[-1]) + sensor.period
     imu_truth = None if imu is None else simulate_imu(
         motion, sample_stamps(start_stamp, end, imu.rate), imu, np.random.default_rng([int(seed), 23]))
@@ -205,7 +188,7 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     return SimulationResult(
         scene=scene, sensor=sensor, scans=scans, ground_truth=Trajectory(stamps, motion.poses(stamps)),
         nominal_mask=np.array(scene.nominal_mask, dtype=bool), degenerate_mask=masks, motion=motion, seed=int(seed),
-        motion_profile=motion_name, imu=imu_truth, wheel=wheel_truth,
+        motion_profile=motion_name, imu=imu_truth, wheel=wheel_truth, truth_std=stds,
     )
 
 
@@ -289,11 +272,17 @@ def write_simulation(result: SimulationResult, out: str | Path, storage: str = "
                 writer.write_wheel_odometry(wheel_topic, stamp, w.poses[k], w.linear_velocity[k], w.angular_velocity[k],
                                             w.pose_covariance[k], w.twist_covariance[k], w.frame_id, w.child_frame_id)
     write_tum(out / TUM_FILE, gt)
+    stds = result.truth_std if result.truth_std is not None else np.full((len(gt.stamps), 6), np.nan)
     truth = {
         "scene": result.scene.name,
         "axes": list(AXIS_NAMES),
         "nominal_mask": [bool(m) for m in result.nominal_mask],
-        "frames": [{"stamp": float(s), "mask": [bool(m) for m in mask]} for s, mask in zip(gt.stamps, result.degenerate_mask)],
+        "definition": {"weak": "Cramer-Rao standard deviation of one frame from the exact normals above the limit",
+                       "patch_size_m": PATCH_SIZE, "max_std_translation_m": MAX_STD_TRANSLATION,
+                       "max_std_rotation_deg": MAX_STD_ROTATION_DEG, "range_noise_m": result.sensor.range_noise},
+        "frames": [{"stamp": float(s), "mask": [bool(m) for m in mask],
+                    "std": [round(float(np.degrees(v)), 6) for v in sd[:3]] + [round(float(v), 6) for v in sd[3:]]}
+                   for s, mask, sd in zip(gt.stamps, result.degenerate_mask, stds)],
     }
     (out / TRUTH_FILE).write_text(json.dumps(truth, indent=1))
     info = simulation_info(kept, imu_topic if imu is not None else None, wheel_topic if wheel is not None else None)
