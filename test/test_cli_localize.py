@@ -137,6 +137,6 @@ def test_localization_plot_with_degraded_and_lost_frames_draws_without_warnings(
     run = SimpleNamespace(trajectory=Trajectory(np.arange(n) * 0.1, poses), masks=np.zeros((n, 6), bool), strategy="dcreg_prior",
                           tracking=np.array(["OK"] * 4 + ["DEGRADED"] * 4 + ["LOST"] * 4))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)  # what matplotlib raises for the marker (not a dependency's deprecations)
         plot_localization(run, tmp_path / "trajectory.png", map_points=np.random.default_rng(0).uniform(-1, 7, (500, 3)))
     assert (tmp_path / "trajectory.png").stat().st_size > 0
