@@ -30,6 +30,10 @@ RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _domains = itertools.count()
+# s: how long a test waits for what it means (a process to start, a message, a log line). Generous:
+# on a shared machine under heavy load (load 10 on 2 cores measured) a node's start-up alone took
+# over a minute; a wait returns as soon as its condition holds, so this costs nothing otherwise.
+WAIT = 180.0
 
 
 def new_domain_id() -> int:
@@ -199,7 +203,7 @@ def wait_for_log(log: Path, text: str, timeout: float, process: subprocess.Popen
     return poll_until(done, timeout, period=0.05) and written()
 
 
-def stop_process(process: subprocess.Popen, timeout: float = 30.0) -> int:
+def stop_process(process: subprocess.Popen, timeout: float = WAIT) -> int:
     """SIGINT (what Ctrl-C sends) and wait; kill only if it does not exit in time."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
@@ -235,7 +239,7 @@ def ros2_cli_or_skip_reason() -> str:
     return ""
 
 
-def run_ros2(args: list[str], domain_id: int, timeout: float = 60.0) -> subprocess.CompletedProcess:
+def run_ros2(args: list[str], domain_id: int, timeout: float = WAIT) -> subprocess.CompletedProcess:
     """`ros2 ARGS...` in ``domain_id`` (stdout and stderr as text)."""
     return subprocess.run([ros2_cli(), *args], env=ros_env(domain_id), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
@@ -267,7 +271,7 @@ class ProcessGroup:
             return None
         return self.returncode
 
-    def ctrl_c(self, timeout: float = 60.0, repeat_every: float | None = None) -> int:
+    def ctrl_c(self, timeout: float = WAIT, repeat_every: float | None = None) -> int:
         """SIGINT to the group (again every ``repeat_every`` s until it exits, when given); the exit
         status. Whatever still runs after ``timeout`` s is killed and the status is None's -9."""
         if self.process.poll() is None:

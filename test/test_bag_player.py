@@ -23,14 +23,13 @@ from dcreg_ros.io.bags import read_scans, write_ros1_bag
 from dcreg_ros.io.trajectory import quaternion_to_rotation
 from dcreg_ros.nodes import ros_messages as rm
 from dcreg_ros.sim import simulate, write_simulation
-from ros_helpers import (LATCHED, RELIABLE, ROOT, Probe, executable, is_diagnostic_of, new_domain_id, ros_context, ros_env, spinning,
+from ros_helpers import (WAIT, LATCHED, RELIABLE, ROOT, Probe, executable, is_diagnostic_of, new_domain_id, ros_context, ros_env, spinning,
                          stamp_ns, start_process, stop_process, tf2_msgs_available)
 
 pytestmark = pytest.mark.ros
 
 FRAMES = 40
 SKIP = 100  # simulated frames left out at the start (see corridor_bag)
-WAIT = 60.0  # s: generous, the machine is shared and loaded
 OVERRIDES = """dcreg_node:
   ros__parameters:
     input_qos: reliable
@@ -95,8 +94,8 @@ def replay(corridor_bag, tmp_path_factory):
                 # only after the player process started, found the node and sent the first cloud
                 assert probe.wait_until_matched(node_topics, timeout=WAIT), "the probe never matched the node's publishers"
                 started = time.monotonic()
-                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync", "--wait", "60", "--wait-for", "ground_truth",
-                                                                        "--wait-for", "/clock"], cwd=ROOT, timeout=240,
+                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync", "--wait", str(int(WAIT)), "--wait-for", "ground_truth",
+                                                                        "--wait-for", "/clock"], cwd=ROOT, timeout=3 * WAIT,
                                         capture_output=True, text=True, env=ros_env(domain))
                 record["player_seconds"] = time.monotonic() - started
                 record["player"] = player
@@ -237,9 +236,9 @@ def test_rate_mode_replays_a_ros1_bag_with_clock_and_ground_truth(corridor_bag, 
         probe.listen(OdometryMsg, "ground_truth", RELIABLE)
         probe.listen(Clock, "/clock", RELIABLE)
         with spinning(context, probe.node):
-            player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--rate", "4", "--wait", "60", "--wait-for", "ground_truth",
+            player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--rate", "4", "--wait", str(int(WAIT)), "--wait-for", "ground_truth",
                                                                   "--wait-for", "/clock", "--ros-args", "-r", "points:=/lidar/points"],
-                                    cwd=ROOT, timeout=120, capture_output=True, text=True, env=ros_env(domain))
+                                    cwd=ROOT, timeout=3 * WAIT, capture_output=True, text=True, env=ros_env(domain))
             assert probe.wait_for_count("/lidar/points", 20, timeout=WAIT), player.stdout + player.stderr
             clouds = probe.messages("/lidar/points")
             truth = probe.messages("ground_truth")
@@ -295,7 +294,7 @@ def test_bad_bag_is_a_one_line_error_and_exit_1(kind, corridor_bag, tmp_path):
             writer.write_odometry("/odom", 1.0, np.eye(4))
     else:
         path, args = bag, ["--topic", "/nonexistent"]
-    run = subprocess.run(executable("dcreg_bag_player") + [str(path), *args], cwd=ROOT, timeout=60, capture_output=True,
+    run = subprocess.run(executable("dcreg_bag_player") + [str(path), *args], cwd=ROOT, timeout=WAIT, capture_output=True,
                          text=True, env=ros_env(new_domain_id()))
     assert run.returncode == 1
     lines = run.stderr.strip().splitlines()
@@ -306,7 +305,7 @@ def test_bad_bag_is_a_one_line_error_and_exit_1(kind, corridor_bag, tmp_path):
 def test_wait_for_gives_up_after_wait_and_plays_anyway(corridor_bag):
     bag, _ = corridor_bag
     run = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--rate", "50", "--wait", "1", "--wait-for", "/nobody_listens"],
-                         cwd=ROOT, timeout=120, capture_output=True, text=True, env=ros_env(new_domain_id()))
+                         cwd=ROOT, timeout=3 * WAIT, capture_output=True, text=True, env=ros_env(new_domain_id()))
     assert run.returncode == 0, run.stderr
     assert "not every subscriber was there (/points, /nobody_listens) after 1 s; playing anyway" in run.stdout
     assert f"done: {FRAMES} clouds" in run.stdout
@@ -314,7 +313,7 @@ def test_wait_for_gives_up_after_wait_and_plays_anyway(corridor_bag):
 
 def test_invalid_wait_for_topic_is_a_usage_error(corridor_bag):
     bag, _ = corridor_bag
-    run = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--wait-for", "bad name!"], cwd=ROOT, timeout=60,
+    run = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--wait-for", "bad name!"], cwd=ROOT, timeout=WAIT,
                          capture_output=True, text=True, env=ros_env(new_domain_id()))
     assert run.returncode == 2
     assert "--wait-for 'bad name!' is not a valid topic name" in run.stderr and "Traceback" not in run.stderr

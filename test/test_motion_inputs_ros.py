@@ -20,11 +20,10 @@ rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from nav_msgs.msg import Odometry as OdometryMsg  # noqa: E402
 
-from ros_helpers import (RELIABLE, ROOT, Probe, default_sigint, executable, is_diagnostic_of, new_domain_id, ros_context, ros_env, spinning,  # noqa: E402
+from ros_helpers import (WAIT, RELIABLE, ROOT, Probe, default_sigint, executable, is_diagnostic_of, new_domain_id, ros_context, ros_env, spinning,  # noqa: E402
                          stamp_ns, stop_process, tf2_msgs_available)
 
 FRAMES = 40
-WAIT = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +49,8 @@ def replay(bag, tmp, node_parameters: list[str], player_arguments: list[str]) ->
             with spinning(context, probe.node):
                 # matched here; the node's first odometry comes only after the player process started
                 assert probe.wait_until_matched(["dcreg/odometry", "/diagnostics"], timeout=WAIT), "no node"
-                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync", "--wait", "60", *player_arguments],
-                                        cwd=ROOT, timeout=300, capture_output=True, text=True, env=env)
+                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync", "--wait", str(int(WAIT)), *player_arguments],
+                                        cwd=ROOT, timeout=3 * WAIT, capture_output=True, text=True, env=env)
                 record["player"] = player
                 assert probe.wait_for_count("dcreg/odometry", FRAMES, timeout=WAIT), player.stdout + log.read_text()[-2000:]
                 last = max(stamp_ns(m.header.stamp) for m in probe.messages("dcreg/odometry"))

@@ -19,11 +19,10 @@ import numpy as np
 import pytest
 import yaml
 
-from ros_helpers import ROOT, ProcessGroup, is_diagnostic_of, new_domain_id, ros2_cli, ros2_cli_or_skip_reason, run_ros2
+from ros_helpers import WAIT, ROOT, ProcessGroup, is_diagnostic_of, new_domain_id, ros2_cli, ros2_cli_or_skip_reason, run_ros2
 
 pytestmark = [pytest.mark.ros, pytest.mark.skipif(bool(ros2_cli_or_skip_reason()), reason=ros2_cli_or_skip_reason() or "-")]
 
-WAIT = 90.0  # s: a launch starts several Python processes on a shared, loaded machine
 FRAMES = 30
 LAUNCH_FILES = {"dcreg.launch.py": ROOT / "launch" / "dcreg.launch.py",
                 "localization.launch.py": ROOT / "launch" / "localization.launch.py"}

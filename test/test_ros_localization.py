@@ -27,12 +27,11 @@ from dcreg_ros.nodes.odom_lookup import OdometryHistory
 from dcreg_ros.nodes.odometry_node import OdometryNode
 from dcreg_ros.sim import build_scene, simulate
 from dcreg_ros.sim.mapping import map_from_simulation
-from ros_helpers import LATCHED, RELIABLE, ROOT, Probe, ProcessGroup, executable, is_diagnostic_of, new_domain_id, ros_context, spinning, stamp_ns, start_process, \
+from ros_helpers import WAIT, LATCHED, RELIABLE, ROOT, Probe, ProcessGroup, executable, is_diagnostic_of, new_domain_id, ros_context, spinning, stamp_ns, start_process, \
     stop_process, tf2_msgs_available, wait_for_log
 
 pytestmark = pytest.mark.ros
 
-WAIT = 60.0
 SIM = dict(beams=16, columns=512)
 T_MAP_ODOM = pose_from_xyz_rpy(2.0, -1.0, 0.0, 0.0, 0.0, 0.3)  # where the odometry's frame sits in the map
 

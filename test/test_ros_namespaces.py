@@ -15,12 +15,11 @@ from sensor_msgs.msg import PointCloud2
 from conftest import box_room
 from dcreg_ros.nodes import ros_messages as rm
 from dcreg_ros.nodes.matching import poll_until
-from ros_helpers import (RELIABLE, ROOT, Probe, executable, new_domain_id, ros_context, spinning, stamp_ns, start_process,
+from ros_helpers import (WAIT, RELIABLE, ROOT, Probe, executable, new_domain_id, ros_context, spinning, stamp_ns, start_process,
                          stop_process, tf2_msgs_available)
 
 pytestmark = pytest.mark.ros
 
-WAIT = 60.0
 FRAMES = 6
 PERIOD = 0.1
 ROOM = box_room(5000, seed=2)

@@ -24,12 +24,11 @@ from dcreg_ros.io.pointcloud2 import stamp_to_seconds
 from dcreg_ros.nodes import ros_messages as rm
 from dcreg_ros.nodes.matching import poll_until
 from dcreg_ros.nodes.odometry_node import OdometryNode
-from ros_helpers import (LATCHED, RELIABLE, ROOT, Probe, ProcessGroup, executable, new_domain_id, ros_context, spinning, stamp_ns,
+from ros_helpers import (WAIT, LATCHED, RELIABLE, ROOT, Probe, ProcessGroup, executable, new_domain_id, ros_context, spinning, stamp_ns,
                          start_process, stop_process, tf2_msgs_available)
 
 pytestmark = pytest.mark.ros
 
-WAIT = 60.0  # s: generous, the machine is shared and loaded
 MAX_POINTS = 50_000  # in-process node: small enough to test the "huge cloud" rejection cheaply
 PATH_MAX_POSES = 8  # in-process node: a short path bound, reached within the module's tests
 ROOM = box_room(6000, seed=1)

@@ -22,7 +22,7 @@ from .matching import all_matched, poll_until
 from .transport import profile_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_START_TIMEOUT = 60.0  # s: the node process loads rclpy and the compiled numba kernels
+NODE_START_TIMEOUT = 180.0  # s: the node process loads rclpy and the compiled numba kernels (a minute on a loaded machine)
 LAST_DIAGNOSTIC_TIMEOUT = 30.0  # s: after the last odometry, its diagnostic
 
 
