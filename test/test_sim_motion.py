@@ -35,7 +35,7 @@ def runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 
 def test_profiles_and_api():
-    assert MOTION_PROFILES == ("smooth", "variable", "stop_and_go")
+    assert MOTION_PROFILES == ("smooth", "variable", "stop_and_go", "handheld")
     with pytest.raises(ValueError, match="unknown motion profile 'jump'"):
         simulate("corridor", frames=1, motion="jump")
     # the smooth default is today's SensorMotion, pose for pose (benchmark numbers rely on it)

@@ -117,7 +117,7 @@ def integrate_imu(gyro: np.ndarray, accel: np.ndarray, dt: float, T0_world_imu: 
 
 
 @pytest.mark.parametrize("scene,profile,start", [("open_field", "variable", 6.0), ("structured", "stop_and_go", 3.0),
-                                                 ("stairwell", "smooth", 5.0)])
+                                                 ("stairwell", "smooth", 5.0), ("structured", "handheld", 6.0)])
 def test_integrating_ideal_imu_reproduces_the_ground_truth(scene, profile, start):
     model = ImuModel(gyro_noise=0.0, accel_noise=0.0, gyro_bias_deg=(0.0, 0.0), accel_bias=(0.0, 0.0))
     motion = sensor_motion(profile, build_scene(scene).motion, seed=2, t0=T0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -55,20 +56,115 @@ def _check_max_frames(max_frames: int | None) -> None:
 
 # ------------------------------------------------------------------------------------ simulate
 def add_simulate(p: argparse.ArgumentParser) -> None:
-    from ..sim import MOTION_PROFILES, SCENE_NAMES
+    from ..sim import MOTION_PROFILES, SCENE_NAMES, ImuModel, WheelModel, WheelSlip
+
+    def span(bounds: tuple[float, float]) -> str:
+        return f"{bounds[0]:g}-{bounds[1]:g}"
+
+    consumer, slip, scale = ImuModel.grade("consumer"), WheelSlip(), WheelModel().scale_error
 
     p.add_argument("scene", choices=SCENE_NAMES, help="scene to simulate")
     p.add_argument("--out", required=True, help="output ROS 2 bag directory (must not exist)")
-    p.add_argument("--frames", type=int, default=300, help="number of scans (default 300)")
+    p.add_argument("--frames", type=int, default=300,
+                   help="number of LiDAR revolutions simulated (default 300); the options below can leave some out")
     p.add_argument("--beams", type=int, default=32, choices=(16, 32, 64, 128), help="LiDAR beams (default 32)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--noise", type=float, default=0.015, help="range noise standard deviation, m (default 0.015)")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
     p.add_argument("--motion", choices=MOTION_PROFILES, default="smooth",
-                   help="smooth (near-constant speed), variable (0.5-2 m/s) or stop_and_go (default smooth)")
+                   help="smooth (near-constant speed), variable (0.5-2 m/s), stop_and_go, or handheld (walking "
+                        "0.8-1.6 m/s with step bounce, pauses, hand shake and sweeps up to 180 deg/s; no wheel odometry) "
+                        "(default smooth)")
     p.add_argument("--no-imu", action="store_true", help="leave the simulated IMU (/imu) out")
+    p.add_argument("--imu-grade", default=None, metavar="GRADE",
+                   help=f"IMU noise and biases: default, consumer (MEMS: gyro bias {span(consumer.gyro_bias_deg)} deg/s, "
+                        f"accel bias {span(consumer.accel_bias)} m/s², noise {consumer.gyro_noise:g} rad/s and "
+                        f"{consumer.accel_noise:g} m/s² per sample), poor (3 x consumer) or industrial (consumer / 10) "
+                        "(default: default)")
     p.add_argument("--no-wheel", action="store_true", help="leave the simulated wheel odometry (/wheel/odom) out")
+    p.add_argument("--wheel-scale-error", default=None, metavar="E|LO..HI",
+                   help="wheel scale error as a fraction: E exactly (e.g. -0.03: the wheels read 3%% short), or a "
+                        f"magnitude drawn in LO..HI with a seeded sign (default {scale[0]:g}..{scale[1]:g})")
+    p.add_argument("--wheel-slip", type=int, default=0, metavar="N",
+                   help=f"N seeded wheel slip episodes of {span(slip.duration)} s (default 0): the wheels spin "
+                        f"(speed x {span(slip.spin_factor)}) or skid (heading drift {span(slip.skid_drift)} rad/m); "
+                        "their times go to simulation.json")
+    p.add_argument("--wheel-slip-kind", default=None, metavar="spin|skid|both",
+                   help="which kinds of episode --wheel-slip draws (default both)")
+    p.add_argument("--keep-every", type=int, default=1, metavar="K",
+                   help="write only every K-th revolution: 1/K of the frame rate (default 1: all)")
+    p.add_argument("--drop-every", type=int, default=None, metavar="N",
+                   help="drop every N-th scan (of those kept by --keep-every), N >= 2")
+    p.add_argument("--drop-probability", type=float, default=0.0, metavar="P",
+                   help="drop each scan with probability P in [0, 1), seeded (default 0)")
     p.set_defaults(func=run_simulate)
+
+
+def _scan_drops(args: argparse.Namespace):
+    """The scan drops of the options, checked: at least 2 scans must remain."""
+    from ..sim.scan_drops import ScanDrops
+
+    try:
+        drops = ScanDrops(args.keep_every, args.drop_every, args.drop_probability)
+    except ValueError as exc:  # name the options as the user typed them
+        raise CliError(re.sub(r"\b(keep_every|drop_every|drop_probability)\b", lambda m: "--" + m[1].replace("_", "-"),
+                              str(exc))) from None
+    left = int(drops.kept(args.frames, args.seed).sum())
+    if left < 2:
+        raise CliError(f"only {left} of {args.frames} scans would be left ({drops.describe()}); need at least 2")
+    return drops
+
+
+def _scale_error(text: str) -> "float | tuple[float, float]":
+    """--wheel-scale-error: a signed fraction, or LO..HI magnitudes."""
+    try:
+        parts = [float(v) for v in text.split("..")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2):
+        raise CliError(f"--wheel-scale-error takes a fraction (e.g. 0.02) or a range LO..HI (e.g. 0.01..0.05), got '{text}'")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _proprioception(args: argparse.Namespace):
+    """The IMU and wheel models of the options (None when left out), checked."""
+    from ..sim.motion_profiles import WHEELED_PROFILES
+    from ..sim.proprioception import IMU_GRADES, ImuModel, WheelModel
+    from ..sim.wheel_slip import SLIP_KINDS, WheelSlip
+
+    grade = args.imu_grade or "default"
+    if grade not in IMU_GRADES:
+        raise CliError(f"unknown --imu-grade '{grade}' (choose one of {', '.join(IMU_GRADES)})")
+    if args.no_imu and args.imu_grade is not None:
+        raise CliError("--imu-grade with --no-imu: there is no IMU to grade")
+    kind = args.wheel_slip_kind or "both"
+    kinds = SLIP_KINDS if kind == "both" else (kind,)
+    if not set(kinds) <= set(SLIP_KINDS):
+        raise CliError(f"unknown --wheel-slip-kind '{kind}' (choose one of {', '.join(SLIP_KINDS)}, both)")
+    if args.wheel_slip < 0:
+        raise CliError("--wheel-slip must be >= 0")
+    if args.wheel_slip_kind is not None and args.wheel_slip == 0:
+        raise CliError("--wheel-slip-kind needs --wheel-slip N (the number of episodes)")
+    wheel_options = [name for name, given in (("--wheel-scale-error", args.wheel_scale_error is not None),
+                                              ("--wheel-slip", args.wheel_slip > 0)) if given]
+    if wheel_options and (args.no_wheel or args.motion not in WHEELED_PROFILES):
+        why = "--no-wheel" if args.no_wheel else f"--motion {args.motion} (a hand-held sensor has no wheel odometry)"
+        raise CliError(f"{' and '.join(wheel_options)} with {why}: there are no wheels to set")
+    imu = None if args.no_imu else ImuModel.grade(grade)
+    if args.no_wheel or args.motion not in WHEELED_PROFILES:
+        return imu, None
+    scale = None if args.wheel_scale_error is None else _scale_error(args.wheel_scale_error)
+    try:
+        slip = WheelSlip(count=args.wheel_slip, kinds=kinds)
+        wheel = WheelModel(episodes=slip) if scale is None else WheelModel(scale_error=scale, episodes=slip)
+    except ValueError as exc:
+        raise CliError(_option_names(exc)) from None
+    return imu, wheel
+
+
+def _option_names(exc: ValueError) -> str:
+    """A simulator's message about the wheel models, naming the options as the user typed them."""
+    return str(exc).replace("wheel scale error", "--wheel-scale-error").replace("slip episodes", "--wheel-slip episodes")
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -78,20 +174,29 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise CliError("--frames must be at least 2")
     if not (np.isfinite(args.noise) and args.noise >= 0):
         raise CliError("--noise must be >= 0")
+    drops = _scan_drops(args)
+    imu_model, wheel_model = _proprioception(args)
     if Path(args.out).exists():
         raise CliError(f"{args.out} already exists; choose a new --out")
     from ..core.degeneracy import flagged_axes
     from ..core.geometry import rotation_to_euler
-    from ..sim.proprioception import ImuModel, WheelModel
 
-    result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise, motion=args.motion,
-                      imu=None if args.no_imu else ImuModel(), wheel=None if args.no_wheel else WheelModel())
+    from ..sim.wheel_slip import SlipFitError
+
+    try:
+        result = simulate(args.scene, frames=args.frames, beams=args.beams, seed=args.seed, noise=args.noise,
+                          motion=args.motion, imu=imu_model, wheel=wheel_model, **drops.as_dict())
+    except SlipFitError as exc:
+        raise CliError(_option_names(exc)) from None
     write_simulation(result, args.out, storage=args.storage)
     points = np.mean([len(s) for s in result.scans])
     weak = flagged_axes(result.nominal_mask)
     print(f"wrote {args.out}: {len(result.scans)} scans of {args.scene} ({args.beams} beams, {points:.0f} points/scan, "
           f"{args.motion} motion), "
           f"{result.ground_truth.path_length():.1f} m path; unobservable: {', '.join(weak) or 'nothing'}")
+    if drops.active:
+        print(f"scans {len(result.scans)} of {args.frames} revolutions written ({drops.describe()}); "
+              f"the dropped stamps are in simulation.json")
 
     def mounting(T: np.ndarray) -> str:
         rpy = np.degrees(rotation_to_euler(T[:3, :3])) + 0.0
@@ -99,13 +204,20 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     if result.imu is not None:
         imu = result.imu
-        print(f"imu /imu {imu.model.rate:.0f} Hz, lidar -> imu {mounting(imu.T_lidar_imu)}; biases gyro "
+        print(f"imu /imu {imu.model.grade_name} grade, {imu.model.rate:.0f} Hz, lidar -> imu {mounting(imu.T_lidar_imu)}; biases gyro "
               f"({', '.join(f'{v:+.4f}' for v in np.degrees(imu.gyro_bias))}) deg/s, accel "
               f"({', '.join(f'{v:+.3f}' for v in imu.accel_bias)}) m/s²")
     if result.wheel is not None:
         wheel = result.wheel
         print(f"wheel /wheel/odom {wheel.model.rate:.0f} Hz, base_link -> lidar {mounting(wheel.T_base_lidar)}; "
               f"scale error {wheel.scale_error:+.2%}, slip {np.degrees(wheel.slip):+.3f} deg/m")
+        if wheel.episodes:
+            print(f"wheel slip {len(wheel.episodes)} episodes: " + ", ".join(
+                f"{e.kind} {e.start - result.scans[0].stamp:.1f}-{e.end - result.scans[0].stamp:.1f} s "
+                + (f"x{e.value:.2f}" if e.kind == "spin" else f"{np.degrees(e.value):+.1f} deg/m") for e in wheel.episodes)
+                  + " (after the first scan; times in simulation.json)")
+    elif not args.no_wheel:  # left out by the motion profile
+        print("wheel none: a hand-held sensor has no wheel odometry (no /wheel/odom, no base_link -> lidar)")
     return 0
 
 

@@ -64,6 +64,8 @@ class DegeneracyConfig:
     eigen_threshold: float = param(120.0, "absolute eigenvalue threshold of the ME-* baselines", positive, "> 0")
     tikhonov_gamma: float = param(100.0, "damping of the tikhonov baseline", positive, "> 0")
     fcn_kappa: float = param(10.0, "condition threshold of the fcn_sr baseline", lambda x: positive(x) and x > 1.0, "> 1")
+    max_std_translation: float = param(0.005, "absolute test (odometry, localization): a translation axis whose standard deviation from the scan's geometry exceeds this (m per frame) is weak, whatever the other axes", positive, "> 0 m")
+    max_std_rotation: float = param(0.1, "absolute test: a rotation axis whose standard deviation from the scan's geometry exceeds this (deg per frame) is weak", positive, "> 0 deg")
 
     def solver_parameters(self) -> SolverParameters:
         return SolverParameters(self.pcg_max_iterations, self.pcg_tolerance, self.eigen_threshold, self.tikhonov_gamma, self.fcn_kappa)

@@ -91,8 +91,11 @@ def find_correspondences(
     max_distance: float,
     knn: int = 5,
     max_plane_thickness: float = 0.2,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normals (N, 3), residuals (N,) in m and validity (N,) for source points under pose T.
+    with_slots: bool = False,
+) -> tuple:
+    """Normals (N, 3), residuals (N,) in m and validity (N,) for source points under pose T;
+    with ``with_slots`` also the map slot each point was matched to (N,; -1 for none, and for
+    every point of ``knn_plane``, whose planes belong to no map point).
 
     ``max_distance`` (m) bounds the nearest-neighbour distance for ``point_plane`` and is the
     neighbourhood radius of the 5th neighbour for ``knn_plane``; both are capped at the map's
@@ -107,10 +110,12 @@ def find_correspondences(
             target.cell_counts, target.points, target.max_points_per_voxel,
         )
         target.ensure_normals(nearest)
-        return _plane_residual_kernel(x, nearest, target.points, target.normals, target.plane_state)
+        out = _plane_residual_kernel(x, nearest, target.points, target.normals, target.plane_state)
+        return (*out, nearest) if with_slots else out
     if method == "knn_plane":
-        return _knn_plane_kernel(
+        out = _knn_plane_kernel(
             source, R, t, int(knn), radius, float(max_plane_thickness), target.inv_size, target.voxel_size,
             target.table_keys, target.table_values, target.cell_counts, target.points, target.max_points_per_voxel,
         )
+        return (*out, np.full(len(source), -1, dtype=np.int64)) if with_slots else out
     raise ValueError(f"unknown correspondence method {method!r}; choose one of {', '.join(METHODS)}")

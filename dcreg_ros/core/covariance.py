@@ -76,3 +76,12 @@ def twist_in_base(twist_sensor: np.ndarray, covariance_sensor: np.ndarray, R_bas
     if not np.all(np.isfinite(twist)):
         return BaseTwist(np.zeros(3), np.zeros(3), np.eye(6) * UNINFORMATIVE_VARIANCE)
     return BaseTwist(twist[:3], twist[3:], _propagate(J, covariance_sensor))
+
+
+def std_items(std: np.ndarray, prefix: str) -> dict[str, float]:
+    """Named standard deviations for diagnostics: ``std`` (6,) roll, pitch, yaw (deg), x, y, z (m)
+    -> {prefix_roll_deg: ..., prefix_x_m: ...} (the one naming of diagnostics.csv and /diagnostics)."""
+    from .degeneracy import AXIS_NAMES
+
+    names = [f"{prefix}_{a}_deg" for a in AXIS_NAMES[:3]] + [f"{prefix}_{a}_m" for a in AXIS_NAMES[3:]]
+    return {n: float(v) for n, v in zip(names, std)}

@@ -147,6 +147,26 @@ class InertialFilter:
         self.t = float(t)
         self.initialized = True
 
+    def initialize_attitude(self, T_world_lidar: np.ndarray, samples: ImuSamples, t: float) -> None:
+        """Start for predicting rotation only, at once, at rest or moving: the attitude from the
+        LiDAR pose, the gyro bias zero within its configured uncertainty (the mean rate when the
+        IMU is still: a start at rest). Gravity and velocity are not needed for rotation."""
+        self.initialize(T_world_lidar, samples, t)
+        if self.initialized:
+            return
+        T_wi = T_world_lidar @ self.T_lidar_imu
+        self.R, self.p = T_wi[:3, :3].copy(), T_wi[:3, 3].copy()
+        self.g = np.array([0.0, 0.0, -GRAVITY])
+        self.v, self.bg, self.ba = np.zeros(3), np.zeros(3), np.zeros(3)
+        n = self.noise
+        P = np.zeros((N_STATE, N_STATE))
+        P[VEL, VEL] = np.eye(3) * self.initial_speed_sigma**2
+        P[BG, BG] = np.eye(3) * n.gyro_bias_sigma**2
+        P[BA, BA] = np.eye(3) * n.accel_bias_sigma**2
+        self.P, self.P_motion = P, P.copy()
+        self.t = float(t)
+        self.initialized = True
+
     def initialize_from_motion(self, times: np.ndarray, poses: np.ndarray, samples: ImuSamples) -> bool:
         """Start while moving: the LiDAR's poses ``poses`` (K, 4, 4) at ``times`` (K,) s over the
         first second or so, and the IMU over the same span, give the velocity at the start and
@@ -232,6 +252,20 @@ class InertialFilter:
                 self.P[:, i] *= scale
         self.t = float(t1)
 
+    def inflate_pose_covariance(self, extra: np.ndarray) -> None:
+        """Add ``extra`` (6x6, rotation first, LiDAR body frame) to the pose part of both
+        covariances: the prediction was worse than the filter thought (a consistency check said so)."""
+        J_inv = np.linalg.inv(self._pose_jacobian())
+        add = J_inv @ extra @ J_inv.T
+        for P in (self.P, self.P_motion):
+            P[:6, :6] += 0.5 * (add + add.T)
+
+    def map_pose_covariance(self) -> np.ndarray:
+        """Covariance (6x6, rotation first, LiDAR body frame) of the LiDAR pose in the odometry
+        frame: the filter's own, which grows along what the LiDAR does not observe."""
+        J = self._pose_jacobian()
+        return J @ self.P[:6, :6] @ J.T
+
     def pose_covariance(self) -> np.ndarray:
         """Covariance (6x6, rotation first, LiDAR body frame) of the LiDAR pose since the reset."""
         J = self._pose_jacobian()
@@ -264,6 +298,56 @@ class InertialFilter:
         self.ba = self.ba + dx[BA]
         g = self.g + dx[GRAV]
         self.g = g * (GRAVITY / max(np.linalg.norm(g), 1e-9))
+        self._keep_plausible()
+
+    BIAS_BOUND_SIGMAS = 4.0  # a bias estimate beyond this many initial sigmas is a runaway, not a bias
+
+    VELOCITY_FLOOR = 0.05  # m/s: unmodelled accelerations (vibration, lever arms, timing) keep the velocity this uncertain
+    BIAS_FLOOR_FRACTION = 0.05  # of the initial bias uncertainty: what the biases can never be known better than
+
+    def _keep_plausible(self) -> None:
+        """Biases within BIAS_BOUND_SIGMAS of their initial uncertainty: an estimate pushed beyond
+        by inconsistent measurements is clipped and its uncertainty restored, so it can recover.
+        Covariance floors on the velocity and the biases: a filter that believes it knows them
+        better than the sensor model allows stops listening to the LiDAR and drifts unseen."""
+        n = self.noise
+        for part, floor in ((VEL, self.VELOCITY_FLOOR), (BG, self.BIAS_FLOOR_FRACTION * n.gyro_bias_sigma),
+                            (BA, self.BIAS_FLOOR_FRACTION * n.accel_bias_sigma)):
+            for P in (self.P,):
+                for i in range(part.start, part.stop):
+                    if P[i, i] < floor**2:
+                        P[i, i] = floor**2
+        for part, sigma in ((BG, n.gyro_bias_sigma), (BA, n.accel_bias_sigma)):
+            bound = self.BIAS_BOUND_SIGMAS * sigma
+            value = getattr(self, "bg" if part is BG else "ba")
+            if np.any(np.abs(value) > bound):
+                setattr(self, "bg" if part is BG else "ba", np.clip(value, -bound, bound))
+                for P in (self.P, self.P_motion):
+                    P[part, :] = 0.0
+                    P[:, part] = 0.0
+                    P[part, part] = np.eye(3) * sigma**2
+        # the motion covariance starts at zero pose uncertainty every scan; only the filter's own needs its floors
+
+    def restart_motion(self, velocity_world: np.ndarray, velocity_covariance: np.ndarray) -> None:
+        """Restart the velocity from another estimate (the LiDAR's constant-velocity model, world
+        frame, m/s) and forget what the biases learnt: after the filter disagreed with the LiDAR
+        beyond doubt, its velocity and biases are what went wrong."""
+        n = self.noise
+        self.v = np.asarray(velocity_world, dtype=np.float64).copy()
+        self.ba = np.zeros(3)
+        for P in (self.P, self.P_motion):
+            for part in (VEL, BG, BA):
+                P[part, :] = 0.0
+                P[:, part] = 0.0
+            P[VEL, VEL] = velocity_covariance
+            P[BG, BG] = np.eye(3) * n.gyro_bias_sigma**2
+            P[BA, BA] = np.eye(3) * n.accel_bias_sigma**2
+
+    def zero_velocity(self, sigma: float = 0.01) -> None:
+        """A standstill is a measurement: velocity zero (m/s, world frame) within ``sigma``."""
+        H = np.zeros((3, N_STATE))
+        H[:, VEL] = np.eye(3)
+        self.update(H, np.eye(3) / sigma**2, -self.v)
 
     def correct_pose(self, information: np.ndarray, information_vector: np.ndarray) -> np.ndarray:
         """Fuse the LiDAR's measurement of its pose in information form, relative to the predicted
@@ -278,6 +362,7 @@ class InertialFilter:
             U = vecs[:, keep]
             residual = U @ ((U.T @ information_vector) / vals[keep])
             self.update(H, information, residual)
+        self.last_pose_covariance = self.pose_covariance()  # the motion's covariance since the last scan, after the update
         self.P_motion = self.P.copy()
         self.P_motion[:6, :] = 0.0
         self.P_motion[:, :6] = 0.0

@@ -37,11 +37,14 @@ from .covariance import UNINFORMATIVE_VARIANCE
 from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times
 from .geometry import invert_pose, is_valid_pose, project_to_so3
 from .global_registration import GlobalTarget, global_register_to
-from .motion_prior import MotionPriorConfig, MotionPriors, Prediction, delta_to_twist, registration_prior
+from .fusion import LidarMeasurement, compound_covariance, information
+from .measurement import lidar_uncertainty
+from .motion_prior import (MotionPriorConfig, MotionPriors, Posterior, Prediction, configured_acceleration, delta_to_twist,
+                           registration_prior)
 from .odometry import AdaptiveThresholdConfig, FrameRecord, OdometryConfig
 from .pointcloud import InputError, crop_range, finite_points
 from .proprioception import ImuSamples, WheelOdometrySamples
-from .registration import RegistrationResult, align, plane_parameters
+from .registration import RegistrationResult, align, lidar_measurement, plane_parameters
 from .solvers import strategy_code
 from .threshold import AdaptiveThreshold
 from .voxel_hash import voxel_downsample, voxel_downsample_indices
@@ -202,6 +205,22 @@ class _Track:
     frames: int = 0  # frames since the pose was set (0: the motion priors start at the next scan)
     bad_frames: int = 0
     since_attempt: int = 0  # frames since the last relocalization attempt
+    # covariance of scan_pose in the map frame (6x6, rotation first, body frame), None until a registration fixed it
+    pose_covariance: np.ndarray | None = None
+
+
+def map_covariance(previous: np.ndarray | None, prediction: Prediction, posterior: Posterior) -> np.ndarray | None:
+    """The pose's covariance in the map frame (6x6, rotation first, body frame): the previous one
+    carried through the predicted motion, then fused with the LiDAR's measurement against the map
+    (an absolute one: where the map constrains an axis it stays at the LiDAR's uncertainty, where
+    it does not, as along a featureless corridor, it grows with the motion prior's)."""
+    if previous is None:
+        return None
+    predicted = compound_covariance(previous, prediction.delta, prediction.covariance)
+    if posterior.check is None:  # the LiDAR had nothing to say
+        return predicted
+    C = information(information(predicted) + information(posterior.check.lidar_covariance))
+    return 0.5 * (C + C.T)
 
 
 class Localizer:
@@ -379,7 +398,22 @@ class Localizer:
         sigma = self.threshold.sigma if self._track.frames > 0 else self.threshold.initial
         return align(source, self.map, init, self._registration,
                      max_distance=min(3.0 * sigma, self.config.map.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
-                     prior=registration_prior(self.config.motion_prior, prediction))
+                     prior=registration_prior(self.config.motion_prior, prediction), measure_cell=self.config.map.voxel_size)
+
+    @property
+    def _fusing(self) -> bool:
+        return self.config.degeneracy.strategy == "dcreg_prior" and self.config.motion_prior.prior_strength == "prediction"
+
+    def _measurement(self, result: RegistrationResult, interval: float) -> LidarMeasurement | None:
+        """The registration's measurement of the pose in the map with its honest covariance
+        (core/measurement.py; the scan's deskewing is not modelled here: no per-point times are kept)."""
+        uncertainty = None
+        if result.ok and result.statistics is not None:
+            d = self.config.degeneracy
+            acceleration = np.diag(configured_acceleration(self.config.motion_prior) ** 2)
+            uncertainty = lidar_uncertainty(result.statistics, np.zeros((6, 6)), acceleration, interval,
+                                            np.radians(d.max_std_rotation), d.max_std_translation)
+        return lidar_measurement(result, uncertainty, self._fusing)
 
     def _preprocess(self, pts: np.ndarray, times: ScanFractions, motion: np.ndarray | None, reference_time: float) -> _Scan:
         """Deskewed (with the predicted ``motion`` over the sweep, when there is one), cropped and
@@ -441,17 +475,18 @@ class Localizer:
             self.priors.start(pose, scan.reference_time)
             track.delta = np.eye(4)
             track.frames += 1
+            measurement = self._measurement(result, 0.1)
+            track.pose_covariance = None if measurement is None else measurement.covariance.copy()
         else:
             interval = scan.reference_time - self._reference_time
             if not interval > 0.0:
                 interval = stamp - self._last_stamp if self._last_stamp is not None and stamp > self._last_stamp else 0.1
-            if result.ok:
-                pose = self.priors.correct(previous, pose, result.covariance, result.information, result.information_vector,
-                                           interval, scan.reference_time)
-            else:
-                pose = self.priors.correct(previous, pose, prediction.covariance, np.zeros((6, 6)), np.zeros(6), interval,
-                                           scan.reference_time)
-            notes = prediction.notes + notes
+            measurement = self._measurement(result, interval)
+            posterior = self.priors.correct(previous, prediction, measurement, interval, scan.reference_time, fusing=self._fusing)
+            pose = posterior.pose
+            pose[:3, :3] = project_to_so3(pose[:3, :3])
+            track.pose_covariance = map_covariance(track.pose_covariance, prediction, posterior)
+            notes = prediction.notes + posterior.notes + notes
             self.threshold.update(guess, pose)
             track.delta = invert_pose(previous) @ pose
             track.frames += 1
@@ -459,6 +494,9 @@ class Localizer:
         self._reference_time = scan.reference_time
         stamp_pose = pose @ interpolate_motion(track.delta, -0.5) if scan.timed else pose
         report = self._report(scan, stamp, stamp_pose, result, share, tracking, problem)
+        if tracking != TRACKING_LOST and track.pose_covariance is not None:
+            report.covariance = track.pose_covariance.copy()
+            report.pose_covariance = track.pose_covariance.copy()
         report.notes = notes
         report.relocalized = relocalized
         report.timings["quality"] = quality_ms

@@ -17,14 +17,17 @@ rate, so a direction that stays unobserved does not end up with an unbounded var
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 import math
 
 from .config_io import one_of, param, positive
+from .fusion import (Consistency, LidarMeasurement, adjoint, check_consistency, compound_covariance, fuse, information,
+                     motion_covariance, positive_semidefinite, tangent, with_axes_unobserved)
 from .geometry import invert_pose, pose_from_xyz_rpy, so3_exp, so3_log
-from .proprioception import ImuSamples, WheelOdometrySamples
+from .proprioception import GRAVITY, ImuSamples, WheelOdometrySamples
 from .registration import PredictionPrior
 
 SOURCES = ("auto", "constant_velocity", "imu", "wheel", "imu_wheel")
@@ -51,19 +54,18 @@ class MotionPriorConfig:
     imu_to_lidar: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_lidar_imu: the IMU's pose in the LiDAR frame as x y z roll pitch yaw (m, rad; R = Rz Ry Rx)", _pose6, "6 finite numbers: x y z roll pitch yaw")
     lidar_to_base: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), "T_base_lidar: the LiDAR's pose in the wheel odometry's child frame (base_link) as x y z roll pitch yaw (m, rad)", _pose6, "6 finite numbers: x y z roll pitch yaw")
     max_data_age: float = param(0.2, "IMU / wheel data must reach to within this many seconds of the scan, else the prediction falls back to constant velocity (s)", positive, "> 0 s")
-    gyro_noise_density: float = param(2.5e-4, "gyro white noise (rad/s/sqrt(Hz)); consumer MEMS 1e-4 to 5e-4", positive, "> 0")
-    accel_noise_density: float = param(2e-3, "accelerometer white noise (m/s^2/sqrt(Hz)); consumer MEMS 1e-3 to 3e-3", positive, "> 0")
+    gyro_noise_density: float = param(5e-4, "gyro white noise (rad/s/sqrt(Hz)); consumer MEMS 1e-4 to 5e-4 (the default is the upper end: an IMU's prediction must not be more confident than it is)", positive, "> 0")
+    accel_noise_density: float = param(3e-3, "accelerometer white noise (m/s^2/sqrt(Hz)); consumer MEMS 1e-3 to 3e-3", positive, "> 0")
     gyro_bias_walk: float = param(2e-5, "gyro bias random walk (rad/s^2/sqrt(Hz))", positive, "> 0")
     accel_bias_walk: float = param(2e-4, "accelerometer bias random walk (m/s^3/sqrt(Hz))", positive, "> 0")
-    gyro_bias_sigma: float = param(0.005, "initial gyro bias uncertainty (rad/s)", positive, "> 0 rad/s")
+    gyro_bias_sigma: float = param(0.01, "initial gyro bias uncertainty (rad/s; 0.57 deg/s covers consumer MEMS after a start-up calibration, 0.06-0.45 deg/s)", positive, "> 0 rad/s")
     accel_bias_sigma: float = param(0.1, "initial accelerometer bias uncertainty (m/s^2)", positive, "> 0 m/s^2")
-    plausibility_sigma: float = param(5.5, "... and by less than this many standard deviations of prediction and data together: a flagged direction whose data jumps further than the prediction allows is a mis-association (recessed doorways pull the same way frame after frame), not a measurement", lambda x: isinstance(x, (int, float)) and x > 0.0, "> 0")
     wheel_speed_error: float = param(0.05, "wheel odometry distance error as a fraction of the distance (scale error of tyres and load; one sigma)", _non_negative, ">= 0")
     wheel_yaw_error: float = param(0.02, "wheel odometry heading error per metre driven (rad/m, slip; one sigma)", _non_negative, ">= 0 rad/m")
     wheel_lateral_error: float = param(0.05, "sideways and vertical velocity error of the wheel odometry's no-slip assumption (m/s per m/s; one sigma)", _non_negative, ">= 0")
+    imu_translation: bool = param(False, "also predict translation from the IMU (the accelerometer integrated twice, with gravity and biases estimated): off by default, the gyro predicts the rotation and the translation is the constant-velocity (and wheel) model's; measured in benchmarks/RESULTS.md, the accelerometer made the fused result worse than LiDAR alone in featureless corridors")
+    consistency_gate: float = param(3.0, "LiDAR and prediction farther apart on an axis than this many standard deviations of both: the suspect one is down-weighted for the frame (the LiDAR on an axis it measures weakly, else the prediction) and a note says so", lambda x: isinstance(x, (int, float)) and math.isfinite(x) and x > 1.0, "> 1")
     prior_strength: str = param("prediction", "strength of the dcreg_prior prior on flagged directions: prediction (the prediction's own uncertainty, in physical units) or kappa_target (lambda_max / kappa_target, the MAP reading of the targeted preconditioner)", one_of("prediction", "kappa_target"), "prediction or kappa_target")
-    flagged_information: float = param(0.0, "fraction of the LiDAR's apparent information along a flagged direction that the motion model (velocity, IMU biases) uses when the data does not significantly disagree with the prediction (featureless surfaces fake several times the true information)", lambda x: isinstance(x, (int, float)) and 0.0 <= x <= 1.0, "in [0, 1]")
-    significance_sigma: float = param(4.0, "the LiDAR updates the motion model (velocity, IMU biases) along a flagged direction only where its own solution differs from the prediction by more than this many of its standard deviations: what the noise of a featureless surface fakes stays centred on the prediction; 0 = always", lambda x: isinstance(x, (int, float)) and 0.0 <= x < 1e3, "in [0, 1000)")
 
 
 @dataclass
@@ -81,6 +83,20 @@ class Prediction:
     source: str
     age: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # (6,) bool, rotation first: the axes a sensor (gyro, wheels) measured rather than the constant-velocity guess
+    measured: np.ndarray = field(default_factory=lambda: np.zeros(6, dtype=bool))
+
+
+class Posterior(NamedTuple):
+    """The odometry's estimate of a scan's pose after the motion prior and the LiDAR were fused:
+    ``pose`` (4x4, T_world_lidar), ``covariance`` (6x6, rotation first, body frame: the frame's
+    motion covariance), the consistency check that preceded the fusion (None when the LiDAR had
+    nothing to say) and ``notes`` for the record."""
+
+    pose: np.ndarray
+    covariance: np.ndarray
+    check: Consistency | None
+    notes: list[str]
 
 
 def twist_to_delta(xi: np.ndarray, dt: float) -> np.ndarray:
@@ -101,6 +117,11 @@ def delta_to_twist(delta: np.ndarray, dt: float) -> np.ndarray:
     return out
 
 
+def configured_acceleration(config: "MotionPriorConfig") -> np.ndarray:
+    """(6,) rotation first: the configured angular (rad/s^2) and linear (m/s^2) acceleration noise."""
+    return np.array([config.angular_acceleration_noise] * 3 + [config.acceleration_noise] * 3, dtype=np.float64)
+
+
 class ConstantVelocityModel:
     """The velocity of the last frame interval, held; its covariance (rotation first,
     (rad/s)^2 and (m/s)^2) grows with the acceleration noise and shrinks with what the LiDAR
@@ -115,6 +136,7 @@ class ConstantVelocityModel:
     def reset(self) -> None:
         c = self.config
         self.twist = np.zeros(6)
+        self.acceleration = configured_acceleration(c)
         # at the start nothing is known about the velocity but its plausible range
         self.covariance = np.diag([c.max_angular_rate**2] * 3 + [c.max_speed**2] * 3)
 
@@ -127,9 +149,10 @@ class ConstantVelocityModel:
     def velocity_covariance(self, dt: float) -> np.ndarray:
         """Covariance of the velocity ``dt`` s after the last correction: each axis's standard
         deviation grows by acceleration x dt (what a robot can really do: brake or speed up
-        for a while, not a random walk), correlations kept, capped at the plausible range."""
-        c = self.config
-        growth = np.array([c.angular_acceleration_noise] * 3 + [c.acceleration_noise] * 3) * dt
+        for a while, not a random walk), correlations kept, capped at the plausible range.
+        The acceleration per axis is ``self.acceleration`` (the configured one until the
+        fusion's calibration learns the real one)."""
+        growth = self.acceleration * dt
         std = np.sqrt(np.maximum(np.diag(self.covariance), 1e-300))
         scale = (std + growth) / std
         return self._capped(self.covariance * np.outer(scale, scale))
@@ -145,7 +168,13 @@ class ConstantVelocityModel:
         if not dt > 0.0:
             return
         self.twist = self._plausible(delta_to_twist(delta, dt))
-        self.covariance = self._capped(0.5 * (covariance + covariance.T) / (dt * dt))
+        self.covariance = self._capped(positive_semidefinite(covariance) / (dt * dt))
+
+    def stand_still(self, sigma: float = 0.01) -> None:
+        """A standstill (seen by the wheels or the IMU) is a measurement: zero velocity within
+        ``sigma`` (m/s and rad/s)."""
+        self.twist = np.zeros(6)
+        self.covariance = np.eye(6) * sigma**2
 
     def _plausible(self, twist: np.ndarray) -> np.ndarray:
         """The velocity scaled down to the largest plausible speed and turn rate: a registration
@@ -224,18 +253,7 @@ def interpolate_pose(stamps: np.ndarray, poses: np.ndarray, t: float) -> np.ndar
     return out
 
 
-def adjoint(T: np.ndarray) -> np.ndarray:
-    """Adjoint of T (4x4) for rotation-first twists (omega, v): Ad_T xi = (R w, [t]x R w + R v)."""
-    R, t = T[:3, :3], T[:3, 3]
-    A = np.zeros((6, 6))
-    A[:3, :3] = R
-    A[3:, 3:] = R
-    tx = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
-    A[3:, :3] = tx @ R
-    return A
-
-
-def fuse(first: Prediction, second: Prediction, source: str) -> Prediction:
+def fuse_predictions(first: Prediction, second: Prediction, source: str) -> Prediction:
     """Information-weighted mean of two predictions of the same motion (tangent space at ``first``)."""
     d = np.concatenate([so3_log(np.ascontiguousarray(first.delta[:3, :3].T @ second.delta[:3, :3])),
                         first.delta[:3, :3].T @ (second.delta[:3, 3] - first.delta[:3, 3])])
@@ -246,6 +264,20 @@ def fuse(first: Prediction, second: Prediction, source: str) -> Prediction:
     delta[:3, :3] = first.delta[:3, :3] @ so3_exp(np.ascontiguousarray(step[:3]))
     delta[:3, 3] = first.delta[:3, 3] + first.delta[:3, :3] @ step[3:]
     return Prediction(delta, 0.5 * (C + C.T), source, max(first.age, second.age), first.notes + second.notes)
+
+
+def with_rotation_of(translation: Prediction, rotation: Prediction, source: str) -> Prediction:
+    """The motion whose rotation (and its covariance) is ``rotation``'s and whose translation is
+    ``translation``'s: the gyro predicts a turn far better than a held velocity, while the
+    accelerometer's double integration is the least reliable translation there is."""
+    delta = translation.delta.copy()
+    delta[:3, :3] = rotation.delta[:3, :3]
+    covariance = np.zeros((6, 6))
+    covariance[:3, :3] = rotation.covariance[:3, :3]
+    covariance[3:, 3:] = translation.covariance[3:, 3:]
+    measured = translation.measured.copy()
+    measured[:3] = True
+    return Prediction(delta, covariance, source, max(translation.age, rotation.age), translation.notes + rotation.notes, measured)
 
 
 def wheel_motion_prediction(samples: WheelOdometrySamples, t0: float, t1: float, T_base_lidar: np.ndarray,
@@ -269,13 +301,6 @@ def wheel_motion_prediction(samples: WheelOdometrySamples, t0: float, t1: float,
     covariance = Ad @ np.diag(var) @ Ad.T
     age = max(0.0, t1 - float(samples.stamps[-1]))
     return Prediction(delta, covariance, "wheel", age)
-
-
-def translation_observed(information: np.ndarray) -> bool:
-    """True when the LiDAR's own information (6x6, rotation first) constrains every translation
-    direction: no translation axis was flagged and left to the prediction."""
-    eigenvalues = np.linalg.eigvalsh(0.5 * (information[3:, 3:] + information[3:, 3:].T))
-    return bool(eigenvalues[-1] > 0.0 and eigenvalues[0] > 1e-6 * eigenvalues[-1])
 
 
 class MotionPriors:
@@ -307,6 +332,10 @@ class MotionPriors:
         self._used_filter = False
         self._wheel_predicted = False
         self._window: list[tuple[float, np.ndarray]] = []  # LiDAR poses for a moving start of the IMU filter
+        # covariance of the last pose relative to the map (6x6, rotation first, body frame): the first scan defines the map
+        self.map_covariance = np.eye(6) * 1e-12
+        self._imu_rotation = None
+        self._imu_aside, self._imu_last_agreed, self._imu_streak = False, True, 0
 
     def add_imu(self, samples: ImuSamples) -> None:
         self.imu.add(samples)
@@ -330,38 +359,63 @@ class MotionPriors:
         want_imu, _ = self._wants()
         self._window = [(t, T_world_lidar.copy())]
         if want_imu and self.imu.covers(t - self.config.max_data_age, t, self.config.max_data_age) is None:
-            self.filter.initialize(T_world_lidar, self.imu.samples, t)
+            self._start_filter(T_world_lidar, t)
 
     def predict(self, t0: float, t1: float, T_world_lidar: np.ndarray) -> Prediction:
-        """The LiDAR's motion from the scan at t0 (at pose ``T_world_lidar``) to the scan at t1 (s)."""
+        """The LiDAR's motion from the scan at t0 (at pose ``T_world_lidar``) to the scan at t1 (s).
+
+        Translation: the constant-velocity model, fused with the wheel odometry when it covers the
+        interval (or, with ``imu_translation``, the IMU filter's double integration). Rotation:
+        the IMU's gyro when it covers the interval (its bias estimated against the LiDAR), else
+        the same. A standstill the wheels or the IMU see is a zero-velocity measurement."""
         c = self.config
         dt = t1 - t0 if t1 > t0 else 0.1
-        cv = self.constant_velocity.predict(dt)
         want_imu, want_wheel = self._wants()
         notes: list[str] = []
-        prediction = cv
         self._used_filter = False
         self._wheel_predicted = False
+        self._imu_rotation = None  # (T_world_lidar the IMU predicted, its rotation covariance) when the IMU ran
+        if self._standing_still(t0, t1):
+            self.constant_velocity.stand_still()
+            if self.filter.initialized:
+                self.filter.zero_velocity()
+        cv = self.constant_velocity.predict(dt)
+        prediction = cv
+        if want_wheel:
+            why = self.wheel.covers(t0, t1, c.max_data_age)
+            if why is None:
+                wheel = wheel_motion_prediction(self.wheel.samples, t0, t1, self.T_base_lidar, c)
+                prediction = fuse_predictions(wheel, cv, "wheel")
+                prediction.measured = np.diag(prediction.covariance) < 0.5 * np.diag(cv.covariance)
+                self._wheel_predicted = True
+            else:
+                notes.append(f"wheel odometry: {why}; constant-velocity translation")
         if want_imu:
             why = self.imu.covers(t0, t1, c.max_data_age)
             if why is None and not self.filter.initialized:
                 why = self._start_filter(T_world_lidar, t0)
             if why is None:
-                prediction = self._imu_prediction(t0, t1, T_world_lidar, want_wheel, notes)
-                self._used_filter = True
+                imu = self._imu_prediction(t0, t1, T_world_lidar, want_wheel and c.imu_translation, notes)
+                if not self._agrees(imu, cv):
+                    notes.append("IMU prediction disagrees with the LiDAR's constant-velocity motion beyond doubt "
+                                 f"({self.RUNAWAY_GATE:g} sigma): its velocity and biases restart from the LiDAR")
+                    self.filter.restart_motion(T_world_lidar[:3, :3] @ self.constant_velocity.twist[3:],
+                                               T_world_lidar[:3, :3] @ self.constant_velocity.covariance[3:, 3:] @ T_world_lidar[:3, :3].T)
+                    imu = self._imu_prediction(t0, t1, T_world_lidar, want_wheel and c.imu_translation, notes)
+                self._imu_rotation = (T_world_lidar @ imu.delta, imu.covariance[:3, :3].copy())
+                if self._imu_aside:
+                    notes.append(f"IMU set aside: its rotation disagreed with the LiDAR on {self.ASIDE_AFTER} frames in a row; "
+                                 "constant-velocity prediction until they agree again")
+                elif c.imu_translation:
+                    prediction, self._used_filter = imu, True
+                    prediction.measured = np.ones(6, dtype=bool)
+                else:
+                    prediction = with_rotation_of(prediction, imu, "imu_wheel" if self._wheel_predicted else "imu")
             else:
-                notes.append(f"IMU: {why}; constant-velocity prediction")
+                notes.append(f"IMU: {why}; constant-velocity rotation")
                 if self.filter.initialized:
                     self.filter.initialized = False  # restart from the next usable data
                     self._window = []
-        if want_wheel and not self._used_filter:
-            why = self.wheel.covers(t0, t1, c.max_data_age)
-            if why is None:
-                wheel = wheel_motion_prediction(self.wheel.samples, t0, t1, self.T_base_lidar, c)
-                prediction = fuse(wheel, cv, "wheel" if prediction is cv else "imu_wheel")
-                self._wheel_predicted = True
-            else:
-                notes.append(f"wheel odometry: {why}; {'IMU' if self._used_filter else 'constant-velocity'} prediction")
         # keep what a moving start of the IMU filter integrates over
         self.imu.trim(t0 - (1.0 if self.filter.initialized else 2.0 * self.WINDOW_SECONDS))
         self.wheel.trim(t0 - 1.0)
@@ -369,9 +423,52 @@ class MotionPriors:
         return prediction
 
     WINDOW_FRAMES, WINDOW_SECONDS = 30, 3.0  # LiDAR motion a moving start of the IMU filter needs
+    RUNAWAY_GATE = 6.0  # sigma: an IMU prediction this far from the constant-velocity one has run away
+    STILL_SPEED = 0.3  # m/s: the velocity estimate must already be this small before a quiet IMU counts as standing still
+
+    def _agrees(self, imu: Prediction, cv: Prediction) -> bool:
+        """Whether the IMU's prediction is within RUNAWAY_GATE of the constant-velocity one on every
+        axis (both covariances): the constant-velocity model is conservative by construction, so
+        a larger gap means the filter's velocity or biases have run away, not that the robot moved."""
+        d = tangent(cv.delta, imu.delta)
+        sigma = np.sqrt(np.maximum(np.diag(imu.covariance) + np.diag(cv.covariance), 1e-300))
+        used = slice(0, 6) if self.config.imu_translation else slice(0, 3)  # only what the prediction takes from the IMU
+        return bool(np.all(np.abs(d[used]) <= self.RUNAWAY_GATE * sigma[used]))
+
+    def _standing_still(self, t0: float, t1: float) -> bool:
+        """Whether the robot stood still from t0 to t1 (s): the wheels say so (every sample below
+        1 cm/s and 0.01 rad/s), or the IMU is quiet (no rotation beyond its noise and bias, the specific
+        force steady at gravity) while the velocity estimate is already small: a quiet IMU alone
+        cannot tell standing from cruising at constant speed."""
+        w = self.wheel.samples
+        if len(w) >= 2 and self.wheel.covers(t0, t1, self.config.max_data_age) is None:
+            inside = (w.stamps >= t0 - 0.05) & (w.stamps <= t1 + 0.05)
+            if inside.any():
+                return bool(np.all(np.abs(w.linear_velocity[inside]) < 0.01) and np.all(np.abs(w.angular_velocity[inside]) < 0.01))
+        s = self.imu.samples
+        if len(s) < 5 or self.imu.covers(t0, t1, self.config.max_data_age) is not None:
+            return False
+        inside = (s.stamps >= t0) & (s.stamps <= t1)
+        if inside.sum() < 5:
+            return False
+        gyro, accel = s.angular_velocity[inside], s.linear_acceleration[inside]
+        bias = self.filter.bg if self.filter.initialized else np.zeros(3)
+        c = self.config
+        rate = c.gyro_noise_density * np.sqrt(max(inside.sum() / max(t1 - t0, 1e-3), 1.0))  # per-sample gyro noise, rad/s
+        quiet = (np.linalg.norm(gyro.mean(axis=0) - bias) < 3.0 * c.gyro_bias_sigma + rate
+                 and float(gyro.std(axis=0).max()) < 3.0 * rate + 1e-3
+                 and float(accel.std(axis=0).max()) < 0.15
+                 and abs(float(np.linalg.norm(accel.mean(axis=0))) - GRAVITY) < 0.3)
+        filtered = self.filter.initialized and self.config.imu_translation
+        speed = float(np.linalg.norm(self.filter.v)) if filtered else float(np.linalg.norm(self.constant_velocity.twist[3:]))
+        return bool(quiet and speed < self.STILL_SPEED)
 
     def _start_filter(self, T_world_lidar: np.ndarray, t: float) -> str | None:
-        """Start the IMU filter at rest, or from the recent LiDAR motion; None when it runs, else why not yet."""
+        """Start the IMU filter: for the rotation alone at once; with ``imu_translation`` at rest,
+        or from the recent LiDAR motion. None when it runs, else why not yet."""
+        if not self.config.imu_translation:
+            self.filter.initialize_attitude(T_world_lidar, self.imu.samples, t)
+            return None
         self.filter.initialize(T_world_lidar, self.imu.samples, t)
         if self.filter.initialized:
             return None
@@ -415,24 +512,93 @@ class MotionPriors:
         gyro = np.array([np.interp(t, self.imu.samples.stamps, self.imu.samples.angular_velocity[:, i]) for i in range(3)])
         self.filter.correct_body_velocity(T_imu_base, np.array([v[0], 0.0, 0.0]), var, gyro)
 
-    def correct(self, T_previous: np.ndarray, T_world_lidar: np.ndarray, covariance: np.ndarray, information: np.ndarray,
-                information_vector: np.ndarray, dt: float, t: float) -> np.ndarray:
-        """Pass back the registered pose ``T_world_lidar`` (from ``T_previous`` of the last scan)
-        with the registration's covariance (prior included) and the LiDAR's own measurement in
-        information form relative to the prediction (``information`` 6x6 and ``information_vector``,
-        rotation first, body frame; zero where it did not observe anything). Returns the odometry's
-        pose: the registered one, or the IMU filter's posterior (which fuses the LiDAR's own
-        measurement, so the prediction is not counted twice) when the filter made the prediction."""
-        pose = T_world_lidar
-        if self._used_filter:
-            pose = self.filter.correct_pose(information, information_vector)
-        elif not self.filter.initialized and self._wants()[0]:
-            if translation_observed(information) or self._wheel_predicted:  # the wheels measured what the LiDAR could not
-                self._window = (self._window + [(t, pose.copy())])[-4 * self.WINDOW_FRAMES:]
-            else:  # this pose is a guess along a flagged axis: fitting gravity to it would tilt it
-                self._window = [(t, pose.copy())]
-        self.constant_velocity.correct(invert_pose(T_previous) @ pose, covariance, dt)
-        return pose
+    def correct(self, T_previous: np.ndarray, prediction: Prediction, measurement: LidarMeasurement | None, dt: float,
+                t: float, fusing: bool = True) -> Posterior:
+        """The pose of the new scan from ``prediction`` (made by :meth:`predict` from the last
+        scan's pose ``T_previous``) and the LiDAR's ``measurement`` (None: the registration
+        failed and the prediction stands), both checked against each other first
+        (core/fusion.py): fused by information on every axis, or by the IMU filter when it made
+        the prediction. The models are corrected with the result (the constant-velocity model
+        always, so a source that runs out of data falls back to it at once). With ``fusing`` False
+        (the strategies other than dcreg_prior: plain registration) the LiDAR's pose stands as it is."""
+        guess = T_previous @ prediction.delta
+        # the new pose relative to the map before the LiDAR: the last one's uncertainty carried
+        # through the predicted motion (the LiDAR measures against the map, so what a weak
+        # stretch let drift is fixed as soon as the map constrains it again)
+        predicted = compound_covariance(self.map_covariance, prediction.delta, prediction.covariance)
+        if measurement is None:
+            posterior = Posterior(guess, prediction.covariance.copy(), None, [])
+            self.map_covariance = predicted
+        elif not fusing and not self._used_filter:
+            posterior = Posterior(measurement.pose, measurement.covariance.copy(), None, [])
+            self.map_covariance = measurement.covariance.copy()
+        else:
+            # a measured motion (the gyro's rotation, the wheels' travel) holds the axes the LiDAR measures
+            # weakly on its own: the weak information there is mostly fake and would pull a good
+            # measurement off (against a guess, the constant-velocity model, it still helps and is fused)
+            lidar_covariance = with_axes_unobserved(measurement.covariance, measurement.absolute_weak & prediction.measured)
+            if self._used_filter:
+                predicted = self.filter.map_pose_covariance()
+            check = check_consistency(tangent(guess, measurement.pose), predicted, lidar_covariance,
+                                      measurement.weak, self.config.consistency_gate)
+            if self._used_filter:
+                self.filter.inflate_pose_covariance(np.diag(np.maximum(np.diag(check.prediction_covariance) - np.diag(predicted), 0.0)))
+                posterior = self._filter_posterior(guess, measurement.pose, check)
+            else:
+                fused = fuse(guess, check.prediction_covariance, measurement.pose, check.lidar_covariance)
+                # the check's inflation of the prediction, added to the motion's process noise (diagonal: stays positive)
+                process = prediction.covariance + np.diag(np.maximum(np.diag(check.prediction_covariance) - np.diag(predicted), 0.0))
+                motion = motion_covariance(self.map_covariance, prediction.delta, process, check.lidar_covariance)
+                posterior = Posterior(fused.pose, motion, check, [])
+                self.map_covariance = fused.covariance
+                if self.filter.initialized and prediction.source.startswith("imu"):
+                    self._teach_gyro(guess, measurement.pose, check.lidar_covariance)
+            posterior.notes.extend(check.notes(prediction.source.replace("_", " ")))
+        if not self.filter.initialized and self._wants()[0] and measurement is not None:
+            if not measurement.absolute_weak[3:].any() or self._wheel_predicted:  # the wheels measured what the LiDAR could not
+                self._window = (self._window + [(t, posterior.pose.copy())])[-4 * self.WINDOW_FRAMES:]
+            else:  # this pose is a guess along a weak axis: fitting gravity to it would tilt it
+                self._window = [(t, posterior.pose.copy())]
+        if self._imu_rotation is not None and measurement is not None:
+            self._judge_imu(posterior)
+        self.constant_velocity.correct(invert_pose(T_previous) @ posterior.pose, posterior.covariance, dt)
+        return posterior
+
+    ASIDE_AFTER = 3  # frames in a row whose IMU rotation disagrees with the fused one: the IMU is set aside
+    BACK_AFTER = 5  # frames in a row of agreement before it is used again
+
+    def _judge_imu(self, posterior: Posterior) -> None:
+        """Whether the IMU's predicted rotation agreed with the fused one (within RUNAWAY_GATE of
+        both covariances: beyond doubt, not a single noisy frame); a run of disagreements sets it
+        aside (a gyro bias or a mounting the filter cannot explain), a run of agreements takes it back."""
+        T_imu, C_imu = self._imu_rotation
+        d = tangent(T_imu, posterior.pose)[:3]
+        sigma = np.sqrt(np.maximum(np.diag(C_imu) + np.diag(posterior.covariance)[:3], 1e-300))
+        agrees = bool(np.all(np.abs(d) <= self.RUNAWAY_GATE * sigma))
+        self._imu_streak = self._imu_streak + 1 if agrees == self._imu_last_agreed else 1
+        self._imu_last_agreed = agrees
+        if self._imu_aside and agrees and self._imu_streak >= self.BACK_AFTER:
+            self._imu_aside = False
+        elif not self._imu_aside and not agrees and self._imu_streak >= self.ASIDE_AFTER:
+            self._imu_aside = True
+
+    def _teach_gyro(self, guess: np.ndarray, data_pose: np.ndarray, lidar_covariance: np.ndarray) -> None:
+        """The LiDAR's attitude (its own measurement, not the fused one, which already holds the
+        IMU's prediction: counted twice, the gyro bias would soon look known) as a measurement of
+        the IMU filter's rotation (its translation is not used), so its gyro bias keeps being estimated."""
+        information_matrix = np.zeros((6, 6))
+        information_matrix[:3, :3] = information(lidar_covariance[:3, :3])
+        e = tangent(guess, data_pose)
+        e[3:] = 0.0
+        self.filter.correct_pose(information_matrix, information_matrix @ e)
+
+    def _filter_posterior(self, guess: np.ndarray, data_pose: np.ndarray, check: Consistency) -> Posterior:
+        """The IMU filter's update with the checked LiDAR measurement (in information form, relative to
+        its own prediction ``guess``)."""
+        f = self.filter
+        information_matrix = information(check.lidar_covariance)
+        pose = f.correct_pose(information_matrix, information_matrix @ tangent(guess, data_pose))
+        return Posterior(pose, f.last_pose_covariance.copy(), check, [])
 
     @property
     def state(self) -> dict:
@@ -444,9 +610,8 @@ class MotionPriors:
 
 
 def registration_prior(config: MotionPriorConfig, prediction: Prediction | None) -> PredictionPrior | None:
-    """What ``dcreg_prior`` knows of the registration's initial guess: the prediction's covariance
-    and the significance settings, or None (the kappa_target clamp) without a prediction or with
-    ``prior_strength: kappa_target``."""
+    """What ``dcreg_prior`` knows of the registration's initial guess: the prediction's covariance,
+    or None (the kappa_target clamp) without a prediction or with ``prior_strength: kappa_target``."""
     if prediction is None or config.prior_strength != "prediction":
         return None
-    return PredictionPrior(prediction.covariance, config.significance_sigma, config.flagged_information, config.plausibility_sigma)
+    return PredictionPrior(prediction.covariance)

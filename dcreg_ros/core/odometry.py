@@ -25,11 +25,14 @@ from .degeneracy import DegeneracyReport
 from .covariance import FIRST_FRAME_VARIANCE, UNINFORMATIVE_VARIANCE
 from .deskew import ScanFractions, deskew, interpolate_motion, max_time_span, scan_points_and_times
 from .geometry import invert_pose, project_to_so3, transform_points
+from .fusion import compound_covariance, perturb, tangent
 from .global_map import GlobalMap
-from .motion_prior import MotionPriorConfig, MotionPriors, delta_to_twist, registration_prior
+from .measurement import LidarUncertainty, lidar_uncertainty
+from .motion_prior import (MotionPriorConfig, MotionPriors, Posterior, Prediction, configured_acceleration, delta_to_twist,
+                           registration_prior)
 from .proprioception import ImuSamples, WheelOdometrySamples
-from .pointcloud import InputError, crop_range
-from .registration import REGISTERED_STATUSES, RegistrationResult, align, plane_parameters
+from .pointcloud import InputError, range_indices
+from .registration import REGISTERED_STATUSES, RegistrationResult, align, lidar_measurement, plane_parameters
 from .solvers import strategy_code
 from .stamps import NEW_SEQUENCE, StampConfig, StampGuard, StampRejected
 from .threshold import AdaptiveThreshold
@@ -51,6 +54,7 @@ class OdometryPreprocessConfig:
     deskew: bool = param(True, "motion-compensate scans that carry per-point time (constant velocity)")
     source_voxel_size: float = param(0.25, "voxel edge of the points registered against the map (m); not finer than map_voxel_size", positive, "> 0 m")
     map_voxel_size: float = param(0.25, "voxel edge of the points inserted into the map (m)", positive, "> 0 m")
+    deskew_passes: int = param(2, "1: deskew with the predicted motion; 2: then deskew again with the registered motion and register once more (the prediction's error otherwise distorts the scan: 2-4x the per-frame error on a wobbling robot)", lambda k: k in (1, 2), "1 or 2")
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,10 @@ class FrameRecord:
     prior_axes: tuple[str, ...] = ()  # the flagged axes the prediction's prior acted on (dcreg_prior)
     sequence_reset: bool = False
     wall_ms: float = float("nan")  # wall-clock time of the whole call (points in, pose out), ms
+    # accumulated since the first scan (6x6, rotation first, body frame): grows while a direction stays unobserved
+    pose_covariance: np.ndarray = field(default_factory=lambda: np.eye(6) * FIRST_FRAME_VARIANCE)
+    absolute_weak: tuple[bool, ...] = (False,) * 6  # axes whose geometric std exceeds the absolute limits
+    lidar_std: np.ndarray = field(default_factory=lambda: np.full(6, np.nan))  # the LiDAR's own geometric std (rad, m)
 
     @property
     def axis_std(self) -> np.ndarray:
@@ -173,19 +181,35 @@ class FrameRecord:
         return self.wall_ms if np.isfinite(self.wall_ms) else float(sum(self.timings.values()))
 
     @property
+    def relative_weak(self) -> tuple[bool, ...]:
+        """The axes DCReg's relative (Schur) test flagged in the last iteration."""
+        return tuple(self.degeneracy.mask) if self.degeneracy is not None else (False,) * 6
+
+    @property
     def degenerate_mask(self) -> tuple[bool, ...]:
-        return self.degeneracy.mask if self.degeneracy is not None else (False,) * 6
+        """The weak axes: flagged by the relative test, the absolute test or both."""
+        return tuple(r or a for r, a in zip(self.relative_weak, self.absolute_weak))
+
+    @property
+    def pose_std(self) -> np.ndarray:
+        """Standard deviation per axis of the accumulated pose: roll, pitch, yaw (deg), x, y, z (m)."""
+        std = np.sqrt(np.clip(np.diag(self.pose_covariance), 0.0, None))
+        return np.concatenate([np.degrees(std[:3]), std[3:]])
 
 
 class Preprocessed(NamedTuple):
     """One frame after preprocessing: ``source`` (registered), ``frame`` (inserted into the map),
-    whether it was ``timed`` (a sweep with per-point times, deskewed unless a note says why not)
-    and ``notes`` for the record."""
+    whether it was ``timed`` (a sweep with per-point times, deskewed unless a note says why not),
+    ``notes`` for the record and ``source_fractions``: each source point's time relative to the
+    middle of the sweep, in frame intervals (-1/2..1/2), or None without per-point times."""
 
     source: np.ndarray
     frame: np.ndarray
     timed: bool
     notes: list[str]
+    source_fractions: np.ndarray | None = None
+    frame_index: np.ndarray | None = None  # of the frame's points among the scan's (to deskew them again)
+    source_in_frame: np.ndarray | None = None  # of the source points among the frame's (None: all)
 
 
 class Odometry:
@@ -229,6 +253,7 @@ class Odometry:
         self._delta = np.eye(4)  # motion over the last frame interval
         self._reference_time = 0.0  # of the last scan (s): the stamp, or mid-sweep when deskewed
         self._stamp_guard = StampGuard(cfg.stamps)
+        self._pose_covariance = np.eye(6) * FIRST_FRAME_VARIANCE  # accumulated, body frame of the last pose
         if hasattr(self, "priors"):
             self.priors.reset()  # measurements already fed stay (and what is expected); the filters restart
         else:
@@ -260,11 +285,25 @@ class Odometry:
         fractions, notes = times.fractions, [times.note] if times.note else []
         if fractions is not None and p.deskew and len(self.poses) >= 2:
             pts = deskew(pts, fractions, motion)
-        pts = crop_range(pts, p.min_range, p.max_range, "frame")
-        frame = pts[voxel_downsample_indices(pts, p.map_voxel_size)]
-        source = frame[voxel_downsample_indices(frame, p.source_voxel_size)] if p.source_voxel_size > p.map_voxel_size else frame
+        kept = range_indices(pts, p.min_range, p.max_range, "frame")
+        pts = pts[kept]
+        in_frame = voxel_downsample_indices(pts, p.map_voxel_size)
+        frame = pts[in_frame]
+        in_source = voxel_downsample_indices(frame, p.source_voxel_size) if p.source_voxel_size > p.map_voxel_size else None
+        source = frame if in_source is None else frame[in_source]
+        source_fractions = None
+        if fractions is not None:
+            source_fractions = fractions[kept][in_frame] - 0.5
+            source_fractions = source_fractions if in_source is None else source_fractions[in_source]
         # implausible times still mark a sweep: its pose is reported like the neighbours' (at the stamp)
-        return Preprocessed(source, frame, fractions is not None or bool(notes), notes)
+        return Preprocessed(source, frame, fractions is not None or bool(notes), notes, source_fractions, kept[in_frame], in_source)
+
+    def _deskew_again(self, pts: np.ndarray, times: ScanFractions, scan: Preprocessed, motion: np.ndarray) -> Preprocessed:
+        """The same preprocessed points deskewed with another motion (only the kept ones: they move
+        by centimetres, not across voxels)."""
+        frame = deskew(pts[scan.frame_index], times.fractions[scan.frame_index], motion)
+        source = frame if scan.source_in_frame is None else frame[scan.source_in_frame]
+        return scan._replace(source=source, frame=frame)
 
     def register_frame(self, points: np.ndarray, timestamps: np.ndarray | None = None, stamp: float | None = None) -> FrameRecord:
         """Register one scan (see :meth:`_register_frame`); ``record.wall_ms`` is the call's wall-clock time."""
@@ -298,32 +337,21 @@ class Odometry:
             prediction = None
         else:
             prediction = self.priors.predict(self._reference_time, reference_time, self._scan_pose)
-        source, frame, timed, notes = self._preprocess(pts, times, self._delta if prediction is None else prediction.delta)
+        scan = self._preprocess(pts, times, self._delta if prediction is None else prediction.delta)
         preprocess_ms = (time.perf_counter() - t0) * 1e3
-        guess = self._scan_pose if prediction is None else self._scan_pose @ prediction.delta
+        estimate = None
         if index == 0:
-            pose, result = guess, None
+            pose = self._scan_pose
         else:
-            sigma = self.threshold.sigma
-            result = align(
-                source, self.local_map, guess, self._registration,
-                max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
-                prior=registration_prior(self.config.motion_prior, prediction),
-            )
-            pose = result.T_target_source if result.ok else guess
-            pose[:3, :3] = project_to_so3(pose[:3, :3])  # keep the chained poses orthonormal
-        t1 = time.perf_counter()
-        if index > 0:
             interval = reference_time - self._reference_time if reference_time > self._reference_time else dt
-            if result.ok:
-                pose = self.priors.correct(self._scan_pose, pose, result.covariance, result.information, result.information_vector, interval, reference_time)
-            else:
-                pose = self.priors.correct(self._scan_pose, pose, prediction.covariance, np.zeros((6, 6)), np.zeros(6), interval, reference_time)
-            self.threshold.update(guess, pose)
+            estimate = self._estimate(pts, times, scan, prediction, interval, reference_time)
+            scan, pose = estimate.scan, estimate.posterior.pose
+            pose[:3, :3] = project_to_so3(pose[:3, :3])  # keep the chained poses orthonormal
+            self.threshold.update(self._scan_pose @ prediction.delta, pose)
             self._delta = invert_pose(self._scan_pose) @ pose
-            notes = prediction.notes + notes
+        t1 = time.perf_counter()
         self._reference_time = reference_time
-        world = transform_points(pose, frame)
+        world = transform_points(pose, scan.frame)
         self.local_map.insert(world)
         if self.global_map is not None:
             self.global_map.insert(world)
@@ -332,16 +360,25 @@ class Odometry:
         self._scan_pose = pose
         # A scan is registered at its mid-point (where a skewed scan's points sit on average and
         # where deskewing is unbiased by velocity errors); report the pose at its stamp, the start.
-        stamp_pose = pose @ interpolate_motion(self._delta, -0.5) if timed else pose
-        record = _record(index, stamp, stamp_pose, result, len(source), self.threshold.sigma, preprocess_ms, map_ms)
-        record.notes = notes
+        stamp_pose = pose @ interpolate_motion(self._delta, -0.5) if scan.timed else pose
+        record = _record(index, stamp, stamp_pose, None if estimate is None else estimate.result, len(scan.source),
+                         self.threshold.sigma, preprocess_ms, map_ms)
+        record.notes = list(scan.notes)
+        if estimate is not None:
+            self._pose_covariance = compound_covariance(self._pose_covariance, self._delta, estimate.posterior.covariance)
+            record.covariance = estimate.posterior.covariance
+            record.notes = prediction.notes + estimate.notes + record.notes
+            if estimate.uncertainty is not None:
+                record.absolute_weak = tuple(bool(w) for w in estimate.uncertainty.absolute_weak)
+                record.lidar_std = estimate.uncertainty.geometric_std
+        record.pose_covariance = self._pose_covariance.copy()
         if index > 0 and dt > 0.0:
             record.twist = delta_to_twist(self._delta, dt)
-            record.twist_covariance = self.priors.constant_velocity.covariance.copy()
+            record.twist_covariance = record.covariance / (dt * dt)  # the frame's motion, per second
             record.prior_source = prediction.source
             record.prior_age = prediction.age
-            if result is not None and self.config.degeneracy.strategy == "dcreg_prior" and self.config.motion_prior.prior_strength == "prediction":
-                record.prior_axes = tuple(record.degeneracy.degenerate_axes) if record.degeneracy else ()
+            if estimate.result is not None and self._fusing and record.degeneracy is not None:
+                record.prior_axes = tuple(record.degeneracy.degenerate_axes)
         self.poses.append(stamp_pose)
         self.stamps.append(stamp)
         self._stamp_guard.commit(stamp)
@@ -349,6 +386,97 @@ class Odometry:
         if verdict.reason:
             record.notes = [verdict.reason] + record.notes
         return record
+
+    @property
+    def _fusing(self) -> bool:
+        """The default: dcreg_prior with the prediction's uncertainty, fused with the LiDAR by information."""
+        return self.config.degeneracy.strategy == "dcreg_prior" and self.config.motion_prior.prior_strength == "prediction"
+
+    def _align(self, scan: "Preprocessed", init: np.ndarray, prediction: Prediction | None, strategy: str | None = None,
+               measure: bool = True) -> RegistrationResult:
+        """Register against the local map with the adaptive threshold; ``prediction`` None: no prior
+        (the data's own solution, ``strategy`` plain Gauss-Newton); ``measure``: gather the
+        statistics of the honest covariance (core/measurement.py)."""
+        sigma = self.threshold.sigma
+        return align(scan.source, self.local_map, init, self._registration, strategy=strategy,
+                     max_distance=min(3.0 * sigma, self.config.mapping.voxel_size), kernel_scale=max(sigma / 3.0, 1e-3),
+                     prior=registration_prior(self.config.motion_prior, prediction), source_fractions=scan.source_fractions,
+                     measure_cell=self.config.mapping.voxel_size if measure else 0.0)
+
+    def _uncertainty(self, result: RegistrationResult, deskew_covariance: np.ndarray, interval: float) -> LidarUncertainty | None:
+        if not result.ok or result.statistics is None:
+            return None
+        d = self.config.degeneracy
+        acceleration = np.diag(configured_acceleration(self.config.motion_prior) ** 2)
+        return lidar_uncertainty(result.statistics, deskew_covariance, acceleration, interval,
+                                 np.radians(d.max_std_rotation), d.max_std_translation)
+
+    def _estimate(self, pts: np.ndarray, times: ScanFractions, scan: "Preprocessed", prediction: Prediction, interval: float,
+                  reference_time: float) -> "FrameEstimate":
+        """Register the scan (DCReg with the prediction as the prior of its flagged directions),
+        then, with ``deskew_passes`` 2 and the default strategy, deskew it again with that motion
+        and register it once more without any prior from there: the data's own converged solution,
+        which the motion priors fuse with their prediction by information (a single Gauss-Newton
+        step from a pose the prior held keeps most of the prior's bias along a weak axis)."""
+        guess = self._scan_pose @ prediction.delta
+        deskewed = scan.source_fractions is not None and self.config.preprocess.deskew and len(self.poses) >= 2
+        again = self.config.preprocess.deskew_passes > 1 and (self._fusing or deskewed)
+        result = self._align(scan, guess, prediction, measure=not again)
+        uncertainty = None if again else self._uncertainty(result, prediction.covariance, interval)
+        if again and result.ok:
+            # the first pass (DCReg, the flagged directions held on the prediction) steers the second:
+            # its rotation deskews the scan again, its pose is where the second starts
+            start = result.T_target_source
+            motion = deskew_motion(prediction.delta, invert_pose(self._scan_pose) @ start, interval,
+                                   configured_acceleration(self.config.motion_prior))
+            rescan = self._deskew_again(pts, times, scan, motion) if deskewed else scan
+            second = self._align(rescan, start, None, "none") if self._fusing else self._align(rescan, start, prediction)
+            if second.ok:
+                # the motion the scan was deskewed with: the first pass's rotation, the predicted translation
+                deskew_covariance = prediction.covariance.copy()
+                if deskewed and not np.allclose(motion, prediction.delta):
+                    deskew_covariance[:3, :] = 0.0
+                    deskew_covariance[:, :3] = 0.0
+                    deskew_covariance[:3, :3] = result.covariance[:3, :3]
+                scan, result = rescan, second
+                uncertainty = self._uncertainty(second, deskew_covariance, interval)
+        measurement = lidar_measurement(result, uncertainty, self._fusing)
+        posterior = self.priors.correct(self._scan_pose, prediction, measurement, interval, reference_time, fusing=self._fusing)
+        notes = list(posterior.notes)
+        if not result.ok:
+            notes.append(f"registration failed ({result.status}): the {prediction.source.replace('_', ' ')} prediction stands")
+        return FrameEstimate(result, uncertainty, posterior, scan, notes)
+
+
+DESKEW_CORRECTION_SIGMAS = 3.0  # a correction of the predicted motion beyond this many accelerations is not a velocity error
+
+
+def deskew_motion(predicted: np.ndarray, registered: np.ndarray, interval: float, acceleration: np.ndarray) -> np.ndarray:
+    """The motion over a frame interval to deskew a scan again with (4x4): the predicted one with
+    the registered rotation, unless that rotation corrects the prediction by more than the motion
+    could have changed (DESKEW_CORRECTION_SIGMAS x the rotation-first ``acceleration`` x
+    interval^2): a larger correction is drift the registration took out against the map, not
+    motion within the sweep. The rotation is what distorts a scan at range (0.1 deg is 3.5 cm at
+    20 m); a translation correction moves points by half of itself at most, and along a weak axis
+    it is mostly the map's drift: re-deskewing with it kept the sparse corridor from snapping back
+    to a door niche (test_motion_prior)."""
+    correction = tangent(predicted, registered)
+    limit = DESKEW_CORRECTION_SIGMAS * acceleration * interval * interval
+    keep = np.zeros(6)
+    if np.all(np.abs(correction[:3]) <= limit[:3]):
+        keep[:3] = 1.0  # the rotation: what distorts a scan at range
+    return perturb(predicted, correction * keep)
+
+
+class FrameEstimate(NamedTuple):
+    """One frame's registration, the LiDAR's uncertainty (None when the registration failed), the
+    fused posterior, the preprocessed scan it was registered with and notes for the record."""
+
+    result: RegistrationResult
+    uncertainty: LidarUncertainty | None
+    posterior: Posterior
+    scan: Preprocessed
+    notes: list[str]
 
 
 def _record(index, stamp, pose, result: RegistrationResult | None, num_points, sigma, preprocess_ms, map_ms) -> FrameRecord:

@@ -146,6 +146,54 @@ def pca_plane_indexed(points: np.ndarray, idx: np.ndarray, count: int, max_thick
 
 
 @njit(cache=True)
+def pca_normal_covariance(points: np.ndarray, idx: np.ndarray, count: int, nx: float, ny: float, nz: float) -> tuple:
+    """Covariance of the PCA normal (nx, ny, nz) of ``points[idx[:count]]`` as its six entries
+    (xx, yy, zz, xy, xz, yz): the normal tilts towards in-plane direction e_m by about
+    l0 / (count l_m), l0 the spread across the plane (noise and curvature), l_m along e_m. With the
+    neighbourhood covariance C = l0 n n^T + l1 e1 e1^T + l2 e2 e2^T this is
+    (adj(C) / (l1 l2) - n n^T) / count, which stays finite on a noise-free plane (l0 = 0)."""
+    mx = my = mz = 0.0
+    for j in range(count):
+        q = idx[j]
+        mx += points[q, 0]
+        my += points[q, 1]
+        mz += points[q, 2]
+    mx /= count
+    my /= count
+    mz /= count
+    c00 = c11 = c22 = c01 = c02 = c12 = 0.0
+    for j in range(count):
+        q = idx[j]
+        dx = points[q, 0] - mx
+        dy = points[q, 1] - my
+        dz = points[q, 2] - mz
+        c00 += dx * dx
+        c11 += dy * dy
+        c22 += dz * dz
+        c01 += dx * dy
+        c02 += dx * dz
+        c12 += dy * dz
+    c00 /= count
+    c11 /= count
+    c22 /= count
+    c01 /= count
+    c02 /= count
+    c12 /= count
+    l0, l1, l2 = _sym_eigenvalues(c00, c11, c22, c01, c02, c12)
+    denominator = l1 * l2 * count
+    if not denominator > 0.0:
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    k = 1.0 / count
+    s00 = (c11 * c22 - c12 * c12) / denominator - nx * nx * k
+    s11 = (c00 * c22 - c02 * c02) / denominator - ny * ny * k
+    s22 = (c00 * c11 - c01 * c01) / denominator - nz * nz * k
+    s01 = (c02 * c12 - c01 * c22) / denominator - nx * ny * k
+    s02 = (c01 * c12 - c02 * c11) / denominator - nx * nz * k
+    s12 = (c01 * c02 - c00 * c12) / denominator - ny * nz * k
+    return s00, s11, s22, s01, s02, s12
+
+
+@njit(cache=True)
 def pca_plane(neighbours: np.ndarray, max_thickness: float, min_planarity: float,
               max_thickness_ratio: float = PlaneParameters.max_thickness_ratio) -> tuple[np.ndarray, bool]:
     """Plane normal of (k, 3) points by PCA (see :func:`pca_plane_indexed`)."""

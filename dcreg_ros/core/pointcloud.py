@@ -20,17 +20,15 @@ def finite_rows(xyz: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def _within_range(points: np.ndarray, min_r2: float, max_r2: float) -> np.ndarray:
-    """The rows whose squared distance to the origin lies in [min_r2, max_r2], in order."""
+    """Indices of the rows whose squared distance to the origin lies in [min_r2, max_r2], in order."""
     n = points.shape[0]
-    out = np.empty((n, 3))
+    out = np.empty(n, dtype=np.int64)
     m = 0
     for i in range(n):
         x, y, z = points[i, 0], points[i, 1], points[i, 2]
         r2 = x * x + y * y + z * z
         if min_r2 <= r2 <= max_r2:
-            out[m, 0] = x
-            out[m, 1] = y
-            out[m, 2] = z
+            out[m] = i
             m += 1
     return out[:m]
 
@@ -69,13 +67,19 @@ def finite_points(points: np.ndarray, name: str = "cloud", min_points: int = MIN
     return np.ascontiguousarray(xyz), finite
 
 
-def crop_range(points: np.ndarray, min_range: float, max_range: float, name: str = "cloud", min_points: int = MIN_POINTS) -> np.ndarray:
-    """Keep points whose distance to the origin is within [min_range, max_range] (0 = no limit)."""
-    if min_range <= 0.0 and max_range <= 0.0:
-        return points
+def range_indices(points: np.ndarray, min_range: float, max_range: float, name: str = "cloud", min_points: int = MIN_POINTS) -> np.ndarray:
+    """Indices (in order) of the points whose distance to the origin is within [min_range,
+    max_range] (0 = no limit); InputError when fewer than ``min_points`` remain."""
     min_r2 = min_range * min_range if min_range > 0.0 else -1.0
     max_r2 = max_range * max_range if max_range > 0.0 else np.inf
     out = _within_range(np.ascontiguousarray(points, dtype=np.float64), min_r2, max_r2)
     if len(out) < min_points:
         raise InputError(f"{name}: {len(out)} points left within range [{min_range}, {max_range or 'inf'}] m, need at least {min_points}")
     return out
+
+
+def crop_range(points: np.ndarray, min_range: float, max_range: float, name: str = "cloud", min_points: int = MIN_POINTS) -> np.ndarray:
+    """Keep points whose distance to the origin is within [min_range, max_range] (0 = no limit)."""
+    if min_range <= 0.0 and max_range <= 0.0:
+        return points
+    return np.ascontiguousarray(points, dtype=np.float64)[range_indices(points, min_range, max_range, name, min_points)]

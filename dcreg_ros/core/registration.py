@@ -21,10 +21,13 @@ from .hessian import KERNEL_CODES, assemble_normal_equations
 from .pointcloud import InputError, crop_range, sanitize_points
 from .solvers import DCREG_PRIOR, NONE, StepPrior, direct_solve, no_prior, solve_step, strategy_code
 from .voxel_hash import voxel_downsample
+from .fusion import LidarMeasurement
+from .measurement import LidarUncertainty, MeasurementStatistics, lidar_uncertainty, measurement_statistics
 from .planes import PlaneParameters
 from .voxel_map import VoxelMap
 
 TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve")
+_ZERO6 = np.zeros((6, 6))
 # statuses of a registration that ran on enough correspondences (converged or hit the iteration
 # limit); anything else (too_few_correspondences, numerical_failure) is a failed registration
 REGISTERED_STATUSES = ("converged", "max_iterations")
@@ -35,8 +38,10 @@ class RegistrationResult:
     """Outcome of one registration.
 
     ``T_target_source`` (4x4) maps source points into the target frame, p_t = R p_s + t (m).
-    ``covariance`` (6x6, rotation first, rad^2 / m^2) is sigma^2 H^-1 of the final system,
-    expressed in the right-perturbation (source/body) frame; ``timings`` are milliseconds.
+    ``covariance`` (6x6, rotation first, rad^2 / m^2, right-perturbation / body frame) is the
+    honest covariance of the final system when the statistics were gathered (``measurement``:
+    cluster-robust, the normals' noise taken out, core/measurement.py), else sigma^2 H^-1;
+    ``timings`` are milliseconds.
     """
 
     T_target_source: np.ndarray
@@ -54,12 +59,9 @@ class RegistrationResult:
     pcg_iterations: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     residual_variance: float = float("nan")  # sigma^2 (m^2) of the final system, the scale of H
-    # per axis (roll..z): is the LiDAR's information trustworthy: True unless the axis is flagged
-    # and the data's own solution does not differ significantly from the initial guess
-    trusted: tuple[bool, ...] = (True,) * 6
-    information: np.ndarray = field(default_factory=lambda: np.zeros((6, 6)))  # the LiDAR's own, trusted axes only
-    information_vector: np.ndarray = field(default_factory=lambda: np.zeros(6))  # information x (data - guess)
-    data_pose: np.ndarray | None = None  # the data's own solution (no prior), T_target_source
+    data_pose: np.ndarray | None = None  # the data's own solution (one step without any prior), T_target_source
+    # sums of the final linearisation for an honest covariance (core/measurement.py); None unless asked for
+    statistics: MeasurementStatistics | None = None
 
     @property
     def ok(self) -> bool:
@@ -104,52 +106,6 @@ def covariance_from_hessian(H: np.ndarray, chi2: float, count: int) -> np.ndarra
     return sigma2 * (vecs * inv) @ vecs.T
 
 
-def lidar_information(H: np.ndarray, residual_variance: float, analysis: HessianAnalysis | None, scale: np.ndarray) -> np.ndarray:
-    """The LiDAR's information about the pose (6x6, rotation first, 1/rad^2 and 1/m^2, body
-    frame): H / sigma^2, with the information along the aligned direction of each axis a scaled
-    by ``scale[a]`` (0 = left out, 1 = as measured; with ``analysis`` None nothing is scaled)."""
-    keep = np.eye(6)
-    if analysis is not None:
-        for s in range(2):
-            for a in range(3):
-                if scale[3 * s + a] != 1.0:
-                    v = analysis.bases[s][:, a]
-                    keep[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] -= (1.0 - np.sqrt(max(scale[3 * s + a], 0.0))) * np.outer(v, v)
-    return keep @ (0.5 * (H + H.T)) @ keep / max(residual_variance, 1e-12)
-
-
-def _scaled_gradient(g: np.ndarray, analysis: HessianAnalysis, scale: np.ndarray) -> np.ndarray:
-    """g with its component along each aligned axis direction scaled like :func:`lidar_information`."""
-    out = g.copy()
-    for s in range(2):
-        for a in range(3):
-            if scale[3 * s + a] != 1.0:
-                v = analysis.bases[s][:, a]
-                out[3 * s: 3 * s + 3] -= (1.0 - np.sqrt(max(scale[3 * s + a], 0.0))) * v * float(v @ g[3 * s: 3 * s + 3])
-    return out
-
-
-def posterior_covariance(information: np.ndarray, analysis: HessianAnalysis, prior_covariance: np.ndarray) -> np.ndarray:
-    """Covariance (6x6, rotation first, body frame) of a registration with a motion prior on its
-    flagged directions: the LiDAR's ``information`` plus, along each flagged direction v, the
-    prediction's 1 / (v^T C v). Well-constrained directions keep the LiDAR's covariance; a
-    direction the data cannot fix gets about the prediction's uncertainty, in physical units."""
-    info = information.copy()
-    for s in range(2):
-        C = prior_covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3]
-        for a in range(3):
-            if not analysis.mask[3 * s + a]:
-                continue
-            v = analysis.bases[s][:, a]
-            variance = float(v @ C @ v)
-            if variance > 0.0 and np.isfinite(variance):
-                info[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] += np.outer(v, v) / variance
-    vals, vecs = np.linalg.eigh(0.5 * (info + info.T))
-    if not np.all(np.isfinite(vals)) or vals.max() <= 0:
-        return np.eye(6) * UNINFORMATIVE_VARIANCE
-    return (vecs / np.maximum(vals, vals.max() * 1e-12)) @ vecs.T
-
-
 def _deviation(T: np.ndarray, T0: np.ndarray) -> np.ndarray:
     """Rotation-first tangent deviation of T from the initial guess (for the prior strategy)."""
     out = np.empty(6)
@@ -191,14 +147,10 @@ def coarse_to_fine_sets(source: np.ndarray, fraction: float, min_points: int = 2
 @dataclass(frozen=True)
 class PredictionPrior:
     """What the caller knows about its initial guess, for ``dcreg_prior``: the guess's covariance
-    (6x6, rotation first, rad^2 / m^2, body frame), e.g. a motion model's prediction uncertainty,
-    and ``significance_sigma`` (see :meth:`RegistrationResult.trusted`). Without one,
-    ``dcreg_prior`` uses the kappa_target clamp as its strength."""
+    (6x6, rotation first, rad^2 / m^2, body frame), e.g. a motion model's prediction uncertainty.
+    Without one, ``dcreg_prior`` uses the kappa_target clamp as its strength."""
 
     covariance: np.ndarray
-    significance_sigma: float = 4.0
-    flagged_information: float = 0.0  # the fraction of a flagged, insignificant axis's information reported
-    plausibility_sigma: float = 5.5
 
 
 class NormalEquations(NamedTuple):
@@ -218,7 +170,8 @@ class NormalEquations(NamedTuple):
 class _GaussNewton:
     """The loop of :func:`align`, one small method per step of the algorithm."""
 
-    def __init__(self, source, target, init, config, strategy, max_distance, kernel_scale, prior) -> None:
+    def __init__(self, source, target, init, config, strategy, max_distance, kernel_scale, prior, fractions=None,
+                 measure_cell=0.0, prior_origin=None) -> None:
         self.config = config
         self.strategy = strategy or config.degeneracy.strategy
         self.code = strategy_code(self.strategy)
@@ -231,8 +184,11 @@ class _GaussNewton:
         self.params = config.degeneracy.solver_parameters()
         self.prior = prior
         self.T = np.array(init, dtype=np.float64)
-        self.T0 = self.T.copy()
+        self.T0 = self.T.copy() if prior_origin is None else np.array(prior_origin, dtype=np.float64)  # where dcreg_prior's prior is centred
         self.stages = coarse_to_fine_sets(np.ascontiguousarray(source, dtype=np.float64), config.convergence.coarse_fraction)
+        self.fractions = fractions  # sweep fraction of each source point relative to the reference time, or None
+        self.measure_cell = measure_cell  # > 0: gather MeasurementStatistics over map patches of this edge (m)
+        self._last_correspondences = None
         self.stage = 0
         self.timings = dict.fromkeys(TIMING_KEYS, 0.0)
         self.equations = NormalEquations(np.zeros((6, 6)), np.zeros(6), 0, 0.0, 0.0)
@@ -281,12 +237,13 @@ class _GaussNewton:
         """Correspondences at the current pose and the normal equations they give."""
         cc = self.config.correspondence
         t0 = time.perf_counter()
-        normals, residuals, valid = find_correspondences(self.points, self.T, self.target, cc.method, self.max_distance,
-                                                         cc.knn, cc.max_plane_thickness)
+        normals, residuals, valid, slots = find_correspondences(self.points, self.T, self.target, cc.method, self.max_distance,
+                                                                cc.knn, cc.max_plane_thickness, with_slots=True)
         t1 = time.perf_counter()
         scale, gate = self.robust_parameters(it)
         equations = NormalEquations(*assemble_normal_equations(self.points, np.ascontiguousarray(self.T[:3, :3]), normals,
                                                                residuals, valid, self.kernel, scale, gate))
+        self._last_correspondences = (self.T, normals, residuals, valid, scale, gate, slots)
         self.timings["correspondence"] += (t1 - t0) * 1e3
         self.timings["hessian"] += (time.perf_counter() - t1) * 1e3
         return equations
@@ -338,55 +295,29 @@ class _GaussNewton:
         self.status, self.converged = "converged", True
         return True
 
-    def data_solution(self, eq: NormalEquations) -> tuple[np.ndarray, np.ndarray]:
-        """The data's own solution (one Gauss-Newton step without any prior from the last
-        linearisation) and the per-axis trust: a flagged translation axis counts as observed only
-        when that solution differs from the initial guess by more than ``significance_sigma`` of
-        its own standard deviations, sigma / sqrt(lambda) (S^-1 is the subspace's marginal
-        covariance), and by at most ``plausibility_sigma`` standard deviations of guess and data
-        together (a jump the prediction cannot explain is a mis-association).
-        Information that only the noise of a featureless surface fakes is centred on the guess
-        (the registration started there) and stays within a few sigma; a real feature that
-        disagrees with the guess does not."""
+    def data_solution(self, eq: NormalEquations) -> np.ndarray:
+        """The data's own solution: one Gauss-Newton step without any prior from the last
+        linearisation (the LiDAR's measurement, which the motion priors fuse with their
+        prediction; along directions the data does not constrain it is meaningless, and its
+        covariance says so: core/measurement.py)."""
         delta = _limit_step(direct_solve(eq.H, eq.g), self.config.convergence.max_step_rotation,
                             self.config.convergence.max_step_translation)
-        data_pose = apply_right_perturbation(self.T_linearized, delta)
-        trusted = ~np.asarray(self.last.mask, dtype=bool)
-        sigma = self.prior.significance_sigma if self.prior is not None else 0.0
-        nu = _deviation(data_pose, self.T0)
-        for s in range(2):
-            for a in range(3):
-                k = 3 * s + a
-                if trusted[k]:
-                    continue
-                lam = max(float(self.last.aligned[k]), 1e-12)
-                v = self.last.bases[s][:, a]
-                deviation = abs(float(v @ nu[3 * s: 3 * s + 3]))
-                data_variance = eq.residual_variance / lam
-                prediction_variance = float(v @ self.prior.covariance[3 * s: 3 * s + 3, 3 * s: 3 * s + 3] @ v) if self.prior is not None else np.inf
-                plausible = self.prior is None or deviation <= self.prior.plausibility_sigma * np.sqrt(data_variance + prediction_variance)
-                trusted[k] = deviation > sigma * np.sqrt(data_variance) and plausible
-        return data_pose, trusted
+        return apply_right_perturbation(self.T_linearized, delta)
 
     def result(self) -> RegistrationResult:
         eq, threshold = self.equations, self.config.degeneracy.threshold
         rmse = float(np.sqrt(eq.r2 / eq.count)) if eq.count > 0 else float("nan")
         covariance = covariance_from_hessian(eq.H, eq.chi2, eq.count) if eq.count >= 6 else np.eye(6) * UNINFORMATIVE_VARIANCE
         usable = self.last is not None and eq.count > 6
-        data_pose, trusted = self.T, np.ones(6, dtype=bool)
-        if usable:
-            data_pose, trusted = self.data_solution(eq)
-        scale = np.where(trusted, 1.0, self.prior.flagged_information if self.prior is not None else 1.0)
-        information = lidar_information(eq.H, eq.residual_variance, self.last, scale) if usable else np.zeros((6, 6))
-        # the same measurement in information form, relative to the initial guess: y = L e + K g / sigma^2 (no
-        # inverse of H: its near-null directions would make the data's own solution meaningless far out)
-        information_vector = np.zeros(6)
-        if usable:
-            information_vector = information @ _deviation(self.T_linearized, self.T0) + \
-                _scaled_gradient(eq.g, self.last, scale) / max(eq.residual_variance, 1e-12)
-        if usable and self.prior is not None and self.code == DCREG_PRIOR:
-            full = lidar_information(eq.H, eq.residual_variance, None, scale)
-            covariance = posterior_covariance(full, self.last, self.prior.covariance)
+        data_pose = self.data_solution(eq) if usable else self.T
+        measurement = None  # MeasurementStatistics of the final linearisation
+        if usable and self.measure_cell > 0.0 and self._last_correspondences is not None and self.stage == len(self.stages) - 1:
+            T, normals, residuals, valid, kscale, gate, slots = self._last_correspondences
+            fractions = self.fractions if self.fractions is not None and len(self.fractions) == len(self.points) else None
+            measurement = measurement_statistics(self.points, fractions, T, normals, residuals, valid, self.kernel, kscale, gate,
+                                                 self.measure_cell, slots, self.target.normal_cov)
+            # the geometry's honest covariance (no deskewing terms: the caller knows its motion, see core/measurement.py)
+            covariance = lidar_uncertainty(measurement, _ZERO6, _ZERO6, 0.0, np.inf, np.inf).covariance
         return RegistrationResult(
             T_target_source=self.T,
             converged=self.converged,
@@ -403,10 +334,8 @@ class _GaussNewton:
             pcg_iterations=self.pcg_total,
             timings=self.timings,
             residual_variance=eq.residual_variance if eq.count > 6 else float("nan"),
-            trusted=tuple(bool(r) for r in trusted),
-            information=information,
-            information_vector=information_vector,
             data_pose=data_pose,
+            statistics=measurement,
         )
 
 
@@ -419,14 +348,23 @@ def align(
     max_distance: float | None = None,
     kernel_scale: float | None = None,
     prior: PredictionPrior | None = None,
+    source_fractions: np.ndarray | None = None,
+    measure_cell: float = 0.0,
+    prior_origin: np.ndarray | None = None,
 ) -> RegistrationResult:
     """Register prepared source points (N, 3, source frame) to a target map, starting at ``init``.
 
     ``max_distance`` and ``kernel_scale`` override the config (the odometry pipeline passes its
     adaptive threshold); the strategy defaults to ``config.degeneracy.strategy``; ``prior`` is the
-    uncertainty of ``init`` that sets the strength of ``dcreg_prior``.
+    uncertainty of ``init`` that sets the strength of ``dcreg_prior``. With ``measure_cell`` > 0
+    the result carries the statistics of an honest covariance (``result.statistics``, map
+    patches of that edge; ``source_fractions``: each point's sweep time relative to the
+    reference, in frame intervals, for the deskewing terms). ``prior_origin`` (4x4) centres
+    ``dcreg_prior``'s prior elsewhere than at ``init`` (a second pass started at the first one's
+    result keeps its prior on the prediction).
     """
-    return _GaussNewton(source, target, init, config, strategy, max_distance, kernel_scale, prior).run()
+    return _GaussNewton(source, target, init, config, strategy, max_distance, kernel_scale, prior, source_fractions,
+                        measure_cell, prior_origin).run()
 
 
 def build_target_map(points: np.ndarray, config: RegistrationConfig) -> VoxelMap:
@@ -468,6 +406,20 @@ def register(
     src = voxel_downsample(src, pp.source_voxel_size)
     target_map = build_target_map(tgt, config)
     preprocess_ms = (time.perf_counter() - t0) * 1e3
-    result = align(src, target_map, init, config, strategy)
+    result = align(src, target_map, init, config, strategy, measure_cell=target_map.voxel_size)
     result.timings["preprocess"] = preprocess_ms
     return result
+
+
+def lidar_measurement(result: RegistrationResult, uncertainty: LidarUncertainty | None, fusing: bool) -> LidarMeasurement | None:
+    """What the registration tells the motion priors (core/fusion.py): its data pose (``fusing``:
+    the data's own solution, else the registered pose as it stands) with the honest covariance of
+    ``uncertainty`` (None: the registration's own covariance) and the axes it measures weakly
+    (relative test, and the absolute test when known); None for a failed registration."""
+    if not result.ok:
+        return None
+    relative = np.asarray(result.degeneracy_last.mask if result.degeneracy_last is not None else (False,) * 6, dtype=bool)
+    pose = result.data_pose if fusing and result.data_pose is not None else result.T_target_source
+    if uncertainty is None:
+        return LidarMeasurement(pose, result.covariance, relative, np.zeros(6, dtype=bool))
+    return LidarMeasurement(pose, uncertainty.covariance, relative | uncertainty.absolute_weak, uncertainty.absolute_weak.copy())

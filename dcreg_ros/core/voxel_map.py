@@ -26,7 +26,7 @@ from .voxel_hash import (
     table_size_for,
     voxel_occupancy,
 )
-from .planes import PlaneParameters, pca_plane_indexed
+from .planes import PlaneParameters, pca_normal_covariance, pca_plane_indexed
 
 UNKNOWN = np.int8(0)
 PLANAR = np.int8(1)
@@ -83,7 +83,7 @@ def _rebuild_table(cell_keys, num_cells, table_keys, table_values):
 
 
 @njit(cache=True)
-def _compact_far_cells(center, max_distance, cell_keys, cell_counts, points, normals, plane_state, num_cells, n_per):
+def _compact_far_cells(center, max_distance, cell_keys, cell_counts, points, normals, normal_cov, plane_state, num_cells, n_per):
     """Drop voxels whose first point is farther than max_distance from center; keep order."""
     max_d2 = max_distance * max_distance
     w = 0
@@ -100,6 +100,7 @@ def _compact_far_cells(center, max_distance, cell_keys, cell_counts, points, nor
                 for j in range(cell_counts[c]):
                     points[d + j] = points[s + j]
                     normals[d + j] = normals[s + j]
+                    normal_cov[d + j] = normal_cov[s + j]
                     plane_state[d + j] = plane_state[s + j]
             w += 1
     return w
@@ -139,7 +140,7 @@ def unknown_planes(slots: np.ndarray, plane_state: np.ndarray) -> np.ndarray:
 @njit(cache=True, parallel=True)
 def _estimate_normals_kernel(
     slots, k, radius, max_thickness, min_planarity, max_thickness_ratio, inv_size, voxel_size, table_keys, table_values,
-    cell_counts, points, n_per, normals, plane_state
+    cell_counts, points, n_per, normals, normal_cov, plane_state
 ):
     max_d2 = radius * radius
     n = slots.shape[0]
@@ -162,6 +163,8 @@ def _estimate_normals_kernel(
                 normals[i, 0] = nx
                 normals[i, 1] = ny
                 normals[i, 2] = nz
+                normal_cov[i, 0], normal_cov[i, 1], normal_cov[i, 2], normal_cov[i, 3], normal_cov[i, 4], normal_cov[i, 5] = \
+                    pca_normal_covariance(points, idx, found, nx, ny, nz)
                 plane_state[i] = PLANAR
 
 
@@ -208,13 +211,15 @@ class VoxelMap:
         self.cell_counts = np.zeros(capacity_cells, dtype=np.int64)
         self.points = np.zeros((capacity_cells * n, 3))
         self.normals = np.zeros((capacity_cells * n, 3))
+        # covariance of each normal (xx, yy, zz, xy, xz, yz): how far noise can tilt it (core/measurement.py)
+        self.normal_cov = np.zeros((capacity_cells * n, 6))
         self.plane_state = np.zeros(capacity_cells * n, dtype=np.int8)
         size = table_size_for(capacity_cells)
         self.table_keys = np.full(size, EMPTY, dtype=np.int64)
         self.table_values = np.full(size, -1, dtype=np.int64)
 
     def _grow(self, needed_cells: int) -> None:
-        old = (self.cell_keys, self.cell_counts, self.points, self.normals, self.plane_state)
+        old = (self.cell_keys, self.cell_counts, self.points, self.normals, self.plane_state, self.normal_cov)
         used = self.num_cells
         n = self.max_points_per_voxel
         self._allocate(max(2 * self.capacity_cells, needed_cells))
@@ -223,6 +228,7 @@ class VoxelMap:
         self.points[: used * n] = old[2][: used * n]
         self.normals[: used * n] = old[3][: used * n]
         self.plane_state[: used * n] = old[4][: used * n]
+        self.normal_cov[: used * n] = old[5][: used * n]
         _rebuild_table(self.cell_keys, used, self.table_keys, self.table_values)
 
     def clear(self) -> None:
@@ -256,7 +262,8 @@ class VoxelMap:
         _estimate_normals_kernel(
             np.ascontiguousarray(slots, dtype=np.int64), int(p.neighbors), float(min(p.radius, self.voxel_size)),
             float(p.max_thickness), float(p.min_planarity), float(p.max_thickness_ratio), self.inv_size, self.voxel_size, self.table_keys,
-            self.table_values, self.cell_counts, self.points, self.max_points_per_voxel, self.normals, self.plane_state,
+            self.table_values, self.cell_counts, self.points, self.max_points_per_voxel, self.normals, self.normal_cov,
+            self.plane_state,
         )
 
     def ensure_normals(self, slots: np.ndarray) -> int:
@@ -271,7 +278,7 @@ class VoxelMap:
             return
         kept = _compact_far_cells(
             np.asarray(center, dtype=np.float64), float(max_distance), self.cell_keys,
-            self.cell_counts, self.points, self.normals, self.plane_state, self.num_cells, self.max_points_per_voxel,
+            self.cell_counts, self.points, self.normals, self.normal_cov, self.plane_state, self.num_cells, self.max_points_per_voxel,
         )
         if kept != self.num_cells:
             self.num_cells = kept

@@ -133,7 +133,7 @@ def compare_methods(input_path: str | Path, strategies: list[str], peers: list[s
         if comparison.interrupted:
             return comparison
     for peer in peers:
-        row = _run_kiss_icp(input_path, topic, config, max_frames, out_dir)
+        row = run_kiss_icp(input_path, topic, config, max_frames, out_dir)
         _score(row, gt, None, row.trajectory.stamps, None)
         comparison.rows.append(row)
         comparison.interrupted = row.stop.interrupted
@@ -143,7 +143,7 @@ def compare_methods(input_path: str | Path, strategies: list[str], peers: list[s
     return comparison
 
 
-def _run_kiss_icp(input_path, topic, config: OdometryConfig, max_frames: int | None, out_dir: Path | None) -> MethodResult:
+def run_kiss_icp(input_path, topic, config: OdometryConfig, max_frames: int | None, out_dir: Path | None) -> MethodResult:
     from .peers import PeerUnavailable, kiss_icp_frames
 
     method = "kiss_icp"

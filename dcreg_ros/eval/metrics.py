@@ -176,3 +176,79 @@ def detection_scores(est_stamps: np.ndarray, est_masks: np.ndarray, true_stamps:
         false_negative=int(np.sum(~mask & truth)), true_negative=int(np.sum(~mask & ~truth)),
         frames=int(matched.sum()), false_alarm_frames=int(np.sum(mask.any(axis=1) & ~truth.any(axis=1))),
     )
+
+
+@dataclass
+class Consistency:
+    """How well a published covariance matches the real error, per axis (roll, pitch, yaw, x, y, z).
+
+    ``nees``: mean of err^2 / variance over the frames (1 = honest, 100 = ten times too
+    confident, 0.01 = ten times too cautious); ``ratio``: the median of |err| / std (0.67 for an
+    honest Gaussian); ``frames``: how many frames were compared."""
+
+    nees: np.ndarray
+    ratio: np.ndarray
+    frames: int
+
+
+def _tangent_error(T_est: np.ndarray, T_true: np.ndarray) -> np.ndarray:
+    """Rotation-first right-perturbation error of T_est against T_true, in T_true's body frame (rad, m)."""
+    from ..core.geometry import so3_log
+
+    out = np.empty(6)
+    out[:3] = so3_log(np.ascontiguousarray(T_true[:3, :3].T @ T_est[:3, :3]))
+    out[3:] = T_true[:3, :3].T @ (T_est[:3, 3] - T_true[:3, 3])
+    return out
+
+
+def _consistency(errors: np.ndarray, variances: np.ndarray) -> Consistency:
+    errors, variances = np.asarray(errors).reshape(-1, 6), np.asarray(variances).reshape(-1, 6)
+    if len(errors) == 0:
+        return Consistency(np.full(6, np.nan), np.full(6, np.nan), 0)
+    variances = np.maximum(variances, 1e-300)
+    return Consistency(np.mean(errors**2 / variances, axis=0), np.median(np.abs(errors) / np.sqrt(variances), axis=0), len(errors))
+
+
+def motion_consistency(stamps: np.ndarray, poses: np.ndarray, covariances: np.ndarray, reference: Trajectory,
+                       max_time_diff: float = 0.02) -> Consistency:
+    """Each frame's motion since the previous frame (``poses`` T_world_sensor at ``stamps``)
+    against the reference's motion over the same interval, with the frame's motion covariance
+    (``covariances`` (N, 6, 6), rotation first, body frame of the new pose); frames whose
+    neighbour has no reference pose are left out."""
+    stamps, poses = np.asarray(stamps, dtype=np.float64), np.asarray(poses).reshape(-1, 4, 4)
+    ref_stamps = np.asarray(reference.stamps, dtype=np.float64)
+    order = np.argsort(ref_stamps)
+    j, ok = nearest_stamps(ref_stamps[order], stamps, max_time_diff)
+    ref = np.asarray(reference.poses)[order][j]
+    errors, variances = [], []
+    for k in range(1, len(stamps)):
+        if not (ok[k] and ok[k - 1]):
+            continue
+        from ..core.geometry import invert_pose
+
+        est = invert_pose(poses[k - 1]) @ poses[k]
+        true = invert_pose(ref[k - 1]) @ ref[k]
+        errors.append(_tangent_error(est, true))
+        variances.append(np.diag(covariances[k]))
+    return _consistency(np.array(errors), np.array(variances))
+
+
+def pose_consistency(stamps: np.ndarray, poses: np.ndarray, covariances: np.ndarray, reference: Trajectory,
+                     max_time_diff: float = 0.02) -> Consistency:
+    """Each pose against the reference, both taken relative to their first pose (the odometry
+    frame starts at the first scan), with the accumulated pose covariance (``covariances``
+    (N, 6, 6), rotation first, body frame); the first frame is left out."""
+    from ..core.geometry import invert_pose
+
+    stamps, poses = np.asarray(stamps, dtype=np.float64), np.asarray(poses).reshape(-1, 4, 4)
+    ref_stamps = np.asarray(reference.stamps, dtype=np.float64)
+    order = np.argsort(ref_stamps)
+    j, ok = nearest_stamps(ref_stamps[order], stamps, max_time_diff)
+    ref = np.asarray(reference.poses)[order][j]
+    first = int(np.argmax(ok)) if ok.any() else len(stamps)
+    errors, variances = [], []
+    for k in range(first + 1, len(stamps)):
+        if ok[k]:
+            errors.append(_tangent_error(invert_pose(poses[first]) @ poses[k], invert_pose(ref[first]) @ ref[k]))
+            variances.append(np.diag(covariances[k]))
+    return _consistency(np.array(errors), np.array(variances))

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.degeneracy import AXIS_NAMES
+from ..core.covariance import std_items
+from ..core.degeneracy import AXIS_NAMES, flagged_axes
 from ..core.geometry import pose_to_xyz_rpy
 from ..core.odometry import FRAME_TIMING_KEYS, FrameRecord
 from ..io.trajectory import kitti_line, tum_line
@@ -40,8 +41,8 @@ DIAGNOSTIC_COLUMNS = (
     + [f"degenerate_{a}" for a in AXIS_NAMES]
     + [f"eigenvalue_{a}" for a in AXIS_NAMES]
     + ["x", "y", "z", "roll_deg", "pitch_deg", "yaw_deg"]
-    + [f"std_{a}_deg" for a in AXIS_NAMES[:3]] + [f"std_{a}_m" for a in AXIS_NAMES[3:]]
-    + ["prior_source", "prior_age_s", "prior_axes"]
+    + list(std_items(np.zeros(6), "std")) + list(std_items(np.zeros(6), "pose_std"))
+    + ["relative_axes", "absolute_axes", "prior_source", "prior_age_s", "prior_axes"]
     + [f"{k}_ms" for k in FRAME_TIMING_KEYS]
     + ["total_ms", "notes"]
 )
@@ -99,10 +100,10 @@ def diagnostics_row(r: FrameRecord) -> dict:
     row.update({f"eigenvalue_{a}": v for a, v in zip(AXIS_NAMES, eig)})
     row.update(dict(zip(["x", "y", "z"], xyz_rpy[:3])))
     row.update(dict(zip(["roll_deg", "pitch_deg", "yaw_deg"], np.degrees(xyz_rpy[3:]))))
-    std = r.axis_std
-    row.update({f"std_{a}_deg": v for a, v in zip(AXIS_NAMES[:3], std[:3])})
-    row.update({f"std_{a}_m": v for a, v in zip(AXIS_NAMES[3:], std[3:])})
-    row.update({"prior_source": r.prior_source, "prior_age_s": r.prior_age, "prior_axes": " ".join(r.prior_axes)})
+    row.update(std_items(r.axis_std, "std"))
+    row.update(std_items(r.pose_std, "pose_std"))
+    row.update({"relative_axes": " ".join(flagged_axes(r.relative_weak)), "absolute_axes": " ".join(flagged_axes(r.absolute_weak)),
+                "prior_source": r.prior_source, "prior_age_s": r.prior_age, "prior_axes": " ".join(r.prior_axes)})
     row.update({f"{k}_ms": r.timings.get(k, 0.0) for k in FRAME_TIMING_KEYS})
     row["total_ms"] = r.total_ms
     row["notes"] = "; ".join(r.notes)

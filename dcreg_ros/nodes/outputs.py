@@ -126,8 +126,9 @@ class OdometryOutputs:
         T_odom_lidar = T_base_lidar @ record.pose
         T_odom_base = T_odom_lidar @ T_lidar_base
         base_in_lidar = T_lidar_base[:3, 3]
-        # in physical units: the LiDAR's information, plus the motion prior along flagged directions
-        covariance = body_to_ros_covariance(record.covariance, T_odom_lidar[:3, :3], base_in_lidar)
+        # REP-105: the pose's covariance accumulates in the odom frame (it grows while a direction
+        # stays unobserved); the twist's is the frame's motion covariance per second squared
+        covariance = body_to_ros_covariance(record.pose_covariance, T_odom_lidar[:3, :3], base_in_lidar)
         twist = twist_in_base(record.twist, record.twist_covariance, T_base_lidar[:3, :3], base_in_lidar)
         odom, base = settings.odom_frame_id, settings.base_frame_id
         self.odom.publish(rm.odometry_msg(T_odom_base, covariance, stamp, odom, base, twist))

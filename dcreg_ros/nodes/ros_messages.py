@@ -21,8 +21,8 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from ..core.covariance import UNINFORMATIVE_VARIANCE, BaseTwist
-from ..core.degeneracy import AXIS_NAMES, DegeneracyReport
+from ..core.covariance import UNINFORMATIVE_VARIANCE, BaseTwist, std_items
+from ..core.degeneracy import AXIS_NAMES, DegeneracyReport, flagged_axes
 from ..io.pointcloud2 import scan_to_pointcloud2_parts
 from ..io.ros_time import seconds_to_sec_nanosec
 from ..io.scan import Scan
@@ -181,12 +181,15 @@ MARKER_NAMESPACE = "dcreg_degeneracy"
 
 def prior_values(record: Any) -> dict[str, Any]:
     """Diagnostic key-values of a frame record's motion prior and uncertainty: the prior source,
-    its age, the flagged axes it acted on, each axis's standard deviation (deg, m) and the notes."""
+    its age, the flagged axes it acted on, which test flagged which axis, each axis's standard
+    deviation of the frame's motion (std_*) and of the accumulated pose (pose_std_*; deg, m) and
+    the notes."""
     values: dict[str, Any] = {"prior_source": record.prior_source, "prior_age_s": record.prior_age,
-                              "prior_axes": " ".join(record.prior_axes) or "none"}
-    std = record.axis_std
-    values.update({f"std_{a}_deg": float(v) for a, v in zip(AXIS_NAMES[:3], std[:3])})
-    values.update({f"std_{a}_m": float(v) for a, v in zip(AXIS_NAMES[3:], std[3:])})
+                              "prior_axes": " ".join(record.prior_axes) or "none",
+                              "weak_relative": ", ".join(flagged_axes(record.relative_weak)) or "none",
+                              "weak_absolute": ", ".join(flagged_axes(record.absolute_weak)) or "none"}
+    values.update(std_items(record.axis_std, "std"))
+    values.update(std_items(record.pose_std, "pose_std"))
     if record.notes:
         values["notes"] = "; ".join(record.notes)
     return values

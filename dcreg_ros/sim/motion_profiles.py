@@ -5,7 +5,10 @@ sway), unchanged. The robot-like profiles ``variable`` (speed changing between a
 2 m/s) and ``stop_and_go`` (cruise, brake to a full stop, wait, go again) are a
 :class:`RobotMotion`: a seeded forward-speed profile (:mod:`.speed_profiles`) along a path whose
 whole shape is a function of the distance travelled, so a robot that stops is truly still. A
-scene's ``speed_limit`` scales their speeds (the stairwell: up to 1 m/s).
+scene's ``speed_limit`` scales their speeds (the stairwell: up to 1 m/s). ``handheld``
+(:mod:`.handheld`) is a person walking that path with the sensor in the hand: walking speed
+with pauses, step bounce, fast deliberate sweeps (up to 180 deg/s) and hand shake; it has no
+wheel odometry (``WHEELED_PROFILES`` are the ones that do).
 
 Path (world frame, metres): the centre line y(x) over the ground, set by the scene's lateral
 freedom (:class:`~.trajectories.MotionProfile` ``weave``, ``gate_spacing``; else its small
@@ -20,10 +23,12 @@ import dataclasses
 
 import numpy as np
 
+from .handheld import HandheldMotion, carried, walking_speed
 from .speed_profiles import SpeedProfile, stop_and_go_speed, variable_speed
 from .trajectories import MotionProfile, SensorMotion, _Wave, poses_from_xyz_rpy
 
-MOTION_PROFILES = ("smooth", "variable", "stop_and_go")
+MOTION_PROFILES = ("smooth", "variable", "stop_and_go", "handheld")
+WHEELED_PROFILES = ("smooth", "variable", "stop_and_go")  # a hand-held sensor has no wheel odometry
 _GAUSS_NODES, _GAUSS_WEIGHTS = np.polynomial.legendre.leggauss(8)
 
 
@@ -133,6 +138,10 @@ class RobotMotion:
         """Forward speed (m/s) at ``stamps`` (s)."""
         return self.speed_profile.speed(np.atleast_1d(np.asarray(stamps, dtype=np.float64)) - self.t0)
 
+    def heading(self, x: np.ndarray) -> np.ndarray:
+        """Direction (rad, about world z) of the path centre line at ``x`` (m)."""
+        return np.arctan(self._lateral.rate(x))
+
     def path_xy(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """x, y (m) of the path centre line after a distance ``s`` (m)."""
         x = self._arc.x_of(s)
@@ -152,7 +161,7 @@ class RobotMotion:
             h = 1e-3
             z_ground, slope = ground(x), (ground(x + h) - ground(x - h)) / (2.0 * h)
         z = z_ground + p.height + self._bob(s)
-        yaw = np.arctan(self._lateral.rate(x)) + self._yaw(s)
+        yaw = self.heading(x) + self._yaw(s)
         pitch = self._pitch(s) - p.pitch_follow * np.arctan(slope)  # looking up a slope is negative pitch
         return np.column_stack([x, y, z, self._roll(s), pitch, yaw])
 
@@ -166,7 +175,7 @@ class RobotMotion:
 
 
 def sensor_motion(profile_name: str, profile: MotionProfile, seed: int = 0, t0: float = 0.0,
-                  duration: float = 600.0) -> "SensorMotion | RobotMotion":
+                  duration: float = 600.0) -> "SensorMotion | RobotMotion | HandheldMotion":
     """The motion of profile ``profile_name`` (one of ``MOTION_PROFILES``) through a scene whose
     lateral freedom and heights are ``profile``; speed profiles cover at least ``duration`` s
     after ``t0`` (then the last speed is kept)."""
@@ -179,6 +188,9 @@ def sensor_motion(profile_name: str, profile: MotionProfile, seed: int = 0, t0: 
         return RobotMotion(profile, speed, seed, t0)
     if profile_name == "stop_and_go":
         return RobotMotion(profile, stop_and_go_speed(rng, duration, cruise_speeds=(1.0 * scale, 2.0 * scale)), seed, t0)
+    if profile_name == "handheld":
+        walk = RobotMotion(carried(profile), walking_speed(rng, duration, profile.speed_limit), seed, t0)
+        return HandheldMotion(walk, seed, t0, duration)
     raise ValueError(f"unknown motion profile '{profile_name}' (choose one of {', '.join(MOTION_PROFILES)})")
 
 

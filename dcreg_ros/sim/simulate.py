@@ -20,7 +20,7 @@ import dataclasses
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +33,13 @@ from .observability import MAX_STD_ROTATION_DEG, MAX_STD_TRANSLATION, PATCH_SIZE
 from .raycast import PackedPrimitives, cast_rays
 from .scenes import Scene, build_scene
 from .sensors import LidarModel, sensor_preset
-from .motion_profiles import MOTION_PROFILES, RobotMotion, sensor_motion
+from .handheld import HandheldMotion
+from .motion_profiles import MOTION_PROFILES, WHEELED_PROFILES, RobotMotion, sensor_motion
 from .proprioception import (POST_ROLL, PRE_ROLL, ImuModel, ImuTruth, WheelModel, WheelTruth, sample_stamps, simulate_imu,
                              simulate_wheel_odometry)
+from .scan_drops import ScanDrops
 from .trajectories import SensorMotion
+from .wheel_slip import SlipEpisode
 
 TRUTH_FILE = "degeneracy_truth.json"
 TUM_FILE = "ground_truth_tum.txt"
@@ -64,7 +67,9 @@ class SimulationResult:
     Cramer-Rao standard deviations they come from (:mod:`.observability`);
     ``motion`` gives T_world_sensor at any time, for exact deskewing; ``motion_profile`` is its
     name in ``MOTION_PROFILES``; ``imu`` and ``wheel`` hold the simulated proprioception with
-    its extrinsics and drawn errors (None when left out)."""
+    its extrinsics and drawn errors (None when left out). ``drops`` says which revolutions were
+    left out (:mod:`.scan_drops`) and ``dropped_stamps`` (s) their stamps: ``scans``,
+    ``ground_truth``, ``degenerate_mask`` and ``truth_std`` hold the kept ones only."""
 
     scene: Scene
     sensor: LidarModel
@@ -72,36 +77,43 @@ class SimulationResult:
     ground_truth: Trajectory
     nominal_mask: np.ndarray
     degenerate_mask: np.ndarray
-    motion: SensorMotion | RobotMotion
+    motion: SensorMotion | RobotMotion | HandheldMotion
     seed: int
     motion_profile: str = "smooth"
     imu: ImuTruth | None = None
     wheel: WheelTruth | None = None
     truth_std: np.ndarray | None = None
+    drops: ScanDrops = ScanDrops()
+    dropped_stamps: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __len__(self) -> int:
         return len(self.scans)
 
     def frames(self, start: int, stop: int | None = None) -> "SimulationResult":
         """The same simulation restricted to frames start..stop-1 (scans, ground truth, truth;
-        IMU and wheel samples from PRE_ROLL before the first kept scan to POST_ROLL after the last)."""
+        IMU and wheel samples from PRE_ROLL before the first kept scan to POST_ROLL after the last;
+        the stamps dropped between the first and the last kept scan)."""
         window = slice(start, stop)
         gt = self.ground_truth
         scans = self.scans[window]
-        imu, wheel = self.imu, self.wheel
+        imu, wheel, dropped = self.imu, self.wheel, self.dropped_stamps[:0]
         if scans:
+            inside = (self.dropped_stamps > scans[0].stamp) & (self.dropped_stamps < scans[-1].stamp)
+            dropped = self.dropped_stamps[inside]
             t0, t1 = scans[0].stamp - PRE_ROLL, scans[-1].stamp + self.sensor.period + POST_ROLL
             if imu is not None:
                 imu = dataclasses.replace(imu, samples=imu.samples.between(t0, t1))
             if wheel is not None:
-                wheel = dataclasses.replace(wheel, samples=wheel.samples.between(t0, t1))
+                wheel = dataclasses.replace(wheel, samples=wheel.samples.between(t0, t1),
+                                            episodes=tuple(e for e in wheel.episodes if e.end > t0 and e.start < t1))
         return dataclasses.replace(self, scans=scans, degenerate_mask=self.degenerate_mask[window],
                                    truth_std=None if self.truth_std is None else self.truth_std[window],
-                                   ground_truth=Trajectory(gt.stamps[window], gt.poses[window]), imu=imu, wheel=wheel)
+                                   ground_truth=Trajectory(gt.stamps[window], gt.poses[window]), imu=imu, wheel=wheel,
+                                   dropped_stamps=dropped)
 
 
-def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: SensorMotion | RobotMotion, stamp: float,
-                   rng: np.random.Generator, frame_id: str = "lidar") -> FrameSample:
+def simulate_frame(primitives: PackedPrimitives, sensor: LidarModel, motion: "SensorMotion | RobotMotion | HandheldMotion",
+                   stamp: float, rng: np.random.Generator, frame_id: str = "lidar") -> FrameSample:
     """Cast one revolution starting at ``stamp`` (s): column c is cast from the pose at
     ``stamp + c * period / columns``. Points come out in column (= time = azimuth) order."""
     directions = sensor.beam_directions()  # (columns, beams, 3), sensor frame
@@ -145,27 +157,51 @@ def deskew(scan: Scan, poses_at: Callable[[np.ndarray], np.ndarray]) -> np.ndarr
     return np.einsum("nij,nj->ni", R, scan.points) + t
 
 
+DEFAULT_WHEEL = WheelModel()  # simulate()'s default: left out, not refused, for the handheld profile
+
+
 def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frames: int = 300, beams: int = 32,
              seed: int = 0, noise: float = 0.015, dropout: float = 0.0, period: float = 0.1, *,
              columns: int = 1024, start_stamp: float = 1000.0,
              sensor: LidarModel | None = None, frame_id: str = "lidar", motion: str = "smooth",
-             imu: ImuModel | None = ImuModel(), wheel: WheelModel | None = WheelModel()) -> SimulationResult:
+             imu: ImuModel | None = ImuModel(), wheel: WheelModel | None = DEFAULT_WHEEL,
+             keep_every: int = 1, drop_every: int | None = None, drop_probability: float = 0.0) -> SimulationResult:
     """Simulate ``frames`` consecutive revolutions of a LiDAR moving through ``scene``.
 
     ``scene`` is a name from ``SCENE_NAMES``, a builder from ``SCENES`` or a built Scene.
     ``noise`` is the range noise sigma (m), ``dropout`` the probability of losing a return,
     ``period`` the revolution time (s); ``sensor`` overrides the preset built from ``beams``,
-    ``columns``, ``noise``, ``dropout`` and ``period``. Stamps are ``start_stamp + k * period``.
-    The per-frame degeneracy truth comes from the exact geometry (:mod:`.observability`). ``motion`` is one of
-    ``MOTION_PROFILES`` (see :mod:`.motion_profiles`). ``imu`` and ``wheel`` are the models of the
-    simulated IMU and wheel odometry (:mod:`.proprioception`; None leaves one out); their
-    samples run from PRE_ROLL before the first scan to POST_ROLL after the last. Deterministic
-    given ``seed``; each part (motion, LiDAR noise, IMU, wheels) draws from its own stream.
+    ``columns``, ``noise``, ``dropout`` and ``period``. Revolution k starts at
+    ``start_stamp + k * period``. The per-frame degeneracy truth comes from the exact geometry
+    (:mod:`.observability`). ``motion`` is one of ``MOTION_PROFILES`` (see
+    :mod:`.motion_profiles`). ``imu`` and ``wheel`` are the models of the simulated IMU and wheel
+    odometry (:mod:`.proprioception`; None leaves one out): e.g. ``imu=ImuModel.grade("poor")``,
+    ``wheel=WheelModel(scale_error=0.03, episodes=WheelSlip(count=2))``; their samples run from
+    PRE_ROLL before the first revolution to POST_ROLL after the last, the wheels' slip episodes
+    lie within the revolutions (a ValueError when they do not fit). A hand-held sensor has no wheels:
+    with ``motion="handheld"`` the default wheel model is left out and an explicit one is a
+    ValueError.
+
+    ``keep_every``, ``drop_every`` and ``drop_probability`` leave revolutions out of the output
+    (:class:`~.scan_drops.ScanDrops`): the scans, the ground truth and the degeneracy truth hold
+    the kept revolutions at their own stamps; the IMU keeps running through the gaps; the noise
+    of a kept scan is the same as without drops. Deterministic given ``seed``; each part
+    (motion, LiDAR noise, IMU, wheels, drops) draws from its own stream.
     """
     if frames < 1:
         raise ValueError("frames must be >= 1")
     if motion not in MOTION_PROFILES:
         raise ValueError(f"unknown motion profile '{motion}' (choose one of {', '.join(MOTION_PROFILES)})")
+    if motion not in WHEELED_PROFILES:
+        if wheel is not None and wheel is not DEFAULT_WHEEL:
+            raise ValueError(f"the {motion} profile has no wheel odometry (a hand-held sensor has no wheels); pass wheel=None")
+        wheel = None
+    if wheel is not None:
+        wheel.episodes.check_fits(frames * period if sensor is None else frames * sensor.period)
+    drops = ScanDrops(keep_every, drop_every, drop_probability)
+    kept = drops.kept(frames, seed)
+    if not kept.any():
+        raise ValueError(f"no scan left: all {frames} revolutions dropped ({drops.describe()})")
     if sensor is None:
         sensor = sensor_preset(beams, columns=columns, range_noise=noise, dropout=dropout, period=period)
     travel = MAX_SPEED * frames * sensor.period + 10.0
@@ -174,21 +210,29 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     motion_name, motion = motion, sensor_motion(motion, scene.motion, seed=seed, t0=start_stamp,
                                                 duration=frames * sensor.period + 10.0)
     rng = np.random.default_rng([int(seed), 11])  # sensor noise stream, separate from the motion's
-    stamps = start_stamp + np.arange(frames) * sensor.period
-    scans, masks, stds = [], np.zeros((frames, 6), dtype=bool), np.zeros((frames, 6))
-    for k, stamp in enumerate(stamps):
+    revolutions = start_stamp + np.arange(frames) * sensor.period
+    stamps = revolutions[kept]
+    scans, masks, stds = [], np.zeros((len(stamps), 6), dtype=bool), np.zeros((len(stamps), 6))
+    for stamp, keep in zip(revolutions, kept):
+        if not keep:
+            # the same draws as a cast revolution (measure's draws depend on the ray count only),
+            # so the kept scans are those of the simulation without drops
+            sensor.measure(np.full(sensor.rays_per_scan, np.inf), rng)
+            continue
         sample = simulate_frame(primitives, sensor, motion, float(stamp), rng, frame_id)
+        stds[len(scans)], masks[len(scans)] = frame_observability(sample.points_true, sample.normals, sensor.range_noise)
         scans.append(sample.scan)
-        stds[k], masks[k] = frame_observability(sample.points_true, sample.normals, sensor.range_noise)
-    end = float(stamps[-1]) + sensor.period
+    end = float(revolutions[-1]) + sensor.period
     imu_truth = None if imu is None else simulate_imu(
         motion, sample_stamps(start_stamp, end, imu.rate), imu, np.random.default_rng([int(seed), 23]))
     wheel_truth = None if wheel is None else simulate_wheel_odometry(
-        motion, sample_stamps(start_stamp, end, wheel.rate), wheel, np.random.default_rng([int(seed), 29]))
+        motion, sample_stamps(start_stamp, end, wheel.rate), wheel, np.random.default_rng([int(seed), 29]),
+        window=(start_stamp, end))
     return SimulationResult(
         scene=scene, sensor=sensor, scans=scans, ground_truth=Trajectory(stamps, motion.poses(stamps)),
         nominal_mask=np.array(scene.nominal_mask, dtype=bool), degenerate_mask=masks, motion=motion, seed=int(seed),
-        motion_profile=motion_name, imu=imu_truth, wheel=wheel_truth, truth_std=stds,
+        motion_profile=motion_name, imu=imu_truth, wheel=wheel_truth, truth_std=stds, drops=drops,
+        dropped_stamps=revolutions[~kept],
     )
 
 
@@ -198,22 +242,33 @@ def _mounting(T: np.ndarray, xyz: tuple, rpy_deg: tuple) -> dict:
 
 
 def simulation_info(result: SimulationResult, imu_topic: str | None, wheel_topic: str | None) -> dict:
-    """What ``simulation.json`` holds: scene, motion profile, seed, extrinsics (4x4, m) and the
-    drawn IMU biases (rad/s, m/s², IMU frame) and wheel errors, with the topics they went to."""
+    """What ``simulation.json`` holds: scene, motion profile, seed, the scan drops (options, kept
+    scans, dropped stamps in s), extrinsics (4x4, m), the IMU's grade, noise and drawn biases
+    (rad/s, m/s², IMU frame) and the wheels' drawn errors and slip episodes (start and end in s,
+    kind, effect), with the topics they went to."""
     info: dict = {"scene": result.scene.name, "motion_profile": result.motion_profile, "seed": result.seed,
-                  "lidar_frame": result.scans[0].frame_id if result.scans else "lidar", "extrinsics": {}}
+                  "lidar_frame": result.scans[0].frame_id if result.scans else "lidar",
+                  "scan_drops": {**result.drops.as_dict(), "scans": len(result.scans),
+                                 "dropped_stamps": [float(t) for t in result.dropped_stamps]},
+                  "extrinsics": {}}
     if result.imu is not None:
         m = result.imu.model
         info["extrinsics"]["T_lidar_imu"] = _mounting(result.imu.T_lidar_imu, m.mount_xyz, m.mount_rpy_deg)
-        info["imu"] = {"topic": imu_topic, "frame_id": m.frame_id, "rate_hz": m.rate, "gyro_noise_rad_s": m.gyro_noise,
-                       "accel_noise_m_s2": m.accel_noise, "gyro_bias_rad_s": [float(v) for v in result.imu.gyro_bias],
+        info["imu"] = {"topic": imu_topic, "frame_id": m.frame_id, "grade": m.grade_name, "rate_hz": m.rate,
+                       "gyro_noise_rad_s": m.gyro_noise, "accel_noise_m_s2": m.accel_noise,
+                       "gyro_bias_range_deg_s": list(m.gyro_bias_deg), "accel_bias_range_m_s2": list(m.accel_bias),
+                       "gyro_bias_rad_s": [float(v) for v in result.imu.gyro_bias],
                        "accel_bias_m_s2": [float(v) for v in result.imu.accel_bias]}
     if result.wheel is not None:
         m = result.wheel.model
         info["extrinsics"]["T_base_lidar"] = _mounting(result.wheel.T_base_lidar, m.mount_xyz, m.mount_rpy_deg)
         info["wheel"] = {"topic": wheel_topic, "frame_id": m.frame_id, "child_frame_id": m.child_frame_id, "rate_hz": m.rate,
-                         "scale_error": result.wheel.scale_error, "slip_rad_per_m": result.wheel.slip,
-                         "speed_noise_fraction": m.speed_noise, "yaw_rate_noise_rad_per_m": m.yaw_rate_noise}
+                         "scale_error": result.wheel.scale_error,
+                         "scale_error_model": m.scale_error if isinstance(m.scale_error, float) else list(m.scale_error),
+                         "slip_rad_per_m": result.wheel.slip,
+                         "speed_noise_fraction": m.speed_noise, "yaw_rate_noise_rad_per_m": m.yaw_rate_noise,
+                         "slip_episode_model": m.episodes.as_dict(),
+                         "slip_episodes": [e.as_dict() for e in result.wheel.episodes]}
     return info
 
 
@@ -235,9 +290,10 @@ def write_simulation(result: SimulationResult, out: str | Path, storage: str = "
     ground truth (world -> lidar), the simulated IMU (sensor_msgs/Imu, no orientation, the model's
     noise variances) and wheel odometry (nav_msgs/Odometry odom -> base_link with covariances),
     and their mounting on ``/tf_static`` (base_link -> lidar, lidar -> imu), all in stamp order;
-    a topic of None (or a result without that sensor) leaves it out. ``ground_truth_tum.txt``,
-    ``degeneracy_truth.json`` and ``simulation.json`` (:func:`simulation_info`) go inside the
-    bag directory. Returns it."""
+    a topic of None (or a result without that sensor, e.g. the handheld profile's wheels) leaves
+    it out. Scans and ground truth are those of the kept revolutions (``result.drops``).
+    ``ground_truth_tum.txt``, ``degeneracy_truth.json`` and ``simulation.json``
+    (:func:`simulation_info`) go inside the bag directory. Returns it."""
     from ..io.bags import BagWriter  # rosbags is only needed when a bag is written
 
     out = Path(out)
@@ -294,6 +350,13 @@ def load_simulation_info(path: str | Path) -> dict:
     """The content of ``simulation.json`` (a path to it or to the bag directory holding it)."""
     path = Path(path)
     return json.loads((path / INFO_FILE if path.is_dir() else path).read_text())
+
+
+def load_slip_episodes(path: str | Path) -> tuple[SlipEpisode, ...]:
+    """The wheels' slip episodes from ``simulation.json`` (or the bag directory holding it); none
+    without wheel odometry. :func:`~.wheel_slip.slipping` tells which stamps lie inside one."""
+    wheel = load_simulation_info(path).get("wheel") or {}
+    return tuple(SlipEpisode.from_dict(d) for d in wheel.get("slip_episodes", []))
 
 
 def load_degeneracy_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
