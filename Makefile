@@ -17,10 +17,10 @@ PYTHON ?= $(VENV_PYTHON)
 endif
 VENV ?= .venv
 PY := $(VENV)/bin/python
-REQ_HASH := $(shell cat requirements/*.txt setup.py scripts/setup_venv.sh 2>/dev/null | sha1sum | cut -c1-12)
+REQ_HASH := $(shell cat requirements/*.txt setup.py scripts/setup_venv.sh scripts/install_ros2_python.sh scripts/build_rosidl_package.sh 2>/dev/null | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)-$(if $(ROS_DISTRO),system-ros,pip-ros)
 
-.PHONY: all venv test demo bench bench-pairwise bench-odometry bench-ros bench-global bench-tracking lock clean help
+.PHONY: all venv layout test demo bench bench-pairwise bench-odometry bench-ros bench-global bench-tracking lock clean help
 
 all: test
 
@@ -33,10 +33,15 @@ $(STAMP):
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# dcreg_ros laid out in the venv's prefix (ament index, share/dcreg_ros): refreshed by every
+# target, so a new launch or config file is found at once (milliseconds)
+layout: $(STAMP)
+	@$(PY) scripts/ament_layout.py $(VENV)
+
+test: layout
 	$(PY) -m pytest
 
-demo: $(STAMP)
+demo: layout
 	$(PY) -m dcreg_ros.demo
 
 bench: bench-pairwise bench-odometry bench-ros bench-global bench-tracking

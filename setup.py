@@ -32,9 +32,9 @@ setup(
     entry_points={
         "console_scripts": [
             "dcreg = dcreg_ros.cli.main:main",
-            "dcreg_node = dcreg_ros.nodes.odometry_node:main",
-            "dcreg_localization_node = dcreg_ros.nodes.localization_node:main",
-            "dcreg_bag_player = dcreg_ros.nodes.bag_player:main",
+            "dcreg_node = dcreg_ros.nodes.entry:dcreg_node",
+            "dcreg_localization_node = dcreg_ros.nodes.entry:dcreg_localization_node",
+            "dcreg_bag_player = dcreg_ros.nodes.entry:dcreg_bag_player",
         ],
     },
 )

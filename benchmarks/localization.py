@@ -3,10 +3,15 @@
 For each scene a map is built from one pass (simulated scans at their true poses, deskewed with
 the true motion, one point per 0.1 m voxel: a survey without drift, in the ground truth's frame)
 and the localizer runs on other passes (other seeds) through the same scene. Compared on the
-same scans and the same map: every dcreg_ros strategy in the Localizer, and peers doing
+same scans and the same map: every dcreg_ros strategy in the Localizer (LiDAR only: constant-
+velocity prediction), the default with the robot's simulated wheel odometry, IMU and both (the
+localization node's motion_prior.wheel_odom_topic / imu_topic), wheel dead reckoning from the true
+first pose, and peers doing
 scan-to-map ICP on the same map (small_gicp point-to-plane and GICP, Open3D point-to-plane),
 which get the same preprocessing, deskewing and constant-velocity prediction from their own
-estimates. ATE is the translation RMSE in the map frame without any alignment (the map and the
+estimates. Where the map leaves x unobservable (the far passes), the localization with wheels is
+compared with the wheels alone from the last well-localized pose, and its published x standard
+deviation with its error. ATE is the translation RMSE in the map frame without any alignment (the map and the
 truth share a frame), in cm; ms per frame include the preprocessing. Also measured: a start
 0.5 m / 3 deg off, a start without a pose (global registration), map load
 time and memory for maps of tens of millions of points, and the map's own degeneracy (the error
@@ -33,7 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 import dcreg_ros  # noqa: E402
 from dcreg_ros.core.deskew import deskew, interpolate_motion, normalize_times  # noqa: E402
-from dcreg_ros.core.geometry import invert_pose, is_valid_pose, pose_from_xyz_rpy, project_to_so3  # noqa: E402
+from dcreg_ros.core.covariance import body_to_ros_covariance  # noqa: E402
+from dcreg_ros.core.geometry import invert_pose, is_valid_pose, pose_from_xyz_rpy, pose_to_xyz_rpy, project_to_so3  # noqa: E402
+from dcreg_ros.core.motion_prior import interpolate_pose  # noqa: E402
 from dcreg_ros.core.localization import LocalizationConfig, Localizer  # noqa: E402
 from dcreg_ros.core.pointcloud import InputError, crop_range, sanitize_points  # noqa: E402
 from dcreg_ros.core.voxel_hash import voxel_downsample  # noqa: E402
@@ -51,6 +58,12 @@ OFFSET = pose_from_xyz_rpy(0.35, -0.35, 0.0, 0.0, 0.0, np.radians(3.0))  # 0.49 
 SETTLE = 10  # frames excluded from the ATE of the offset start (convergence)
 MAP_VOXEL = 0.1
 MAX_CORRECTION = 2.0  # m: a peer's estimate this far from its prediction counts as diverged
+# the default with the robot's motion inputs (motion_prior.source), as the node runs with
+# motion_prior.wheel_odom_topic / imu_topic; the LiDAR-only rows predict with constant velocity
+SOURCES = {f"dcreg_ros/{DEFAULT} + wheel": "wheel", f"dcreg_ros/{DEFAULT} + IMU": "imu", f"dcreg_ros/{DEFAULT} + IMU + wheel": "imu_wheel"}
+DEAD_RECKONING = "wheel dead reckoning"
+COVERAGE_SIGMAS = 2.0  # the published x standard deviation covers the error when |error| <= 2 sigma ...
+COVERAGE_SHARE = 0.9  # ... in at least this share of the frames (a Gaussian: 95%)
 PEERS = {"small_gicp/PLANE_ICP": lambda m: small_gicp_scan_to_map(m, "PLANE_ICP"),
          "small_gicp/GICP": lambda m: small_gicp_scan_to_map(m, "GICP"),
          "open3d/point_to_plane": open3d_scan_to_map}
@@ -72,6 +85,7 @@ def deep_pass(scene, frames: int, seed: int, beams: int, motion: str, x_start: f
 
     from dcreg_ros.io.trajectory import Trajectory
     from dcreg_ros.sim import sensor_preset
+    from dcreg_ros.sim.proprioception import ImuModel, WheelModel, sample_stamps, simulate_imu, simulate_wheel_odometry
     from dcreg_ros.sim.simulate import SimulationResult, simulate_frame
     from dcreg_ros.sim.trajectories import SensorMotion
 
@@ -83,9 +97,14 @@ def deep_pass(scene, frames: int, seed: int, beams: int, motion: str, x_start: f
     primitives = scene.pack()
     stamps = start + np.arange(frames) * sensor.period
     scans = [simulate_frame(primitives, sensor, sensor_motion, float(t), rng).scan for t in stamps]
+    # the robot's IMU and wheel odometry on the same motion, as the simulator draws them
+    end = float(stamps[-1]) + sensor.period
+    imu = simulate_imu(sensor_motion, sample_stamps(start, end, ImuModel().rate), ImuModel(), np.random.default_rng([int(seed), 23]))
+    wheel = simulate_wheel_odometry(sensor_motion, sample_stamps(start, end, WheelModel().rate), WheelModel(),
+                                    np.random.default_rng([int(seed), 29]))
     return SimulationResult(scene=scene, sensor=sensor, scans=scans, ground_truth=Trajectory(stamps, sensor_motion.poses(stamps)),
                             nominal_mask=np.array(scene.nominal_mask), degenerate_mask=np.zeros((frames, 6), bool),
-                            motion=sensor_motion, seed=int(seed))
+                            motion=sensor_motion, seed=int(seed), imu=imu, wheel=wheel)
 
 
 def ate_cm(poses: np.ndarray, truth: np.ndarray, start: int = 0) -> float:
@@ -93,15 +112,45 @@ def ate_cm(poses: np.ndarray, truth: np.ndarray, start: int = 0) -> float:
     return float(100.0 * np.sqrt(np.mean(np.sum(err * err, axis=1))))
 
 
-def localize(points: np.ndarray, run, strategy: str, init: np.ndarray | None, config: LocalizationConfig | None = None) -> dict:
+def localize(points: np.ndarray, run, strategy: str, init: np.ndarray | None, config: LocalizationConfig | None = None,
+             source: str | None = None) -> dict:
+    """The Localizer over a pass; ``source`` (wheel, imu, imu_wheel) feeds the pass's simulated
+    wheel odometry / IMU with their true mountings, as the node does with its motion inputs."""
+    if source is not None:
+        mounting = {"imu_to_lidar": tuple(pose_to_xyz_rpy(run.imu.T_lidar_imu)), "lidar_to_base": tuple(pose_to_xyz_rpy(run.wheel.T_base_lidar))}
+        config = replace_motion_prior(config or LocalizationConfig(), source=source, **mounting)
     loc = Localizer(points, config, strategy)
+    if source is not None:
+        loc.expect_motion_inputs("imu" in source, "wheel" in source)
+        if "imu" in source:
+            loc.add_imu(run.imu.samples)
+        if "wheel" in source:
+            loc.add_wheel_odometry(run.wheel.samples)
     if init is not None:
         loc.set_pose(init)
     reports = [loc.localize(s.points, s.times, stamp=s.stamp) for s in run.scans]
     poses = np.stack([r.pose for r in reports])
+    # the x standard deviation the node publishes (the report's covariance in the map frame, m)
+    sigma_x = np.array([np.sqrt(body_to_ros_covariance(r.covariance, r.pose[:3, :3], np.zeros(3))[0, 0]) for r in reports])
     return {"poses": poses, "ms": np.array([r.total_ms for r in reports]), "tracking": [r.tracking for r in reports],
             "masks": np.array([r.degenerate_mask for r in reports], dtype=bool), "build_s": loc.map_info.build_seconds,
-            "first_ms": reports[0].total_ms}
+            "first_ms": reports[0].total_ms, "sigma_x": sigma_x, "prior_sources": [r.prior_source for r in reports]}
+
+
+def replace_motion_prior(config: LocalizationConfig, **changes) -> LocalizationConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, motion_prior=dataclasses.replace(config.motion_prior, **changes))
+
+
+def wheel_dead_reckoning(wheel, stamps: np.ndarray, T_map_lidar_start: np.ndarray, start: int = 0) -> np.ndarray:
+    """The LiDAR poses at ``stamps`` that the wheel odometry alone (``wheel``: the pass's
+    sim.proprioception.WheelTruth) gives from frame ``start`` on, started at ``T_map_lidar_start``
+    (the pose there); frames before ``start`` are that pose too."""
+    w = wheel.samples
+    odom = [interpolate_pose(w.stamps, w.poses, float(t)) @ wheel.T_base_lidar for t in stamps]
+    anchor = T_map_lidar_start @ invert_pose(odom[start])
+    return np.stack([T_map_lidar_start if k < start else anchor @ T for k, T in enumerate(odom)])
 
 
 def peer_localize(align, run, init: np.ndarray, config: LocalizationConfig) -> dict:
@@ -159,13 +208,20 @@ def run_scene(label: str, args, strategies: list[str], peers: list[str]) -> dict
         except PeerUnavailable as exc:
             print(f"skipping {peer}: {exc}")
     results: dict[str, list[dict]] = {}
-    offsets, truths, global_runs = [], [], []
+    offsets, truths, global_runs, runs = [], [], [], []
     for seed in args.seeds:
         run = simulate_pass(scene, frames, seed, args.beams, args.motion, x_start)
         truth = run.ground_truth.poses
         truths.append(truth)
+        runs.append((run.wheel, run.ground_truth.stamps))  # what the wheel comparison needs (not the scans)
         for strategy in strategies:
             results.setdefault(f"dcreg_ros/{strategy}", []).append(localize(map_points, run, strategy, truth[0], args.config))
+        for method, source in args.sources.items():
+            results.setdefault(method, []).append(localize(map_points, run, DEFAULT, truth[0], args.config, source))
+        if args.sources:
+            results.setdefault(DEAD_RECKONING, []).append({"poses": wheel_dead_reckoning(run.wheel, run.ground_truth.stamps, truth[0]),
+                                                           "ms": np.array([np.nan]),
+                                                           "tracking": None, "masks": None, "failures": 0})
         for peer, fn in peer_fns.items():
             results.setdefault(peer, []).append(peer_localize(fn, run, truth[0], config))
         off = localize(map_points, run, DEFAULT, truth[0] @ OFFSET, args.config)
@@ -176,7 +232,7 @@ def run_scene(label: str, args, strategies: list[str], peers: list[str]) -> dict
         print(f"  seed {seed}: " + ", ".join(f"{m.replace('dcreg_ros/', '')} {ate_cm(r[-1]['poses'], truth):.1f}"
                                            for m, r in results.items()) + " cm", flush=True)
     plot_axis_error(label, results, truths[0])
-    return {"scene": label, "map_points": len(map_points), "results": results, "truths": truths, "offsets": offsets,
+    return {"scene": label, "map_points": len(map_points), "results": results, "truths": truths, "runs": runs, "offsets": offsets,
             "global": global_runs[0] if global_runs else None, "seconds": time.perf_counter() - t0}
 
 
@@ -202,7 +258,7 @@ def plot_axis_error(name: str, results: dict, truth: np.ndarray) -> None:
     fig, (a, b) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
     t = np.arange(len(truth)) * 0.1
     for method, runs in results.items():
-        if method in ("dcreg_ros/none", f"dcreg_ros/{DEFAULT}", "dcreg_ros/tikhonov") or not method.startswith("dcreg_ros"):
+        if method in ("dcreg_ros/none", f"dcreg_ros/{DEFAULT}", "dcreg_ros/tikhonov", f"dcreg_ros/{DEFAULT} + wheel") or not method.startswith("dcreg_ros"):
             r = runs[0]
             a.plot(t, 100 * (r["poses"][:, 0, 3] - truth[:, 0, 3]), lw=1, label=method.replace("dcreg_ros/", ""))
     masks = results[f"dcreg_ros/{DEFAULT}"][0]["masks"]
@@ -353,8 +409,9 @@ def goals(summary: dict, scenes: list[dict]) -> list[str]:
         else:
             out.append(f"- --global without an initial pose, structured: first scan {'OK' if g['first_ok'] else 'not localized'} "
                        f"({g['first_ms']:.0f} ms), ATE {g['ate_cm']:.1f} cm ({g['ate_settled']:.1f} after frame {SETTLE}), LOST frames {g['lost']}")
+    out += motion_input_goals(summary, scenes)
     for scene, rows in summary.items():
-        peers = {m: r for m, r in rows.items() if not m.startswith("dcreg_ros/")}
+        peers = {m: r for m, r in rows.items() if not m.startswith("dcreg_ros/") and m != DEAD_RECKONING}
         if not peers:
             continue
         ours = rows[d]
@@ -364,6 +421,71 @@ def goals(summary: dict, scenes: list[dict]) -> list[str]:
         out.append(f"- ms/frame at or below the scan-to-map peers at equal or better accuracy, {scene}: {DEFAULT} {ours['ms']:.1f} ms "
                    f"{ours['ate']:.1f} cm; fastest peer {fastest_name} {fastest['ms']:.1f} ms {fastest['ate']:.1f} cm; most accurate peer "
                    f"{best_name} {best['ate']:.1f} cm: {verdict}")
+    return out
+
+
+def unobserved_stretch(masks: np.ndarray) -> int | None:
+    """First frame of the final stretch with x flagged (the frame before it, or the start, is the
+    last well-localized pose), or None when x is observed in the last frame."""
+    x = masks[:, 3].copy()
+    x[0] = True  # the first frame starts at the given pose: well localized, never flagged as such
+    if not x[-1]:
+        return None
+    observed = np.nonzero(~x)[0]
+    return int(observed[-1]) + 1 if len(observed) else 0
+
+
+def wheel_comparison(run_result: dict, wheel_and_stamps: tuple, truth: np.ndarray) -> dict | None:
+    """Where the map leaves x unobservable until the end of the pass: the localization with
+    wheels against the wheels alone from its last well-localized pose (translation RMSE over the
+    rest of the pass, cm) and how often |x error| <= COVERAGE_SIGMAS x its published sigma_x."""
+    k = unobserved_stretch(run_result["masks"])
+    if k is None:
+        return None
+    k0 = max(k - 1, 0)
+    alone = wheel_dead_reckoning(*wheel_and_stamps, run_result["poses"][k0], k0)
+    error_x = np.abs(run_result["poses"][k0:, 0, 3] - truth[k0:, 0, 3])
+    ratio = error_x / np.maximum(run_result["sigma_x"][k0:], 1e-12)
+    return {"from": k0, "ours": ate_cm(run_result["poses"], truth, k0), "alone": ate_cm(alone, truth, k0),
+            "covered": float(np.mean(ratio <= COVERAGE_SIGMAS)), "median_ratio": float(np.median(ratio)), "max_ratio": float(np.max(ratio)),
+            "sigma_x_cm": float(100 * np.median(run_result["sigma_x"][k0:])), "error_x_cm": float(100 * np.median(error_x))}
+
+
+def motion_input_goals(summary: dict, scenes: list[dict]) -> list[str]:
+    """The localization with the robot's wheel odometry (and IMU): where the map leaves x
+    unobservable, no worse than the wheels alone from the last well-localized pose and its x
+    uncertainty covering the error; elsewhere no loss against LiDAR-only localization."""
+    out = []
+    lidar = f"dcreg_ros/{DEFAULT}"
+    for s in scenes:
+        for method in (m for m in SOURCES if m in s["results"]):
+            rows = [wheel_comparison(r, run, t) for r, run, t in zip(s["results"][method], s["runs"], s["truths"])]
+            rows = [r for r in rows if r is not None]
+            if "wheel" not in method or not s["scene"].endswith("far"):
+                continue
+            if not rows:
+                out.append(f"- {s['scene']}, {method}: x observed at the end of every pass (no unobservable stretch to compare)")
+                continue
+            ours, alone = (float(np.median([r[k] for r in rows])) for k in ("ours", "alone"))
+            per_seed = " ".join(f"{r['ours']:.1f}/{r['alone']:.1f}" for r in rows)
+            covered = min(r["covered"] for r in rows)
+            accurate = all(r["ours"] <= 1.1 * r["alone"] + 1.0 for r in rows)
+            out.append(f"- {s['scene']}, {method} vs the wheels alone from the last well-localized pose (frame "
+                       f"{', '.join(str(r['from']) for r in rows)} of each seed): {ours:.1f} vs {alone:.1f} cm (per seed "
+                       f"{per_seed}; goal <= 1.1 x + 1 cm): "
+                       f"{'met' if accurate else 'NOT met'}; published sigma_x covers the x error (|error| <= {COVERAGE_SIGMAS:g} sigma "
+                       f"in >= {COVERAGE_SHARE:.0%} of the frames): {covered:.0%} of the frames in the worst seed, median |error| / sigma "
+                       f"{np.median([r['median_ratio'] for r in rows]):.1f}, at most {max(r['max_ratio'] for r in rows):.0f} "
+                       f"(median sigma_x {np.median([r['sigma_x_cm'] for r in rows]):.2f} cm, median |x error| "
+                       f"{np.median([r['error_x_cm'] for r in rows]):.1f} cm): {'met' if covered >= COVERAGE_SHARE else 'NOT met'}")
+    for scene, rows in summary.items():
+        if scene.endswith("far") or lidar not in rows:
+            continue
+        for method in (m for m in SOURCES if m in rows):
+            ours, base = rows[method]["ate"], rows[lidar]["ate"]
+            verdict = "no loss" if ours <= 1.1 * base + 1.0 else "LOSS"
+            goal = " (goal: no loss, <= 1.1 x + 1 cm)" if "wheel" in method and "IMU" not in method else ""
+            out.append(f"- {scene}, {method}: ATE {ours:.1f} cm vs LiDAR-only {base:.1f} cm{goal}: {verdict}")
     return out
 
 
@@ -386,12 +508,16 @@ def main() -> int:
     parser.add_argument("--scenes", default=",".join(SCENES))
     parser.add_argument("--strategies", default=",".join(dcreg_ros.STRATEGIES))
     parser.add_argument("--peers", default=",".join(PEERS))
+    parser.add_argument("--sources", default=",".join(SOURCES.values()), help="motion inputs of the default's extra rows (wheel, imu, "
+                                                                            "imu_wheel; '' = none)")
     parser.add_argument("--map-sizes", default="10000000,30000000", help="points of the synthetic maps of the load benchmark ('' = skip)")
     parser.add_argument("--config", help="LocalizationConfig YAML for the dcreg_ros runs (default: the defaults)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.config = LocalizationConfig.from_yaml(args.config) if args.config else LocalizationConfig()
+    wanted = {v for v in args.sources.split(",") if v}
+    args.sources = {method: source for method, source in SOURCES.items() if source in wanted}
     started = time.perf_counter()
     load_rows = map_loading([int(n) for n in args.map_sizes.split(",") if n])
     strategies = [s for s in args.strategies.split(",") if s]

@@ -19,8 +19,8 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
 
+from dcreg_ros.nodes.launch_actions import dcreg_process, rviz_process
 from dcreg_ros.nodes.launch_support import LaunchSettings, write_rviz_config
 
 ARGUMENTS = [
@@ -50,42 +50,20 @@ ARGUMENTS = [
 def _setup(context, share: str) -> list:
     values = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     settings = LaunchSettings.from_arguments(values)
+    settings.check_tools()  # player:=ros2bag without rosbag2: refused with what to use instead
     env = settings.process_environment()
-    actions = [Node(
-        package="dcreg_ros",
-        executable="dcreg_node",
-        name="dcreg_node",
-        namespace=settings.namespace,
-        output="screen",
-        parameters=[settings.config, settings.node_parameters()],  # params file first, overrides after
-        remappings=[("points", settings.topic)],
-        additional_env=env,
-    )]
+    actions = [dcreg_process("dcreg_node", settings.namespace,
+                             parameters=[settings.config, settings.node_parameters()],  # params file first, overrides after
+                             remappings=[("points", settings.topic)], additional_env=env)]
     if settings.has_bag and settings.player == "dcreg":
-        actions.append(Node(
-            package="dcreg_ros",
-            executable="dcreg_bag_player",
-            name="dcreg_bag_player",
-            namespace=settings.namespace,
-            output="screen",
-            arguments=settings.player_arguments(),
-            parameters=[{"use_sim_time": settings.sim_time}],
-            remappings=[("points", settings.topic)],
-            additional_env=env,
-        ))
+        actions.append(dcreg_process("dcreg_bag_player", settings.namespace, arguments=settings.player_arguments(),
+                                     parameters=[{"use_sim_time": settings.sim_time}], remappings=[("points", settings.topic)],
+                                     additional_env=env))
     elif settings.has_bag:
         actions.append(ExecuteProcess(cmd=settings.bag_play_command(), output="screen", additional_env=env))
     if settings.show_rviz:
         rviz_config = write_rviz_config(os.path.join(share, "config", "dcreg.rviz"), settings)
-        actions.append(Node(
-            package="rviz2",
-            executable="rviz2",
-            name="rviz2",
-            namespace=settings.namespace,
-            arguments=["-d", str(rviz_config)],
-            parameters=[{"use_sim_time": settings.sim_time}],
-            additional_env=env,
-        ))
+        actions.append(rviz_process(str(rviz_config), settings.namespace, settings.sim_time, additional_env=env))
     return actions
 
 

@@ -5,9 +5,8 @@
 #
 # Usage: scripts/build_tf2_msgs.sh [VENV]   (default .venv)
 # - Idempotent: does nothing when `from tf2_msgs.msg import TFMessage` already works.
-# - Installs the pinned build wheels of requirements/ros-build.txt (constrained by
-#   requirements/lock.txt), generates the package in a temporary folder, builds it with cmake and
-#   installs it into the venv prefix (no environment variables needed at run time; < 1 MB).
+# - Writes the package (msg/TFMessage.msg, package.xml, CMakeLists.txt) into a temporary folder
+#   and builds it with scripts/build_rosidl_package.sh (< 1 MB installed).
 # - Fails soft: any problem prints one line and exits 1 without touching what already works;
 #   the caller decides whether that matters (setup_venv.sh only warns).
 set -uo pipefail
@@ -23,26 +22,6 @@ if "$PY" -c "from tf2_msgs.msg import TFMessage" >/dev/null 2>&1; then
     exit 0
 fi
 "$PY" -c "import rclpy, geometry_msgs.msg" >/dev/null 2>&1 || fail "the venv has no rclpy/geometry_msgs (install requirements/ros.txt first)"
-
-missing=()
-command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-command -v c++ >/dev/null 2>&1 || missing+=(g++)
-if [ ${#missing[@]} -gt 0 ]; then
-    SUDO=""
-    if [ "$(id -u)" != "0" ]; then SUDO="sudo -n"; fi
-    echo "build_tf2_msgs: installing the Debian packages ${missing[*]}"
-    { $SUDO apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q "${missing[@]}" >/dev/null 2>&1; }; } \
-        || fail "cmake and a C++ compiler are needed (apt-get install cmake g++)"
-fi
-
-echo "build_tf2_msgs: installing the pinned ROS build wheels (requirements/ros-build.txt)"
-log=$(mktemp)
-if ! "$PY" -m pip --disable-pip-version-check -q install -r requirements/ros-build.txt -c requirements/lock.txt >"$log" 2>&1; then
-    grep -v "is ignored: it is neither a file nor a directory" "$log" | tail -5 >&2
-    rm -f "$log"
-    fail "pip could not install the build wheels"
-fi
-rm -f "$log"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -71,30 +50,11 @@ project(tf2_msgs)
 find_package(ament_cmake REQUIRED)
 find_package(rosidl_default_generators REQUIRED)
 find_package(geometry_msgs REQUIRED)
-find_package(Python3 REQUIRED COMPONENTS Interpreter Development.Module NumPy)
-# The PyPI wheels' imported *__rosidl_generator_py targets keep the include folders of the machine
-# that built them (/opt/python/...): swap those for this interpreter's Python and NumPy headers.
-get_property(_imported DIRECTORY PROPERTY IMPORTED_TARGETS)
-foreach(_target IN LISTS _imported)
-  get_target_property(_includes ${_target} INTERFACE_INCLUDE_DIRECTORIES)
-  if(_includes AND "${_includes}" MATCHES "/opt/python/")
-    list(FILTER _includes EXCLUDE REGEX "^/opt/python/")
-    list(APPEND _includes ${Python3_INCLUDE_DIRS} ${Python3_NumPy_INCLUDE_DIRS})
-    set_target_properties(${_target} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_includes}")
-  endif()
-endforeach()
 rosidl_generate_interfaces(${PROJECT_NAME} "msg/TFMessage.msg" DEPENDENCIES geometry_msgs)
 ament_export_dependencies(rosidl_default_runtime)
 ament_package()
 CMAKE
 
-echo "build_tf2_msgs: building tf2_msgs into $VENV"
-build_log="$work/build.log"
-if ! { AMENT_PREFIX_PATH="$VENV" cmake -S "$pkg" -B "$work/build" -DCMAKE_PREFIX_PATH="$VENV" \
-        -DPython3_EXECUTABLE="$PY" -DCMAKE_INSTALL_PREFIX="$VENV" -DBUILD_TESTING=OFF \
-        && cmake --build "$work/build" -j2 && cmake --install "$work/build"; } >"$build_log" 2>&1; then
-    grep -iE "error|not found" "$build_log" | head -5 >&2
-    fail "cmake build failed (see the lines above)"
-fi
+scripts/build_rosidl_package.sh "$VENV" "$pkg" || fail "the build failed"
 "$PY" -c "from tf2_msgs.msg import TFMessage; TFMessage()" >/dev/null 2>&1 || fail "built, but 'from tf2_msgs.msg import TFMessage' still fails"
 echo "build_tf2_msgs: tf2_msgs installed into $VENV"

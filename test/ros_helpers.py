@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,10 @@ RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _domains = itertools.count()
+# s: how long a test waits for what it means (a process to start, a message, a log line). Generous:
+# on a shared machine under heavy load (load 10 on 2 cores measured) a node's start-up alone took
+# over a minute; a wait returns as soon as its condition holds, so this costs nothing otherwise.
+WAIT = 180.0
 
 
 def new_domain_id() -> int:
@@ -170,16 +175,35 @@ def executable(name: str) -> list[str]:
     return [sys.executable, "-m", module]
 
 
-def start_process(command: list[str], domain_id: int, log: Path) -> subprocess.Popen:
+def default_sigint() -> None:
+    """preexec_fn of the processes a test starts: SIGINT as in a terminal (a test run in a
+    shell's background job inherits it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_process(command: list[str], domain_id: int, log: Path, **popen: Any) -> subprocess.Popen:
     """Start a ROS process in ``domain_id`` with stdout and stderr going to ``log``."""
     handle = open(log, "w")
     try:
-        return subprocess.Popen(command, env=ros_env(domain_id), cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, env=ros_env(domain_id), cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
+                                preexec_fn=default_sigint, **popen)
     finally:
         handle.close()
 
 
-def stop_process(process: subprocess.Popen, timeout: float = 30.0) -> int:
+def wait_for_log(log: Path, text: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
+    """Wait until ``text`` appears in the log file of a process (False after ``timeout`` s, or at
+    once when ``process`` has exited without writing it)."""
+    def written() -> bool:
+        return log.exists() and text in log.read_text(errors="replace")
+
+    def done() -> bool:
+        return written() or (process is not None and process.poll() is not None)
+
+    return poll_until(done, timeout, period=0.05) and written()
+
+
+def stop_process(process: subprocess.Popen, timeout: float = WAIT) -> int:
     """SIGINT (what Ctrl-C sends) and wait; kill only if it does not exit in time."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
@@ -191,12 +215,116 @@ def stop_process(process: subprocess.Popen, timeout: float = 30.0) -> int:
     return process.returncode
 
 
+def ros2_cli() -> str | None:
+    """The `ros2` command of this venv (installed from ../shared/ros2_python) or of a sourced ROS 2."""
+    venv = Path(sys.executable).parent / "ros2"
+    return str(venv) if venv.exists() else shutil.which("ros2")
+
+
+def ros2_cli_or_skip_reason() -> str:
+    """Why `ros2 launch` / the ros2 CLI tests cannot run here ('' when they can)."""
+    import importlib.util
+
+    from dcreg_ros.eval.shared_data import shared_folder
+
+    if ros2_cli() is None or importlib.util.find_spec("launch_ros") is None or importlib.util.find_spec("ros2launch") is None:
+        return (f"ros2 launch and the ros2 CLI are not installed: no ROS 2 sourced and {shared_folder('ros2_python')} "
+                "not found (make venv installs them from there)")
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        get_package_share_directory("dcreg_ros")
+    except Exception as exc:  # noqa: BLE001 - PackageNotFoundError, or OSError without AMENT_PREFIX_PATH
+        return f"dcreg_ros is not in an ament prefix ({exc}): make venv lays it out (scripts/ament_layout.py)"
+    return ""
+
+
+def run_ros2(args: list[str], domain_id: int, timeout: float = WAIT) -> subprocess.CompletedProcess:
+    """`ros2 ARGS...` in ``domain_id`` (stdout and stderr as text)."""
+    return subprocess.run([ros2_cli(), *args], env=ros_env(domain_id), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+class ProcessGroup:
+    """A command started in its own session, as from a terminal: :meth:`ctrl_c` sends SIGINT to
+    its whole process group, which is what Ctrl-C in a terminal does (``ros2 launch`` and every
+    process it started get it, and launch forwards its own SIGINT as well)."""
+
+    def __init__(self, command: list[str], domain_id: int, log: Path, env: dict[str, str] | None = None) -> None:
+        self.log = log
+        with open(log, "w") as out:
+            self.process = subprocess.Popen(command, env=env or ros_env(domain_id), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                            preexec_fn=default_sigint, start_new_session=True)
+        self.returncode: int | None = None
+        self.left_running = False  # processes of the group still alive when the command itself had exited
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float) -> bool:
+        return wait_for_log(self.log, text, timeout, self.process)
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit status once the command exits by itself within ``timeout`` s, else None."""
+        try:
+            self.returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.returncode
+
+    def ctrl_c(self, timeout: float = WAIT, repeat_every: float | None = None) -> int:
+        """SIGINT to the group (again every ``repeat_every`` s until it exits, when given); the exit
+        status. Whatever still runs after ``timeout`` s is killed and the status is None's -9."""
+        if self.process.poll() is None:
+            deadline = time.monotonic() + timeout
+            while self.process.poll() is None and time.monotonic() < deadline:
+                try:
+                    os.killpg(self.process.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.process.wait(timeout=repeat_every if repeat_every else timeout)
+                except subprocess.TimeoutExpired:
+                    continue
+        if self.process.poll() is not None:
+            self.left_running = self._group_alive()
+        self.kill()
+        self.returncode = self.process.returncode
+        return self.returncode
+
+    def _group_alive(self) -> bool:
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL whatever of the group still runs (the clean-up of a failed test)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def tf2_msgs_available() -> bool:
     try:
         from tf2_msgs.msg import TFMessage  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+def is_diagnostic_of(diag: Any, stamp: int) -> bool:
+    """A DiagnosticArray of the frame stamped ``stamp`` (ns): its ``cloud_stamp`` value (s, 9
+    decimals) within a microsecond (no string comparison of floats)."""
+    for kv in diag.status[0].values if diag.status else ():
+        if kv.key == "cloud_stamp":
+            return abs(float(kv.value) * 1e9 - stamp) < 1e3
+    return False
 
 
 def stamp_ns(stamp: Any) -> int:

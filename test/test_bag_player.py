@@ -23,14 +23,13 @@ from dcreg_ros.io.bags import read_scans, write_ros1_bag
 from dcreg_ros.io.trajectory import quaternion_to_rotation
 from dcreg_ros.nodes import ros_messages as rm
 from dcreg_ros.sim import simulate, write_simulation
-from ros_helpers import (LATCHED, RELIABLE, ROOT, Probe, executable, new_domain_id, ros_context, ros_env, spinning,
+from ros_helpers import (WAIT, LATCHED, RELIABLE, ROOT, Probe, executable, is_diagnostic_of, new_domain_id, ros_context, ros_env, spinning,
                          stamp_ns, start_process, stop_process, tf2_msgs_available)
 
 pytestmark = pytest.mark.ros
 
 FRAMES = 40
 SKIP = 100  # simulated frames left out at the start (see corridor_bag)
-WAIT = 60.0  # s: generous, the machine is shared and loaded
 OVERRIDES = """dcreg_node:
   ros__parameters:
     input_qos: reliable
@@ -91,16 +90,17 @@ def replay(corridor_bag, tmp_path_factory):
                 node_topics = ["dcreg/odometry", "/diagnostics", "dcreg/degeneracy_markers", "dcreg/path", "dcreg/local_map"]
                 if tf2_msgs_available():
                     node_topics.append("/tf")
+                # matched here, the node's side follows within milliseconds; its first odometry comes
+                # only after the player process started, found the node and sent the first cloud
                 assert probe.wait_until_matched(node_topics, timeout=WAIT), "the probe never matched the node's publishers"
-                time.sleep(0.5)  # the node's side of the match
                 started = time.monotonic()
-                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync", "--wait", "60", "--wait-for", "ground_truth",
-                                                                        "--wait-for", "/clock"], cwd=ROOT, timeout=240,
+                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync", "--wait", str(int(WAIT)), "--wait-for", "ground_truth",
+                                                                        "--wait-for", "/clock"], cwd=ROOT, timeout=3 * WAIT,
                                         capture_output=True, text=True, env=ros_env(domain))
                 record["player_seconds"] = time.monotonic() - started
                 record["player"] = player
-                probe.wait_for_count("dcreg/odometry", FRAMES, timeout=10.0)
-                time.sleep(1.0)  # the last diagnostics, markers and path follow the odometry
+                assert probe.wait_for_count("dcreg/odometry", FRAMES, timeout=WAIT), player.stdout + player.stderr
+                wait_for_last_frame_outputs(probe, replay_last_stamp(probe))
                 for topic in ("dcreg/odometry", "/diagnostics", "dcreg/degeneracy_markers", "dcreg/path", "ground_truth",
                               "/clock", "/tf", "dcreg/local_map"):
                     record[topic] = probe.messages(topic)
@@ -109,6 +109,23 @@ def replay(corridor_bag, tmp_path_factory):
         record["node_exit"] = stop_process(node)
         record["node_log"] = (tmp / "node.log").read_text()
     return record
+
+
+def replay_last_stamp(probe: Probe) -> int:
+    """Stamp (ns) of the newest odometry received."""
+    return max(stamp_ns(m.header.stamp) for m in probe.messages("dcreg/odometry"))
+
+
+def wait_for_last_frame_outputs(probe: Probe, last_ns: int) -> None:
+    """Wait for what the node publishes after the last frame's odometry: its diagnostic, its
+    markers, its TF (when built) and a path that holds it (the path is throttled by data time, so
+    the last one may end a few poses earlier)."""
+    assert probe.wait_for_message("/diagnostics", lambda m: is_diagnostic_of(m, last_ns), WAIT) is not None
+    assert probe.wait_for_message("dcreg/degeneracy_markers", lambda m: stamp_ns(m.markers[0].header.stamp) == last_ns, WAIT)
+    if tf2_msgs_available():
+        assert probe.wait_for_message("/tf", lambda m: any(stamp_ns(t.header.stamp) == last_ns for t in m.transforms), WAIT)
+    assert probe.wait_for_message("dcreg/path", lambda m: len(m.poses) >= FRAMES - 5, WAIT) is not None
+    assert probe.wait_for_count("dcreg/local_map", 1, timeout=WAIT)
 
 
 def test_player_replays_every_cloud_in_sync_mode(replay):
@@ -139,8 +156,8 @@ def test_odometry_matches_the_offline_pipeline_and_follows_the_ground_truth(repl
         t_err, r_err = pose_error(odoms[ns], record.pose)
         assert t_err < 1e-3 and r_err < 0.01, f"frame at {scan.stamp}: node differs from offline by {t_err} m, {r_err} deg"
     # 2) against the ground truth republished by the player (relative to the first scan).
-    # The corridor leaves x unobservable (flagged below), so x is held near the motion prior and
-    # may drift by up to the distance walked (~6 m here); the walls, floor and ceiling pin y and
+    # The corridor leaves x unobservable (flagged below), so x is held by the motion prior (bound
+    # below); the walls, floor and ceiling pin y and
     # z: in our runs the errors stayed below 0.16 m (y), 0.05 m (z) and 1.6 deg, and the bounds
     # are twice that. A wrong frame, stamp or pose conversion gives metres and tens of degrees.
     gt = {stamp_ns(m.header.stamp): pose_of(m) for m in replay["ground_truth"]}
@@ -150,7 +167,11 @@ def test_odometry_matches_the_offline_pipeline_and_follows_the_ground_truth(repl
         error = odoms[ns][:3, 3] - gt[ns][:3, 3]
         assert abs(error[1]) < 0.32 and abs(error[2]) < 0.1, f"lateral/vertical error {error}"
         assert pose_error(odoms[ns], gt[ns])[1] < 3.0
-        assert abs(error[0]) < result.ground_truth.path_length() + 0.5
+        # x is unobservable here: carried by the constant-velocity motion model, within 5% of the
+        # distance walked (measured: 9 cm, and 19 cm since the fusion of issue 14, at most over the
+        # 6 m walked; the node is the offline pipeline, so this is deterministic); a motion model
+        # that stopped carrying x would be metres off, a 10% scale error 0.6 m
+        assert abs(error[0]) < 0.05 * result.ground_truth.path_length(), f"error along the corridor {error[0]:.3f} m"
     assert all(m.header.frame_id == "odom" and m.child_frame_id == "ground_truth" for m in replay["ground_truth"])
 
 
@@ -220,27 +241,29 @@ def test_rate_mode_replays_a_ros1_bag_with_clock_and_ground_truth(corridor_bag, 
         probe.listen(OdometryMsg, "ground_truth", RELIABLE)
         probe.listen(Clock, "/clock", RELIABLE)
         with spinning(context, probe.node):
-            player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--rate", "4", "--wait", "60", "--wait-for", "ground_truth",
+            player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--rate", "10", "--wait", str(int(WAIT)), "--wait-for", "ground_truth",
                                                                   "--wait-for", "/clock", "--ros-args", "-r", "points:=/lidar/points"],
-                                    cwd=ROOT, timeout=120, capture_output=True, text=True, env=ros_env(domain))
-            probe.wait_for_count("/lidar/points", 20, timeout=10.0)
+                                    cwd=ROOT, timeout=3 * WAIT, capture_output=True, text=True, env=ros_env(domain))
+            assert probe.wait_for_count("/lidar/points", 20, timeout=WAIT), player.stdout + player.stderr
             clouds = probe.messages("/lidar/points")
             truth = probe.messages("ground_truth")
             clock = probe.messages("/clock")
         probe.node.destroy_node()
     assert player.returncode == 0, player.stdout + player.stderr
-    assert "done: 20 clouds" in player.stdout
+    assert "(rate x10, QoS reliable)" in player.stdout
+    # the pace: the 19 periods of 0.1 s between the first and the last cloud take 0.19 s at 10x
+    # (the player never sends early) and would take 1.9 s at 1x (a loaded machine has 1.7 s to stall)
+    elapsed = float(re.search(r"done: 20 clouds in ([\d.]+) s", player.stdout).group(1))
+    assert 0.18 <= elapsed < 1.9, player.stdout
     assert len(clouds) == 20  # the player waited for this subscriber; reliable QoS loses nothing
     stamps = [stamp_ns(c.header.stamp) for c in clouds]
     assert stamps == sorted(stamps) and stamps[0] == stamp_ns(rm.time_msg(result.scans[0].stamp))
     assert np.allclose(np.frombuffer(clouds[5].data, dtype=np.float32).reshape(-1, 5)[:, :3], result.scans[5].points, atol=1e-4)
-    # 19 periods of 0.1 s at 4x take ~0.48 s; the time stamps between clouds are respected
-    span = 1e-9 * (stamps[-1] - stamps[0])
-    assert span == pytest.approx(1.9, abs=1e-6)
+    # the stamps are the bag's (never rewritten to the replay's pace)
+    assert 1e-9 * (stamps[-1] - stamps[0]) == pytest.approx(1.9, abs=1e-6)
     assert truth and all(m.header.frame_id == "odom" for m in truth)
-    first = pose_of(truth[0]) if stamp_ns(truth[0].header.stamp) == stamps[0] else None
-    if first is not None:
-        assert np.allclose(first, np.eye(4), atol=1e-9)  # relative to the first scan
+    at_first = [m for m in truth if stamp_ns(m.header.stamp) == stamps[0]]
+    assert len(at_first) == 1 and np.allclose(pose_of(at_first[0]), np.eye(4), atol=1e-9)  # relative to the first scan
     assert clock and {stamp_ns(m.clock) for m in clock} >= set(stamps[-5:])
 
 
@@ -276,7 +299,7 @@ def test_bad_bag_is_a_one_line_error_and_exit_1(kind, corridor_bag, tmp_path):
             writer.write_odometry("/odom", 1.0, np.eye(4))
     else:
         path, args = bag, ["--topic", "/nonexistent"]
-    run = subprocess.run(executable("dcreg_bag_player") + [str(path), *args], cwd=ROOT, timeout=60, capture_output=True,
+    run = subprocess.run(executable("dcreg_bag_player") + [str(path), *args], cwd=ROOT, timeout=WAIT, capture_output=True,
                          text=True, env=ros_env(new_domain_id()))
     assert run.returncode == 1
     lines = run.stderr.strip().splitlines()
@@ -287,7 +310,7 @@ def test_bad_bag_is_a_one_line_error_and_exit_1(kind, corridor_bag, tmp_path):
 def test_wait_for_gives_up_after_wait_and_plays_anyway(corridor_bag):
     bag, _ = corridor_bag
     run = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--rate", "50", "--wait", "1", "--wait-for", "/nobody_listens"],
-                         cwd=ROOT, timeout=120, capture_output=True, text=True, env=ros_env(new_domain_id()))
+                         cwd=ROOT, timeout=3 * WAIT, capture_output=True, text=True, env=ros_env(new_domain_id()))
     assert run.returncode == 0, run.stderr
     assert "not every subscriber was there (/points, /nobody_listens) after 1 s; playing anyway" in run.stdout
     assert f"done: {FRAMES} clouds" in run.stdout
@@ -295,7 +318,7 @@ def test_wait_for_gives_up_after_wait_and_plays_anyway(corridor_bag):
 
 def test_invalid_wait_for_topic_is_a_usage_error(corridor_bag):
     bag, _ = corridor_bag
-    run = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--wait-for", "bad name!"], cwd=ROOT, timeout=60,
+    run = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--wait-for", "bad name!"], cwd=ROOT, timeout=WAIT,
                          capture_output=True, text=True, env=ros_env(new_domain_id()))
     assert run.returncode == 2
     assert "--wait-for 'bad name!' is not a valid topic name" in run.stderr and "Traceback" not in run.stderr

@@ -20,13 +20,15 @@ FRAMES = 20
 
 @pytest.fixture(scope="module")
 def mapped(tmp_path_factory):
-    """(bag, map saved by `dcreg run --save-map`)."""
+    """(bag, map saved by `dcreg run --save-map` into the folder its --out creates)."""
     root = tmp_path_factory.mktemp("loc")
     bag = root / "structured"
     run_cli("simulate", "structured", "--out", bag, "--frames", FRAMES, "--beams", 16, "--seed", 5)
-    proc = run_cli("run", bag, "--out", root / "run", "--no-plots", "--quiet", "--save-map", root / "map.pcd", "--map-voxel", 0.1)
+    out = root / "run"
+    assert not out.exists()  # --out creates it, so a map inside it is accepted before the run
+    proc = run_cli("run", bag, "--out", out, "--no-plots", "--quiet", "--save-map", out / "map.pcd", "--map-voxel", 0.1)
     assert "wrote map" in proc.stdout and "points, one per 0.1 m voxel" in proc.stdout
-    return bag, root / "map.pcd"
+    return bag, out / "map.pcd"
 
 
 def test_saved_map_holds_every_registered_frame(mapped):
@@ -118,3 +120,23 @@ def test_save_map_destination_is_checked_before_the_run(mapped, tmp_path):
     assert not (tmp_path / "o").exists()
     assert_one_line_error(run_cli("run", bag, "--out", tmp_path / "o", "--save-map", tmp_path / "m.pcd", "--map-voxel", 0, ok=False),
                           "--map-voxel")
+
+
+def test_localization_plot_with_degraded_and_lost_frames_draws_without_warnings(tmp_path):
+    """The top view marks DEGRADED frames with open circles and LOST frames with crosses; matplotlib
+    warns (UserWarning) about an edge colour given to the unfilled cross: none may be raised."""
+    import warnings
+    from types import SimpleNamespace
+
+    from dcreg_ros.eval.plots import plot_localization
+    from dcreg_ros.io.trajectory import Trajectory
+
+    n = 12
+    poses = np.stack([np.eye(4)] * n)
+    poses[:, 0, 3] = np.arange(n) * 0.5
+    run = SimpleNamespace(trajectory=Trajectory(np.arange(n) * 0.1, poses), masks=np.zeros((n, 6), bool), strategy="dcreg_prior",
+                          tracking=np.array(["OK"] * 4 + ["DEGRADED"] * 4 + ["LOST"] * 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # what matplotlib raises for the marker (not a dependency's deprecations)
+        plot_localization(run, tmp_path / "trajectory.png", map_points=np.random.default_rng(0).uniform(-1, 7, (500, 3)))
+    assert (tmp_path / "trajectory.png").stat().st_size > 0

@@ -43,10 +43,12 @@ def keyword(call: ast.Call, name: str):
 
 
 def declared_arguments(tree: ast.Module) -> dict[str, str | None]:
-    """{name: default} of the ARGUMENTS table of the launch file."""
+    """{name: default} of the ARGUMENTS table of a launch file (a default that is not a constant,
+    e.g. REQUIRED, as its source text)."""
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "ARGUMENTS" for t in node.targets):
-            return {row.elts[0].value: row.elts[1].value for row in node.value.elts}
+            return {row.elts[0].value: row.elts[1].value if isinstance(row.elts[1], ast.Constant) else ast.unparse(row.elts[1])
+                    for row in node.value.elts}
     raise AssertionError("no ARGUMENTS table in the launch file")
 
 
@@ -64,7 +66,7 @@ def test_launch_file_declares_the_arguments_and_uses_the_ros2_launch_api():
     imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
     for needed in [("launch", "LaunchDescription"), ("launch.actions", "DeclareLaunchArgument"),
                    ("launch.actions", "ExecuteProcess"), ("launch.actions", "OpaqueFunction"),
-                   ("launch.substitutions", "LaunchConfiguration"), ("launch_ros.actions", "Node"),
+                   ("launch.substitutions", "LaunchConfiguration"), ("dcreg_ros.nodes.launch_actions", "dcreg_process"),
                    ("ament_index_python.packages", "get_package_share_directory"),
                    ("dcreg_ros.nodes.launch_support", "LaunchSettings")]:
         assert needed in imported, needed
@@ -79,25 +81,26 @@ def test_launch_file_declares_the_arguments_and_uses_the_ros2_launch_api():
     assert calls(tree, "DeclareLaunchArgument") and calls(tree, "OpaqueFunction")
 
 
+def started_processes(tree: ast.Module) -> dict[str, ast.Call]:
+    """{executable: call} of the dcreg_process(...) calls of a launch file (nodes/launch_actions.py)."""
+    return {c.args[0].value: c for c in calls(tree, "dcreg_process")}
+
+
 def test_launch_nodes_are_installed_entry_points_with_namespace_remap_and_the_profile():
     tree = launch_tree()
-    nodes = calls(tree, "Node")
-    by_exe = {keyword(n, "executable").value: n for n in nodes}
-    assert set(by_exe) == {"dcreg_node", "dcreg_bag_player", "rviz2"}
+    by_exe = started_processes(tree)
+    assert set(by_exe) == {"dcreg_node", "dcreg_bag_player"}
     scripts = entry_points()
-    for exe in ("dcreg_node", "dcreg_bag_player"):
-        assert keyword(by_exe[exe], "package").value == "dcreg_ros"
-        module, function = scripts[exe].split(":")
-        assert importlib.util.find_spec(module) is not None, module
-        assert function == "main"
-        assert ast.unparse(keyword(by_exe[exe], "remappings")) == "[('points', settings.topic)]"
     for exe, node in by_exe.items():
-        assert ast.unparse(keyword(node, "namespace")) == "settings.namespace", exe
+        assert scripts[exe] == f"dcreg_ros.nodes.entry:{exe}"  # runs the node's main after the stop-signal set-up
+        assert ast.unparse(keyword(node, "remappings")) == "[('points', settings.topic)]"
+        assert ast.unparse(node.args[1]) == "settings.namespace", exe
         assert ast.unparse(keyword(node, "additional_env")) == "env", exe  # the Fast DDS profile, per process
     params = ast.unparse(keyword(by_exe["dcreg_node"], "parameters"))
     assert params == "[settings.config, settings.node_parameters()]"  # params file first, overrides after
     assert ast.unparse(keyword(by_exe["dcreg_bag_player"], "arguments")) == "settings.player_arguments()"
-    assert "rviz_config" in ast.unparse(keyword(by_exe["rviz2"], "arguments"))
+    (rviz,) = calls(tree, "rviz_process")
+    assert ast.unparse(rviz) == "rviz_process(str(rviz_config), settings.namespace, settings.sim_time, additional_env=env)"
     (bag_play,) = calls(tree, "ExecuteProcess")
     assert ast.unparse(keyword(bag_play, "cmd")) == "settings.bag_play_command()"
     assert ast.unparse(keyword(bag_play, "additional_env")) == "env"
@@ -107,13 +110,21 @@ def test_launch_nodes_are_installed_entry_points_with_namespace_remap_and_the_pr
     assert "os.environ" not in text  # environment per process, never for the launch process
 
 
-@pytest.mark.ros  # imports the nodes (rclpy)
-def test_entry_points_have_callable_mains():
-    from dcreg_ros.nodes import bag_player, odometry_node
+def test_entry_points_name_the_entry_functions_of_each_node_module():
+    """Each ROS executable of setup.py is a function of nodes/entry.py that runs its node
+    module's main (the installed executables themselves run in test_ros2_cli.py)."""
+    from dcreg_ros.nodes import entry
 
-    assert callable(odometry_node.main) and callable(bag_player.main)
-    assert entry_points()["dcreg_node"] == "dcreg_ros.nodes.odometry_node:main"
-    assert entry_points()["dcreg_bag_player"] == "dcreg_ros.nodes.bag_player:main"
+    scripts = entry_points()
+    modules = {"dcreg_node": "odometry_node", "dcreg_localization_node": "localization_node", "dcreg_bag_player": "bag_player"}
+    tree = ast.parse(Path(entry.__file__).read_text())
+    for exe, module in modules.items():
+        assert scripts[exe] == f"dcreg_ros.nodes.entry:{exe}"
+        (function,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == exe]
+        assert ast.unparse(function.body[-1]) == f"return _run('dcreg_ros.nodes.{module}')"
+        spec = importlib.util.find_spec(f"dcreg_ros.nodes.{module}")
+        main = [n for n in ast.parse(Path(spec.origin).read_text()).body if isinstance(n, ast.FunctionDef) and n.name == "main"]
+        assert main, f"dcreg_ros.nodes.{module} has no main()"
 
 
 def installed_files() -> set[Path]:
@@ -217,15 +228,23 @@ def test_generated_rviz_config_follows_odom_frame_prefix_and_namespace(tmp_path)
 
 
 # --------------------------------------------------------------------------- with launch installed
-def test_launch_description_builds_when_launch_is_installed():
+def installed_share_or_skip() -> Path:
+    """share/dcreg_ros of the ament prefix that `ros2 launch` would use; skips the test when
+    launch / launch_ros are not installed or dcreg_ros is in no ament prefix (AMENT_PREFIX_PATH
+    unset raises OSError)."""
     if importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None:
-        pytest.skip("launch/launch_ros not installed here (a full ROS 2 install has them)")
+        pytest.skip("launch/launch_ros not installed here (make venv installs them from ../shared/ros2_python; "
+                    "a full ROS 2 install has them)")
     from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
     try:
-        get_package_share_directory("dcreg_ros")
-    except (PackageNotFoundError, OSError):
-        pytest.skip("dcreg_ros is not installed in an ament prefix (colcon build first)")
+        return Path(get_package_share_directory("dcreg_ros"))
+    except (PackageNotFoundError, OSError) as exc:
+        pytest.skip(f"dcreg_ros is not installed in an ament prefix ({exc}): make venv lays it out, or colcon build")
+
+
+def test_launch_description_builds_when_launch_is_installed():
+    installed_share_or_skip()
     spec = importlib.util.spec_from_file_location("dcreg_launch", LAUNCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -12,29 +12,61 @@ import pytest
 import yaml
 
 from dcreg_ros.core.localization import LocalizationConfig
-from test_launch_static import ROOT, calls, entry_points, installed_files, keyword
+from dcreg_ros.nodes.launch_support import LaunchArgumentError, LocalizationLaunchSettings
+from test_launch_static import ROOT, calls, declared_arguments, entry_points, installed_files, installed_share_or_skip, keyword, \
+    started_processes
 
 LAUNCH = ROOT / "launch" / "localization.launch.py"
 ARGUMENTS = {"map", "topic", "config", "bagfile", "rviz", "use_sim_time", "map_frame", "odom_frame", "base_frame", "namespace",
-             "odometry", "initial_pose_source"}
+             "odometry", "initial_pose_source", "imu_topic", "wheel_odom_topic"}
 
 
 def test_launch_file_declares_the_arguments_and_starts_the_nodes():
     tree = ast.parse(LAUNCH.read_text(), filename=str(LAUNCH))
-    assert ARGUMENTS <= {c.args[0].value for c in calls(tree, "DeclareLaunchArgument")}
-    nodes = {keyword(n, "executable").value: n for n in calls(tree, "Node")}
-    assert set(nodes) == {"dcreg_localization_node", "dcreg_node", "dcreg_bag_player", "rviz2"}
+    declared = declared_arguments(tree)
+    assert set(declared) == ARGUMENTS
+    defaults = LocalizationLaunchSettings()
+    assert declared.pop("map") == "REQUIRED" and declared.pop("config") is None  # None: the installed params file
+    for name, default in declared.items():
+        assert getattr(defaults, name) == default, name
+    nodes = started_processes(tree)
+    assert set(nodes) == {"dcreg_localization_node", "dcreg_node", "dcreg_bag_player"}
     scripts = entry_points()
-    for exe in ("dcreg_localization_node", "dcreg_node", "dcreg_bag_player"):
-        module, function = scripts[exe].split(":")
-        assert importlib.util.find_spec(module) is not None and function == "main"
-        assert ast.unparse(keyword(nodes[exe], "remappings")) == "[('points', topic)]"
-    for node in nodes.values():
-        assert ast.unparse(keyword(node, "namespace")) == "namespace"
+    for exe, node in nodes.items():
+        assert scripts[exe] == f"dcreg_ros.nodes.entry:{exe}"
+        assert ast.unparse(keyword(node, "remappings")) == "points"
+        assert ast.unparse(node.args[1]) == "settings.namespace"
+    assert "points = [('points', settings.topic)]" in ast.unparse(tree)
     params = ast.unparse(keyword(nodes["dcreg_localization_node"], "parameters"))
-    assert params.startswith("[config,") and "'map_file'" in params and "use_sim_time" in params
-    assert "IfCondition(odometry)" == ast.unparse(keyword(nodes["dcreg_node"], "condition"))
-    assert "localization.rviz" in ast.unparse(keyword(nodes["rviz2"], "arguments"))
+    assert params == "[settings.config, settings.localization_parameters()]"
+    assert ast.unparse(keyword(nodes["dcreg_bag_player"], "arguments")) == "settings.player_arguments()"
+    (rviz,) = calls(tree, "rviz_process")
+    assert "localization.rviz" in ast.unparse(rviz) and "settings.namespace" in ast.unparse(rviz)
+
+
+def test_localization_launch_decisions():
+    s = LocalizationLaunchSettings.from_arguments({"map": "/m.pcd", "config": "/c.yaml", "bagfile": "/b", "imu_topic": "/imu",
+                                                   "wheel_odom_topic": "/wheel/odom", "map_frame": "world"})
+    assert s.sim_time and s.qos == "reliable" and s.start_odometry and not s.show_rviz
+    assert s.localization_parameters() == {"map_file": "/m.pcd", "use_sim_time": True, "map_frame": "world",
+                                           "initial_pose_source": "topic", "input_qos": "reliable", "base_frame": "base_link",
+                                           "odom_frame": "odom", "motion_prior.imu_topic": "/imu",
+                                           "motion_prior.wheel_odom_topic": "/wheel/odom"}
+    assert s.player_arguments() == ["/b", "--subscribers", "2", "--imu-topic", "/imu", "--wheel-odom-topic", "/wheel/odom"]
+    assert s.odometry_parameters() == {"use_sim_time": True, "input_qos": "reliable", "base_frame": "base_link", "odom_frame": "odom"}
+    live = LocalizationLaunchSettings.from_arguments({"map": "/m.pcd", "odometry": "false", "use_sim_time": "false"})
+    assert not live.sim_time and live.qos == "sensor_data" and not live.start_odometry
+    assert "motion_prior.imu_topic" not in live.localization_parameters()  # not given: the params file decides
+    assert LocalizationLaunchSettings.from_arguments({"map": "m", "bagfile": "b", "odometry": "false"}).player_arguments() == \
+        ["b", "--subscribers", "1"]
+
+
+@pytest.mark.parametrize("values, word", [({"map": ""}, "map"), ({"map": "m", "odometry": "yes"}, "odometry"),
+                                          ({"map": "m", "initial_pose_source": "gps"}, "initial_pose_source"),
+                                          ({"map": "m", "rviz": "1"}, "rviz"), ({"map": "m", "use_sim_time": "x"}, "use_sim_time")])
+def test_unusable_localization_arguments_are_refused_by_name(values, word):
+    with pytest.raises(LaunchArgumentError, match=word):
+        LocalizationLaunchSettings.from_arguments(values)
 
 
 def test_files_are_installed_and_the_configs_match_the_defaults():
@@ -64,14 +96,7 @@ def test_rviz_config_shows_the_map_the_pose_and_the_markers_and_sets_the_initial
 
 
 def test_launch_description_builds_when_launch_is_installed():
-    if importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None:
-        pytest.skip("launch/launch_ros not installed here (a full ROS 2 install has them)")
-    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-    try:
-        get_package_share_directory("dcreg_ros")
-    except PackageNotFoundError:
-        pytest.skip("dcreg_ros is not installed in an ament prefix (colcon build first)")
+    installed_share_or_skip()
     spec = importlib.util.spec_from_file_location("localization_launch", LAUNCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

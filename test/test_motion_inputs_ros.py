@@ -6,7 +6,6 @@ the IMU it falls back to constant velocity with a WARN that says why."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections import Counter
 
 import numpy as np
@@ -21,10 +20,10 @@ rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from nav_msgs.msg import Odometry as OdometryMsg  # noqa: E402
 
-from ros_helpers import RELIABLE, ROOT, Probe, executable, new_domain_id, ros_context, ros_env, spinning, stop_process, tf2_msgs_available  # noqa: E402
+from ros_helpers import (WAIT, RELIABLE, ROOT, Probe, default_sigint, executable, is_diagnostic_of, new_domain_id, ros_context, ros_env, spinning,  # noqa: E402
+                         stamp_ns, stop_process, tf2_msgs_available)
 
 FRAMES = 40
-WAIT = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,8 @@ def replay(bag, tmp, node_parameters: list[str], player_arguments: list[str]) ->
     env = {**ros_env(domain), **profile_environment()}
     command = executable("dcreg_node") + ["--ros-args", "-p", "use_sim_time:=true", "-p", "input_qos:=reliable", *node_parameters]
     log = tmp / "node.log"
-    node = subprocess.Popen(command, env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    with open(log, "w") as out:
+        node = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, preexec_fn=default_sigint)
     record: dict = {}
     try:
         with ros_context(domain) as context:
@@ -47,13 +47,15 @@ def replay(bag, tmp, node_parameters: list[str], player_arguments: list[str]) ->
             probe.listen(OdometryMsg, "dcreg/odometry", RELIABLE)
             probe.listen(DiagnosticArray, "/diagnostics", RELIABLE)
             with spinning(context, probe.node):
+                # matched here; the node's first odometry comes only after the player process started
                 assert probe.wait_until_matched(["dcreg/odometry", "/diagnostics"], timeout=WAIT), "no node"
-                time.sleep(0.5)
-                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync", "--wait", "60", *player_arguments],
-                                        cwd=ROOT, timeout=300, capture_output=True, text=True, env=env)
+                player = subprocess.run(executable("dcreg_bag_player") + [str(bag), "--sync", "--wait", str(int(WAIT)), *player_arguments],
+                                        cwd=ROOT, timeout=3 * WAIT, capture_output=True, text=True, env=env)
                 record["player"] = player
-                probe.wait_for_count("dcreg/odometry", FRAMES, timeout=20.0)
-                time.sleep(1.0)
+                assert probe.wait_for_count("dcreg/odometry", FRAMES, timeout=WAIT), player.stdout + log.read_text()[-2000:]
+                last = max(stamp_ns(m.header.stamp) for m in probe.messages("dcreg/odometry"))
+                # the diagnostic of the last frame follows its odometry
+                assert probe.wait_for_message("/diagnostics", lambda m: is_diagnostic_of(m, last), WAIT)
                 record["odometry"] = probe.messages("dcreg/odometry")
                 record["diagnostics"] = [{kv.key: kv.value for kv in m.status[0].values} | {"level": m.status[0].level}
                                          for m in probe.messages("/diagnostics")]

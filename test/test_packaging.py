@@ -97,9 +97,10 @@ def third_party_imports(folder: str) -> dict[str, str]:
 
 
 def launched_packages() -> dict[str, str]:
-    """ROS packages the launch files start: Node(package=...) and ['ros2', VERB, ...] commands."""
+    """ROS packages the launch files start: Node(package=...) and ['ros2', VERB, ...] commands
+    (in launch/ and in the launch actions they build, dcreg_ros/nodes/launch_actions.py)."""
     used = {}
-    for path in sorted((ROOT / "launch").glob("*.py")):
+    for path in [*sorted((ROOT / "launch").glob("*.py")), ROOT / "dcreg_ros" / "nodes" / "launch_actions.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call):
                 for kw in node.keywords:
@@ -289,6 +290,8 @@ def test_make_with_ros_distro_uses_the_system_python3_and_never_installs_numpy(t
     assert "numpy==1.26.4" in Path(constraints).read_text().split()  # pip must keep the system's numpy
     assert ["--no-deps", "--no-build-isolation", "-e", "."] in installs  # the package itself, nothing else
     assert not [c for c in calls if any("tf2_msgs" in a for a in c)], "tf2_msgs is built only without a system ROS 2"
+    assert not [c for c in calls if "ros2_python" in c], "the system's ros2 CLI and launch are used, not ../shared/ros2_python"
+    assert [str(venv / "bin" / "python"), "scripts/ament_layout.py", str(venv)] in calls  # dcreg_ros in the ament index
     assert len(list(venv.glob(".installed-*-system-ros"))) == 1 and (venv / "COLCON_IGNORE").exists()
 
 
@@ -297,9 +300,13 @@ def test_make_without_ros_distro_makes_the_isolated_pinned_venv(tmp_path):
     assert proc.returncode == 0, proc.stderr
     created = [c for c in calls if c[1:3] == ["-m", "venv"]]
     assert len(created) == 1 and created[0][0].endswith("python3.11") and "--system-site-packages" not in created[0]
-    (first, *_) = pip_installs(calls, tmp_path / "venv")
+    venv = tmp_path / "venv"
+    (first, *_) = pip_installs(calls, venv)
     assert option_values(first, "-r") == ["requirements/runtime.txt", "requirements/test.txt", "requirements/ros.txt"]
     assert option_values(first, "-c") == ["requirements/lock.txt"]
+    python = str(venv / "bin" / "python")
+    assert [python, "-m", "dcreg_ros.eval.shared_data", "ros2_python"] in calls  # where install_ros2_python.sh looks
+    assert [python, "scripts/ament_layout.py", str(venv)] in calls
 
 
 def test_make_with_ros_distro_explains_an_interpreter_without_rclpy(tmp_path):

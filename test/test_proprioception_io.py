@@ -147,6 +147,7 @@ def test_bad_unsorted_and_duplicate_messages_are_skipped_counted_and_sorted(tmp_
     assert "/imu message 6" in stats["errors"][0]
 
 
+@pytest.mark.ros  # the ROS message packages (the robot-install check runs it once they are installed)
 def test_converters_accept_rclpy_messages():
     from builtin_interfaces.msg import Time
     from geometry_msgs.msg import TransformStamped

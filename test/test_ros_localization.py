@@ -27,12 +27,11 @@ from dcreg_ros.nodes.odom_lookup import OdometryHistory
 from dcreg_ros.nodes.odometry_node import OdometryNode
 from dcreg_ros.sim import build_scene, simulate
 from dcreg_ros.sim.mapping import map_from_simulation
-from ros_helpers import LATCHED, RELIABLE, ROOT, Probe, executable, new_domain_id, ros_context, spinning, stamp_ns, start_process, \
-    stop_process, tf2_msgs_available
+from ros_helpers import WAIT, LATCHED, RELIABLE, ROOT, Probe, ProcessGroup, executable, is_diagnostic_of, new_domain_id, ros_context, spinning, stamp_ns, start_process, \
+    stop_process, tf2_msgs_available, wait_for_log
 
 pytestmark = pytest.mark.ros
 
-WAIT = 60.0
 SIM = dict(beams=16, columns=512)
 T_MAP_ODOM = pose_from_xyz_rpy(2.0, -1.0, 0.0, 0.0, 0.0, 0.3)  # where the odometry's frame sits in the map
 
@@ -76,12 +75,12 @@ class Harness:
             n = len(self.node._odom)
             self.odom.publish(rm.odometry_msg(T_odom_base, np.eye(6) * 1e-4, scan.stamp, "odom", "base_link"))
             assert poll_until(lambda: len(self.node._odom) > n, WAIT)
-        before = len(self.probe.messages("/diagnostics"))
-        self.points.publish(rm.pointcloud2_msg(scan.points, scan.stamp, "lidar", scan.times))
-        stamp = f"{scan.stamp:.9f}"
-        assert self.probe.wait_for(lambda: len(self.probe._received["/diagnostics"]) > before, WAIT)
-        got = self.probe.wait_for_message("/diagnostics", lambda m: values(m).get("cloud_stamp") == stamp
-                                          or "waiting" in m.status[0].message, WAIT)
+        before = self.probe.count("/diagnostics")
+        msg = rm.pointcloud2_msg(scan.points, scan.stamp, "lidar", scan.times)
+        self.points.publish(msg)
+        # this scan's diagnostic (or, without an initial pose, the one asking for it), not an earlier one
+        got = self.probe.wait_for_message("/diagnostics", lambda m: is_diagnostic_of(m, stamp_ns(msg.header.stamp))
+                                          or "waiting" in m.status[0].message, WAIT, since=before)
         assert got is not None
         return got
 
@@ -164,6 +163,38 @@ def test_scans_from_elsewhere_make_it_lost_and_relocalization_service(harness, s
     assert h.node._worker.is_alive()
 
 
+def test_relocalization_service_finds_the_pose_after_a_wrong_initial_pose(harness, scene_data):
+    """The real global registration behind dcreg/relocalize: a wrong initial pose (20 m above the
+    truth: no map point within reach) makes the track LOST; the service then puts it back where the
+    truth is. (A wrong pose inside this small symmetric room can pass the quality test: a rotation
+    by 90 or 180 deg fits its walls too, so the wrong pose here is out of the room.)"""
+    h = harness
+    _, run, _ = scene_data
+    truth = run.ground_truth.poses
+    wrong = pose_from_xyz_rpy(0.0, 0.0, 20.0, 0.0, 0.0, 0.0) @ truth[8]
+    count = h.node.counters.initial_poses
+    h.initial.publish(rm.pose_with_covariance_msg(wrong, np.eye(6) * 0.1, 0.0, "map"))
+    assert poll_until(lambda: h.node.counters.initial_poses > count, WAIT)
+    relocalized = h.node.counters.relocalizations
+    start = max(h.node._last_stamp or 0.0, run.scans[-1].stamp)
+    for i, k in enumerate((8, 9, 10)):
+        scan = run.scans[k]
+        scan.stamp = start + 0.1 * (i + 1)
+        diag = h.send_scan(scan)
+    assert values(diag)["tracking"] == "LOST", diag.status[0].message
+    response = h.probe.call(Trigger, "dcreg/relocalize", Trigger.Request(), timeout=WAIT)
+    assert response.success and response.message.startswith("relocalized at"), response.message
+    ns = stamp_ns(rm.time_msg(run.scans[10].stamp))
+    pose = h.probe.wait_for_message("dcreg/localization/pose", lambda m: stamp_ns(m.header.stamp) == ns and m.pose.covariance[0] < 1.0,
+                                    WAIT)
+    assert pose is not None
+    t_err, r_err = pose_error(rm.matrix_from_pose(pose.pose.pose), truth[10])
+    assert t_err < 0.1 and r_err < 1.0, (t_err, r_err)
+    ok = h.probe.wait_for_message("/diagnostics", lambda m: values(m).get("relocalized") == "True" and values(m)["tracking"] == "OK",
+                                  WAIT)
+    assert ok is not None and int(values(ok)["relocalizations"]) == relocalized + 1
+
+
 def test_bad_initial_poses_are_reported(harness):
     h = harness
     before = len(h.probe.messages("/diagnostics"))
@@ -212,6 +243,8 @@ def test_process_starts_and_publishes_the_map(tmp_path, scene_data):
                                                        "-p", f"map_file:={path}"]
     process = start_process(command, domain, log)
     try:
+        # the node logs its start-up line, then publishes the map: both mean it has started
+        assert wait_for_log(log, "localizing '/points'", WAIT, process), log.read_text()
         with ros_context(domain) as context:
             probe = Probe(context)
             probe.listen(PointCloud2, "dcreg/map", LATCHED)  # transient local: a late subscriber still gets it
@@ -221,8 +254,35 @@ def test_process_starts_and_publishes_the_map(tmp_path, scene_data):
         assert probe.messages("dcreg/map")[0].width > 1000
     finally:
         code = stop_process(process)
-    assert code == 0, log.read_text()
-    assert "localizing '/points'" in log.read_text()
+    text = log.read_text()
+    assert code == 0 and "Traceback" not in text, text
+    assert "motion prior from the scans alone (constant velocity)" in text
+
+
+def test_ctrl_c_while_the_node_is_still_starting_exits_0_without_a_traceback(tmp_path):
+    """SIGINT to the process group (a terminal's Ctrl-C), repeated every 50 ms, while the node is
+    still loading a map of 4 million points: exit status 0, no traceback, and it never reached
+    its start-up line (the stop came during the start-up, not after it)."""
+    from dcreg_ros.io.maps import write_map
+
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.pcd"
+    write_map(big, rng.uniform([-200.0, -200.0, 0.0], [200.0, 200.0, 20.0], size=(4_000_000, 3)))
+    domain = new_domain_id()
+    run = ProcessGroup(executable("dcreg_localization_node") + ["--ros-args", "-p", f"map_file:={big}"], domain, tmp_path / "node.log")
+    try:
+        with ros_context(domain) as context:
+            probe = Probe(context)
+            # the node is in the ROS graph as soon as it is created, before it loads the map
+            seen = poll_until(lambda: "dcreg_localization_node" in probe.node.get_node_names() or run.process.poll() is not None, WAIT)
+            probe.node.destroy_node()
+        code = run.ctrl_c(repeat_every=0.05)
+    finally:
+        run.kill()
+    text = run.text()
+    assert seen and code == 0, (code, text)
+    assert "Traceback" not in text and "Exception ignored" not in text, text
+    assert "localizing" not in text, "the node had started already: the stop did not come during the start-up"
 
 
 # --------------------------------------------------------------------------- dcreg_node save_map

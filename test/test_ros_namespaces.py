@@ -15,12 +15,11 @@ from sensor_msgs.msg import PointCloud2
 from conftest import box_room
 from dcreg_ros.nodes import ros_messages as rm
 from dcreg_ros.nodes.matching import poll_until
-from ros_helpers import (RELIABLE, ROOT, Probe, executable, new_domain_id, ros_context, spinning, stamp_ns, start_process,
+from ros_helpers import (WAIT, RELIABLE, ROOT, Probe, executable, new_domain_id, ros_context, spinning, stamp_ns, start_process,
                          stop_process, tf2_msgs_available)
 
 pytestmark = pytest.mark.ros
 
-WAIT = 60.0
 FRAMES = 6
 PERIOD = 0.1
 ROOM = box_room(5000, seed=2)
@@ -65,7 +64,7 @@ def two_robots(tmp_path_factory):
                         stamp = 100.0 + 50.0 * j + PERIOD * k
                         publishers[name].publish(rm.pointcloud2_msg(ROOM - k * step, stamp, f"{name}/lidar"))
                         assert probe.wait_for_count(f"/{name}/dcreg/odometry", k + 1, timeout=WAIT), f"{name} frame {k}"
-                probe.wait_for_count("/diagnostics", 2 * FRAMES, lambda m: "status" in status_values(m), WAIT)
+                assert probe.wait_for_count("/diagnostics", 2 * FRAMES, lambda m: "status" in status_values(m), WAIT)
                 for topic in topics + ["/tf"]:
                     record[topic] = probe.messages(topic)
             probe.node.destroy_node()

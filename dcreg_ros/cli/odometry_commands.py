@@ -316,7 +316,7 @@ def _map_accumulator(args: argparse.Namespace):
 
     if not (np.isfinite(args.map_voxel) and args.map_voxel > 0):
         raise CliError("--map-voxel must be > 0 m")
-    check_map_destination(args.save_map)
+    check_map_destination(args.save_map, created=args.out)  # --out DIR/map.pcd: the run creates DIR
     return GlobalMap(args.map_voxel)
 
 

@@ -101,9 +101,9 @@ def plot_localization(run, path: Path, map_points: np.ndarray | None = None) -> 
     states = run.tracking
     for state, marker, color in (("DEGRADED", "o", "#ff7f0e"), ("LOST", "x", "k")):
         sel = states == state
-        if sel.any():
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=30, marker=marker, facecolors="none" if marker == "o" else color,
-                       edgecolors=color, label=f"{state} ({int(sel.sum())})", zorder=10)
+        if sel.any():  # an open circle has an edge colour; an "x" has no face and is drawn in its colour
+            style = {"facecolors": "none", "edgecolors": color} if marker == "o" else {"color": color}
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=30, marker=marker, label=f"{state} ({int(sel.sum())})", zorder=10, **style)
     ax.set_xlabel("x (m, map frame)")
     ax.set_ylabel("y (m, map frame)")
     ax.set_aspect("equal", adjustable="datalim")

@@ -1,10 +1,15 @@
-"""Where the real scans of ``../shared/data`` are (tests, demo and benchmarks read them there), and
-its consecutive real scans as sequences (:func:`real_sequences`)."""
+"""Where the folders of ``../shared`` are: the real scans (``data``, read by tests, demo and
+benchmarks; its consecutive real scans as sequences: :func:`real_sequences`) and the ROS 2 Python
+tools (``ros2_python``, installed into the venv by scripts/install_ros2_python.sh).
+
+    python -m dcreg_ros.eval.shared_data ros2_python    # prints the folder (used by the scripts)
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,15 +18,18 @@ from ..io.scan import Scan
 from ..io.trajectory import Trajectory, read_kitti
 
 ROOT = Path(__file__).resolve().parents[2]
+# folder name -> the environment variable that overrides where it is
+SHARED_FOLDERS = {"data": "DCREG_SHARED_DATA", "ros2_python": "DCREG_SHARED_ROS2_PYTHON"}
 
 
-def shared_data_dir() -> Path:
-    """``$DCREG_SHARED_DATA``, else ``<project>/../shared/data``, else the same folder next to the
-    repository this checkout was cloned from (a clone in a temporary folder still finds it)."""
-    env = os.environ.get("DCREG_SHARED_DATA")
+def shared_folder(name: str) -> Path:
+    """``$<variable of SHARED_FOLDERS[name]>``, else ``<project>/../shared/<name>``, else the same
+    folder next to the repository this checkout was cloned from (a clone in a temporary folder
+    still finds it). The path returned may not exist: callers say what is missing."""
+    env = os.environ.get(SHARED_FOLDERS[name])
     if env:
         return Path(env)
-    default = ROOT.parent / "shared" / "data"
+    default = ROOT.parent / "shared" / name
     if default.exists():
         return default
     try:
@@ -30,10 +38,15 @@ def shared_data_dir() -> Path:
     except (OSError, subprocess.SubprocessError):
         origin = ""
     if origin and Path(origin).is_dir():
-        candidate = Path(origin).resolve().parent / "shared" / "data"
+        candidate = Path(origin).resolve().parent / "shared" / name
         if candidate.exists():
             return candidate
     return default
+
+
+def shared_data_dir() -> Path:
+    """The real scans: ``shared_folder("data")``."""
+    return shared_folder("data")
 
 
 OUSTER_PERIOD = 0.1  # s: both Ouster recordings run at 10 Hz
@@ -62,3 +75,7 @@ def real_sequences(data: Path | None = None) -> list[RealSequence]:
     kitti = read_kitti(next(os1.glob("*poses_kitti.txt")), period=OUSTER_PERIOD)
     return [RealSequence("os0-8", scans(data / "degenerate" / "ouster_os0_8"), None),
             RealSequence("os1-128", scans(os1), kitti)]
+
+
+if __name__ == "__main__":
+    print(shared_folder(sys.argv[1] if len(sys.argv) > 1 else "data"))

@@ -80,15 +80,17 @@ def write_map(path: str | Path, points: np.ndarray, intensity: np.ndarray | None
     return path
 
 
-def check_map_destination(path: str | Path) -> Path:
-    """The path a map can be written to (a .pcd name in an existing folder), else MapFileError;
-    callers check before a long run rather than after it."""
+def check_map_destination(path: str | Path, created: str | Path | None = None) -> Path:
+    """The path a map can be written to (a .pcd name in an existing folder, or in ``created``, a
+    folder the caller creates before writing, e.g. the run's --out), else MapFileError; callers
+    check before a long run rather than after it."""
     path = Path(path)
     if path.suffix.lower() != ".pcd":
         raise MapFileError(f"{path}: maps are written as PCD; use a .pcd file name")
     if path.is_dir():
         raise MapFileError(f"{path}: is a directory")
-    if not path.parent.is_dir():
+    will_exist = created is not None and path.parent.resolve() == Path(created).resolve()
+    if not path.parent.is_dir() and not will_exist:
         raise MapFileError(f"{path}: folder {path.parent} does not exist")
     return path
 

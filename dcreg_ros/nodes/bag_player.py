@@ -26,6 +26,7 @@ from nav_msgs.msg import Odometry as OdometryMsg
 from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.exceptions import InvalidTopicNameException
 from rclpy.utilities import remove_ros_args
@@ -42,6 +43,8 @@ from ..io.skips import SkipLog
 from ..io.trajectory import Trajectory
 from . import ros_messages as rm
 from .matching import poll_until
+from .stop_signals import StopSignals
+from .stop_signals import install as install_stop_signals
 
 PROG = "dcreg_bag_player"
 FIRST_FRAME_TIMEOUT = 60.0  # s: the first frame may include loading or compiling the numba kernels
@@ -62,6 +65,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="QoS of the points publisher (default reliable: matches both subscriber kinds, no loss)")
     parser.add_argument("--wait", type=float, default=10.0, metavar="S",
                         help="seconds to wait for a subscriber of 'points' before starting (default 10)")
+    parser.add_argument("--subscribers", type=int, default=1, metavar="N",
+                        help="wait (within --wait) until 'points' has N subscribers, e.g. every node of a launch that reads "
+                             "the clouds (default 1)")
     parser.add_argument("--wait-for", action="append", default=[], metavar="TOPIC",
                         help="also wait (within --wait) for a subscriber on TOPIC, e.g. a recorder on ground_truth "
                              "or /clock; repeatable")
@@ -76,6 +82,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--rate must be a positive number")
     if args.sync_timeout <= 0:
         parser.error("--sync-timeout must be positive")
+    if args.subscribers < 1:
+        parser.error("--subscribers must be at least 1")
     for topic in args.wait_for:
         try:
             validate_topic_name(topic if topic.startswith("/") else "/" + topic)
@@ -110,6 +118,7 @@ class Player:
         self.imu_pub = self.node.create_publisher(Imu, args.imu_topic, deep) if args.imu_topic else None
         self.wheel_pub = self.node.create_publisher(OdometryMsg, args.wheel_odom_topic, deep) if args.wheel_odom_topic else None
         self.tf_static_pub = None
+        self.sent = 0  # clouds published
         self._cv = threading.Condition()
         self._latest_odom_ns = -1
         self.odom_sub = None
@@ -141,11 +150,11 @@ class Player:
         return self.node.count_subscribers(name) > 0
 
     def wait_for_subscribers(self, timeout: float) -> bool:
-        """Wait until 'points' and every --wait-for topic have a subscriber (and, with --sync,
-        dcreg/odometry a publisher)."""
+        """Wait until 'points' has --subscribers subscribers, every --wait-for topic one (and, with
+        --sync, dcreg/odometry a publisher)."""
 
         def ready() -> bool:
-            if self.points_pub.get_subscription_count() == 0 or not all(self._has_subscriber(t) for t in self.args.wait_for):
+            if self.points_pub.get_subscription_count() < self.args.subscribers or not all(self._has_subscriber(t) for t in self.args.wait_for):
                 return False
             return self.odom_sub is None or self.node.count_publishers(self.odom_sub.topic_name) > 0
 
@@ -174,6 +183,7 @@ class Player:
         stamp = rm.time_msg(scan.stamp)
         self.clock_pub.publish(Clock(clock=stamp))
         self.points_pub.publish(rm.pointcloud2_msg(scan.points, stamp, scan.frame_id, scan.times, scan.intensity))
+        self.sent += 1
         return stamp_to_nanoseconds(stamp)
 
     def publish_static_transforms(self, transforms: dict) -> bool:
@@ -210,9 +220,27 @@ class Player:
         self.node.destroy_node()
 
 
-def play(args: argparse.Namespace) -> int:
-    """Replay the bag (rclpy must be initialised). Returns the exit status."""
+def play(args: argparse.Namespace, stop: StopSignals) -> int:
+    """Replay the bag (rclpy must be initialised). Returns the exit status: 0 at the end of the
+    bag and after a stop (SIGINT / SIGTERM: Ctrl-C, ros2 launch ending), which prints how far the
+    replay got."""
     total = count_scans(args.bag, args.topic)
+    player = Player(args)
+    try:
+        with stop.interruptible():
+            return _replay(args, player, total)
+    except BaseException:
+        if not stop.requested:
+            raise
+        print(f"{PROG}: stopped: {player.sent}/{total} clouds sent", flush=True)
+        return 0
+    finally:
+        player.close()
+
+
+def _replay(args: argparse.Namespace, player: Player, total: int) -> int:
+    """The replay of :func:`play`: wait for the subscribers, then every cloud (with the IMU,
+    wheel and ground-truth messages up to it) at the bag's pace or in sync with the odometry."""
     topic = pointcloud_topic(args.bag, args.topic)
     gt = None if args.no_ground_truth else read_ground_truth(args.bag)
     skips = SkipLog()
@@ -220,68 +248,64 @@ def play(args: argparse.Namespace) -> int:
     imu = read_imu(args.bag, args.imu_topic) if args.imu_topic else None
     wheel = read_wheel_odometry(args.bag, args.wheel_odom_topic) if args.wheel_odom_topic else None
     transforms = read_static_transforms(args.bag) if (imu is not None or wheel is not None) else {}
-    player = Player(args)
     say = (lambda text: None) if args.quiet else (lambda text: print(f"{PROG}: {text}", flush=True))
-    try:
-        if not player.wait_for_subscribers(args.wait):
-            waited = ", ".join([player.points_pub.topic_name, *args.wait_for])
-            say(f"not every subscriber was there ({waited}) after {args.wait:.0f} s; playing anyway")
-        mode = "sync with dcreg/odometry" if args.sync else f"rate x{args.rate:g}"
-        say(f"playing {total} clouds from {args.bag} topic {topic} -> {player.points_pub.topic_name} ({mode}, QoS {args.qos})"
-            + (f", ground truth -> {player.gt_pub.topic_name}" if gt is not None else ""))
-        if transforms and not player.publish_static_transforms(transforms):
-            say("tf2_msgs is not installed: the bag's /tf_static is not replayed")
-        motion = [(samples, publish, 0) for samples, publish in ((imu, player.publish_imu), (wheel, player.publish_wheel))
-                  if samples is not None and len(samples)]
-        sent, timeouts = 0, 0
-        wall_start, bag_start = time.monotonic(), None
-        last_print = wall_start
-        gt_rel, gt_index = None, 0
-        for scan in scans:
-            stamp = scan.stamp
-            if bag_start is None:
-                bag_start = stamp
-                gt_rel = relative_ground_truth(gt, stamp) if gt is not None else None
-            if not args.sync:
-                delay = wall_start + (stamp - bag_start) / args.rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            # IMU and wheel samples up to the end of this cloud's sweep go out first (a driver
-            # publishes the cloud once the sweep is complete)
-            sweep_end = scan.sweep_end
-            for i, (samples, publish, k) in enumerate(motion):
-                while k < len(samples) and samples.stamps[k] <= sweep_end:
-                    publish(samples, k)
-                    k += 1
-                motion[i] = (samples, publish, k)
-            # ground truth up to this cloud's stamp goes out first
-            while gt_rel is not None and gt_index < len(gt_rel) and gt_rel.stamps[gt_index] <= stamp:
-                player.publish_ground_truth(float(gt_rel.stamps[gt_index]), gt_rel.poses[gt_index])
-                gt_index += 1
-            stamp_ns = player.publish_scan(scan)
-            sent += 1
-            if args.sync:
-                timeout = max(args.sync_timeout, FIRST_FRAME_TIMEOUT) if sent == 1 else args.sync_timeout
-                if not player.wait_for_odometry(stamp_ns, timeout):
-                    timeouts += 1
-                    say(f"no odometry for the cloud at {stamp:.3f} s within {timeout:.0f} s; going on")
-            now = time.monotonic()
-            if now - last_print >= 2.0 or sent == total:
-                last_print = now
-                say(f"{sent}/{total} clouds ({100.0 * sent / max(total, 1):.0f}%), bag time {stamp - bag_start:.1f} s, "
-                    f"{sent / max(now - wall_start, 1e-9):.1f} clouds/s")
-        elapsed = time.monotonic() - wall_start
-        summary = f"done: {sent} clouds in {elapsed:.1f} s"
-        if skips.skipped:
-            summary += f", {skips.skipped} unreadable message(s) skipped (first: {skips.examples[0]})"
+    if not player.wait_for_subscribers(args.wait):
+        waited = ", ".join([player.points_pub.topic_name, *args.wait_for])
+        say(f"not every subscriber was there ({waited}) after {args.wait:.0f} s; playing anyway")
+    mode = "sync with dcreg/odometry" if args.sync else f"rate x{args.rate:g}"
+    say(f"playing {total} clouds from {args.bag} topic {topic} -> {player.points_pub.topic_name} ({mode}, QoS {args.qos})"
+        + (f", ground truth -> {player.gt_pub.topic_name}" if gt is not None else ""))
+    if transforms and not player.publish_static_transforms(transforms):
+        say("tf2_msgs is not installed: the bag's /tf_static is not replayed")
+    motion = [(samples, publish, 0) for samples, publish in ((imu, player.publish_imu), (wheel, player.publish_wheel))
+              if samples is not None and len(samples)]
+    timeouts = 0
+    wall_start, bag_start = time.monotonic(), None
+    last_print = wall_start
+    gt_rel, gt_index = None, 0
+    for scan in scans:
+        stamp = scan.stamp
+        if bag_start is None:
+            bag_start = stamp
+            gt_rel = relative_ground_truth(gt, stamp) if gt is not None else None
+        if not args.sync:
+            delay = wall_start + (stamp - bag_start) / args.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        # IMU and wheel samples up to the end of this cloud's sweep go out first (a driver
+        # publishes the cloud once the sweep is complete)
+        sweep_end = scan.sweep_end
+        for i, (samples, publish, k) in enumerate(motion):
+            while k < len(samples) and samples.stamps[k] <= sweep_end:
+                publish(samples, k)
+                k += 1
+            motion[i] = (samples, publish, k)
+        # ground truth up to this cloud's stamp goes out first
+        while gt_rel is not None and gt_index < len(gt_rel) and gt_rel.stamps[gt_index] <= stamp:
+            player.publish_ground_truth(float(gt_rel.stamps[gt_index]), gt_rel.poses[gt_index])
+            gt_index += 1
+        stamp_ns = player.publish_scan(scan)
+        sent = player.sent
         if args.sync:
-            summary += f", {timeouts} sync timeout(s)"
-        print(f"{PROG}: {summary}", flush=True)
-        if not player.wait_until_delivered(DELIVERY_TIMEOUT):
-            say(f"some reliable subscribers had not acknowledged every message after {DELIVERY_TIMEOUT:.0f} s")
-        return 0
-    finally:
-        player.close()
+            timeout = max(args.sync_timeout, FIRST_FRAME_TIMEOUT) if sent == 1 else args.sync_timeout
+            if not player.wait_for_odometry(stamp_ns, timeout):
+                timeouts += 1
+                say(f"no odometry for the cloud at {stamp:.3f} s within {timeout:.0f} s; going on")
+        now = time.monotonic()
+        if now - last_print >= 2.0 or sent == total:
+            last_print = now
+            say(f"{sent}/{total} clouds ({100.0 * sent / max(total, 1):.0f}%), bag time {stamp - bag_start:.1f} s, "
+                f"{sent / max(now - wall_start, 1e-9):.1f} clouds/s")
+    elapsed = time.monotonic() - wall_start
+    summary = f"done: {player.sent} clouds in {elapsed:.1f} s"
+    if skips.skipped:
+        summary += f", {skips.skipped} unreadable message(s) skipped (first: {skips.examples[0]})"
+    if args.sync:
+        summary += f", {timeouts} sync timeout(s)"
+    print(f"{PROG}: {summary}", flush=True)
+    if not player.wait_until_delivered(DELIVERY_TIMEOUT):
+        say(f"some reliable subscribers had not acknowledged every message after {DELIVERY_TIMEOUT:.0f} s")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,16 +317,16 @@ def main(argv: list[str] | None = None) -> int:
     except BagError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    rclpy.init(args=argv)
+    stop = install_stop_signals()
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     try:
-        return play(args)
+        return play(args, stop)
     except BagError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     finally:
         rclpy.try_shutdown()
+        stop.exiting()
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
-"""What launch/dcreg.launch.py starts, decided from its arguments without the launch library.
+"""What launch/dcreg.launch.py and launch/localization.launch.py start, decided from their
+arguments without the launch library.
 
-The launch file resolves its arguments to strings and hands them to :class:`LaunchSettings`,
-which validates them and derives everything the processes need: dcreg_node's parameter
-overrides, the player's command line (``dcreg_bag_player`` or, on a full ROS install, ``ros2
-bag play --clock``), the per-process environment with the Fast DDS profile, and an RViz config
-whose fixed frame and topics follow the odom frame, the frame prefix and the namespace. Plain
-Python (no launch, no rclpy), so it is tested here and used unchanged on a robot.
+Each launch file resolves its arguments to strings and hands them to :class:`LaunchSettings` /
+:class:`LocalizationLaunchSettings`, which validate them and derive everything the processes
+need: the nodes' parameter overrides, the player's command line (``dcreg_bag_player`` or, on a
+full ROS install, ``ros2 bag play --clock``), the per-process environment with the Fast DDS
+profile, an RViz config whose fixed frame and topics follow the odom frame, the frame prefix and
+the namespace, and what is missing on this machine (rosbag2 for ``player:=ros2bag``, RViz).
+Plain Python (no launch, no rclpy), so it is tested here and used unchanged on a robot.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import tempfile
 from dataclasses import dataclass, fields
@@ -23,10 +26,51 @@ from .transport import profile_environment
 PLAYERS = ("dcreg", "ros2bag")
 BOOLEANS = {"true": True, "false": False}
 RVIZ_TOPIC_PREFIX = "/dcreg/"
+INITIAL_POSE_SOURCES = ("parameter", "topic", "global")  # of dcreg_localization_node (localization_parameters.py)
 
 
 class LaunchArgumentError(ValueError):
     """A launch argument with a value the launch file cannot use."""
+
+
+def ros2bag_installed() -> bool:
+    """``ros2 bag`` (rosbag2's ros2cli verb) is importable here."""
+    return importlib.util.find_spec("ros2bag") is not None
+
+
+def rviz_installed() -> bool:
+    """rviz2 is in the ament index (where launch_ros looks for its executable)."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    except ImportError:
+        return False
+    try:
+        get_package_prefix("rviz2")
+    except (PackageNotFoundError, OSError, ValueError):
+        return False
+    return True
+
+
+def motion_topics(imu_topic: str, wheel_odom_topic: str) -> dict[str, str]:
+    """{"imu_topic": ..., "wheel_odom_topic": ...} of the IMU / wheel odometry topics given as launch
+    arguments (the empty ones left out: the params file decides)."""
+    given = {"imu_topic": imu_topic.strip(), "wheel_odom_topic": wheel_odom_topic.strip()}
+    return {name: topic for name, topic in given.items() if topic}
+
+
+def motion_parameters(topics: dict[str, str]) -> dict[str, str]:
+    """The nodes' parameter overrides of :func:`motion_topics` (motion_prior.imu_topic, ...)."""
+    return {f"motion_prior.{name}": topic for name, topic in topics.items()}
+
+
+def player_motion_arguments(topics: dict[str, str]) -> list[str]:
+    """dcreg_bag_player's --imu-topic / --wheel-odom-topic for :func:`motion_topics`."""
+    return [arg for name, topic in topics.items() for arg in ("--" + name.replace("_", "-"), topic)]
+
+
+def rviz_missing_note(config: str) -> str:
+    """The launch log line when rviz:=true but RViz is not installed (the rest still starts)."""
+    return f"rviz:=true, but rviz2 is not installed here: RViz is not started (its config: {config})"
 
 
 def _flag(name: str, text: str) -> bool:
@@ -36,9 +80,51 @@ def _flag(name: str, text: str) -> bool:
         raise LaunchArgumentError(f"launch argument {name}:={text!r}: expected true or false") from None
 
 
+class _LaunchArguments:
+    """What both launch files' settings share: built from the argument strings and checked, a
+    bag (``bagfile``), RViz (``rviz``), sim time (``use_sim_time``, default: with a bag) and the
+    IMU / wheel topics (``imu_topic``, ``wheel_odom_topic``)."""
+
+    bagfile: str
+    rviz: str
+    use_sim_time: str
+    imu_topic: str
+    wheel_odom_topic: str
+
+    @classmethod
+    def from_arguments(cls, values: dict[str, str]) -> Any:
+        """Settings from {argument: value} (unknown names are ignored); raises
+        LaunchArgumentError naming the first unusable argument."""
+        names = {f.name for f in fields(cls)}
+        settings = cls(**{k: str(v) for k, v in values.items() if k in names})
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        _flag("rviz", self.rviz)
+        if self.use_sim_time:
+            _flag("use_sim_time", self.use_sim_time)
+
+    @property
+    def has_bag(self) -> bool:
+        return bool(self.bagfile.strip())
+
+    @property
+    def show_rviz(self) -> bool:
+        return _flag("rviz", self.rviz)
+
+    @property
+    def sim_time(self) -> bool:
+        """use_sim_time: as given, else true exactly when a bag is replayed (it carries its own time)."""
+        return _flag("use_sim_time", self.use_sim_time) if self.use_sim_time else self.has_bag
+
+    def _motion_topics(self) -> dict[str, str]:
+        return motion_topics(self.imu_topic, self.wheel_odom_topic)
+
+
 @dataclass(frozen=True)
-class LaunchSettings:
-    """The launch arguments as given (strings; see launch/dcreg.launch.py for their meaning)."""
+class LaunchSettings(_LaunchArguments):
+    """The arguments of launch/dcreg.launch.py as given (strings; see the launch file for their meaning)."""
 
     topic: str = "points"
     config: str = ""
@@ -58,22 +144,11 @@ class LaunchSettings:
     imu_topic: str = ""
     wheel_odom_topic: str = ""
 
-    @classmethod
-    def from_arguments(cls, values: dict[str, str]) -> "LaunchSettings":
-        """Settings from {argument: value} (unknown names are ignored); raises
-        LaunchArgumentError naming the first unusable argument."""
-        names = {f.name for f in fields(cls)}
-        settings = cls(**{k: str(v) for k, v in values.items() if k in names})
-        settings.check()
-        return settings
-
     def check(self) -> None:
         if self.player not in PLAYERS:
             raise LaunchArgumentError(f"launch argument player:={self.player!r}: expected one of {', '.join(PLAYERS)}")
         _flag("sync", self.sync)
-        _flag("rviz", self.rviz)
-        if self.use_sim_time:
-            _flag("use_sim_time", self.use_sim_time)
+        super().check()
         try:
             rate = float(self.rate)
         except ValueError:
@@ -85,20 +160,16 @@ class LaunchSettings:
         if self.input_qos not in ("", "sensor_data", "reliable"):
             raise LaunchArgumentError(f"launch argument input_qos:={self.input_qos!r}: expected sensor_data or reliable")
 
+    def check_tools(self, ros2bag: bool | None = None) -> None:
+        """Refuse player:=ros2bag where rosbag2 is not installed (``ros2bag``: whether it is; default:
+        look), saying what to use instead."""
+        ros2bag = ros2bag_installed() if ros2bag is None else ros2bag
+        if self.has_bag and self.player == "ros2bag" and not ros2bag:
+            raise LaunchArgumentError("launch argument player:=ros2bag needs rosbag2 (`ros2 bag play`), which is not installed "
+                                      "here: use player:=dcreg (dcreg_bag_player reads ROS 1 and ROS 2 bags without rosbag2) "
+                                      "or install ros-jazzy-rosbag2")
+
     # ------------------------------------------------------------------ derived values
-    @property
-    def has_bag(self) -> bool:
-        return bool(self.bagfile.strip())
-
-    @property
-    def show_rviz(self) -> bool:
-        return _flag("rviz", self.rviz)
-
-    @property
-    def sim_time(self) -> bool:
-        """use_sim_time: as given, else true exactly when a bag is replayed (it carries its own time)."""
-        return _flag("use_sim_time", self.use_sim_time) if self.use_sim_time else self.has_bag
-
     @property
     def qos(self) -> str:
         """input_qos: as given, else reliable for our player (it publishes reliably, so no cloud
@@ -128,14 +199,7 @@ class LaunchSettings:
         """dcreg_node parameter overrides (after the params file)."""
         overrides = {"use_sim_time": self.sim_time, "base_frame": self.base_frame, "odom_frame": self.odom_frame,
                      "frame_prefix": self.frame_prefix, "input_qos": self.qos}
-        for name, topic in self._motion_topics().items():
-            overrides[f"motion_prior.{name}"] = topic  # empty: as in the params file
-        return overrides
-
-    def _motion_topics(self) -> dict[str, str]:
-        """The IMU / wheel odometry topics given as launch arguments (others left out)."""
-        given = {"imu_topic": self.imu_topic.strip(), "wheel_odom_topic": self.wheel_odom_topic.strip()}
-        return {name: topic for name, topic in given.items() if topic}
+        return {**overrides, **motion_parameters(self._motion_topics())}  # empty topics: as in the params file
 
     def process_environment(self) -> dict[str, str]:
         """Environment added to every process started (the Fast DDS profile; empty when the
@@ -150,9 +214,7 @@ class LaunchSettings:
         if self.bag_topic:
             args += ["--topic", self.bag_topic]
         args += ["--sync"] if _flag("sync", self.sync) else ["--rate", self.rate]
-        for name, topic in self._motion_topics().items():
-            args += ["--" + name.replace("_", "-"), topic]
-        return args
+        return args + player_motion_arguments(self._motion_topics())
 
     def bag_play_command(self) -> list[str]:
         """``ros2 bag play`` with /clock for use_sim_time; the bag's cloud topic (bag_topic,
@@ -162,6 +224,64 @@ class LaunchSettings:
             topics = [self.bag_topic, *self._motion_topics().values(), "/tf_static"]
             command += ["--topics", *topics, "--remap", f"{self.bag_topic}:={self.resolved_topic()}"]
         return command
+
+
+@dataclass(frozen=True)
+class LocalizationLaunchSettings(_LaunchArguments):
+    """The arguments of launch/localization.launch.py as given (strings; see the launch file)."""
+
+    map: str = ""
+    topic: str = "/points"
+    config: str = ""
+    bagfile: str = ""
+    rviz: str = "false"
+    use_sim_time: str = ""
+    map_frame: str = "map"
+    odom_frame: str = "odom"
+    base_frame: str = "base_link"
+    namespace: str = ""
+    odometry: str = "true"
+    initial_pose_source: str = "topic"
+    imu_topic: str = ""
+    wheel_odom_topic: str = ""
+
+    def check(self) -> None:
+        if not self.map.strip():
+            raise LaunchArgumentError("launch argument map:= is empty: give the prior map (a PCD from dcreg/save_map or "
+                                      "`dcreg run --save-map`)")
+        _flag("odometry", self.odometry)
+        super().check()
+        if self.initial_pose_source not in INITIAL_POSE_SOURCES:
+            raise LaunchArgumentError(f"launch argument initial_pose_source:={self.initial_pose_source!r}: expected one of "
+                                      f"{', '.join(INITIAL_POSE_SOURCES)}")
+
+    @property
+    def start_odometry(self) -> bool:
+        return _flag("odometry", self.odometry)
+
+    @property
+    def qos(self) -> str:
+        """Input QoS of the nodes: reliable with our player (it publishes reliably), else sensor_data."""
+        return "reliable" if self.has_bag else "sensor_data"
+
+    def _frames(self) -> dict[str, str]:
+        return {"base_frame": self.base_frame, "odom_frame": self.odom_frame}
+
+    def localization_parameters(self) -> dict[str, Any]:
+        """dcreg_localization_node's overrides (after the params file)."""
+        return {"map_file": self.map, "use_sim_time": self.sim_time, "map_frame": self.map_frame,
+                "initial_pose_source": self.initial_pose_source, "input_qos": self.qos, **self._frames(),
+                **motion_parameters(self._motion_topics())}
+
+    def odometry_parameters(self) -> dict[str, Any]:
+        """dcreg_node's overrides (after its shipped params file): odom -> base_frame for the map -> odom TF."""
+        return {"use_sim_time": self.sim_time, "input_qos": self.qos, **self._frames()}
+
+    def player_arguments(self) -> list[str]:
+        """dcreg_bag_player's command-line arguments: the bag, the IMU / wheel topics to replay, and
+        the number of nodes reading the clouds it waits for (the localization node, dcreg_node)."""
+        readers = 2 if self.start_odometry else 1
+        return [self.bagfile, "--subscribers", str(readers), *player_motion_arguments(self._motion_topics())]
 
 
 def rviz_config_text(template: str, fixed_frame: str, namespace_prefix: str = "") -> str:

@@ -9,7 +9,11 @@ looked up on TF through tf2_ros when it is installed, else read from the nav_msg
 ``map -> base_link`` directly.
 
 - in: ``points``; ``initialpose`` (geometry_msgs/PoseWithCovarianceStamped of base_link in the
-  map frame, what RViz's "2D Pose Estimate" publishes); the odometry topic (``topic`` source)
+  map frame, what RViz's "2D Pose Estimate" publishes); the odometry topic (``topic`` source);
+  optionally ``motion_prior.imu_topic`` (sensor_msgs/Imu) and ``motion_prior.wheel_odom_topic``
+  (nav_msgs/Odometry) for the prediction between scans, as in dcreg_node (nodes/motion_inputs.py):
+  where the map leaves a direction unobservable (a long featureless corridor) the wheels carry
+  the pose along it
 - out: ``dcreg/localization/pose`` (PoseWithCovarianceStamped, map frame, covariance inflated
   along flagged directions; 1e6 when LOST), ``dcreg/map`` (PointCloud2, transient local, once),
   ``/diagnostics`` (OK, WARN for flagged axes / a degraded frame / no initial pose yet, ERROR for
@@ -38,7 +42,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import Imu, PointCloud2
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
@@ -51,6 +55,8 @@ from ..io.maps import MapFileError, load_map
 from ..io.ros_time import stamp_to_seconds
 from ..io.scan import Scan
 from . import ros_messages as rm
+from .motion_inputs import MotionInputBuffer, motion_input_qos, resolve_motion_mountings
+from .mounting import MountingLookup
 from .localization_parameters import (LOCALIZATION_NODE_NAME, READ_ONLY, LocalizationNodeSettings, localization_parameter_specs,
                                       localization_settings_from_values)
 from .node_plumbing import LatestOnlyWorker, scan_from_cloud, spin_node, tf_sender
@@ -96,6 +102,12 @@ class LocalizationNode(Node):
         map_cloud = load_map(settings.map_file, config.map.load_voxel_size, config.map.max_points)
         self.localizer = Localizer(map_cloud.points, self._with_start(config, settings), downsample=False)
         self.map_load_seconds = time.perf_counter() - started
+        imu, wheel = bool(settings.imu_topic), bool(settings.wheel_odom_topic)
+        self.localizer.expect_motion_inputs(imu, wheel)
+        self.motion_inputs = MotionInputBuffer(imu, wheel)
+        self.motion_mounting_detail = ""
+        self._motion_mountings_resolved = not (imu or wheel)
+        self._resolved_mountings: dict[str, tuple] = {}  # motion_prior fields taken from TF (kept on parameter changes)
         self.counters = LocalizationCounters()
         self._state_lock = threading.Lock()  # localizer, pending pose, last scan: worker vs. services
         self._pending_pose: np.ndarray | None = None  # T_map_lidar to apply before the next scan
@@ -116,15 +128,24 @@ class LocalizationNode(Node):
         self.create_subscription(PoseWithCovarianceStamped, "initialpose", self._on_initial_pose, INITIAL_POSE_QOS)
         self.create_service(Trigger, "dcreg/relocalize", self._on_relocalize)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        if settings.publish_map:
-            self.map_pub.publish(rm.pointcloud2_msg(map_cloud.points, self.get_clock().now().to_msg(), settings.map_frame))
+        self._mounting_lookup = MountingLookup(self, True) if imu or wheel else None
         self._worker = LatestOnlyWorker(self._process, self._on_worker_error, "dcreg_localization_worker")
         self.create_subscription(PointCloud2, "points", self._worker.offer, input_qos(settings.input_qos))
+        motion_qos = motion_input_qos(settings.input_qos)
+        if imu:
+            self.create_subscription(Imu, settings.imu_topic, self.motion_inputs.add_imu, motion_qos)
+        if wheel:
+            self.create_subscription(OdometryMsg, settings.wheel_odom_topic, self.motion_inputs.add_wheel, motion_qos)
         info = self.localizer.map_info
+        inputs = [f"{what} '{self.resolve_topic_name(topic)}'" for what, topic in (("IMU", settings.imu_topic),
+                                                                                    ("wheel odometry", settings.wheel_odom_topic)) if topic]
         self.get_logger().info(
             f"localizing '{self.resolve_topic_name('points')}' in {settings.map_file}: {map_cloud.source_points} points "
             f"-> {info.num_points} in the map, loaded in {self.map_load_seconds:.2f} s ({info.nbytes / 1e6:.0f} MB); "
-            f"initial pose from {settings.initial_pose_source}, odom -> {settings.base_frame} from {self._odom_description}")
+            f"initial pose from {settings.initial_pose_source}, odom -> {settings.base_frame} from {self._odom_description}; "
+            f"motion prior from {' and '.join(inputs) if inputs else 'the scans alone (constant velocity)'}")
+        if settings.publish_map:  # last: a subscriber that got the map sees a node that has started
+            self.map_pub.publish(rm.pointcloud2_msg(map_cloud.points, self.get_clock().now().to_msg(), settings.map_frame))
 
     # ----------------------------------------------------------------------- setup helpers
     @staticmethod
@@ -155,6 +176,24 @@ class LocalizationNode(Node):
         self.create_subscription(OdometryMsg, topic, lambda msg: self._on_odometry(history, msg), ODOMETRY_QOS)
         self._odom_description = f"the nav_msgs/Odometry topic '{self.resolve_topic_name(topic)}'"
         return history
+
+    def _resolve_motion_mountings(self, lidar_frame: str) -> None:
+        """The IMU and wheel mountings of the motion prior (TF, else its parameters), once, at the
+        first scan after the inputs sent something (call with the state lock)."""
+        if self.motion_inputs.expect_imu and not self.motion_inputs.imu_frame:
+            return
+        if self.motion_inputs.expect_wheel and not self.motion_inputs.wheel_child_frame:
+            return
+        config = self.localizer.config
+        mp, details = resolve_motion_mountings(self._mounting_lookup, self.motion_inputs, lidar_frame, config.motion_prior,
+                                               self.settings.mounting_timeout)
+        self.motion_mounting_detail = "; ".join(details)
+        self._motion_mountings_resolved = True
+        self._resolved_mountings = {name: getattr(mp, name) for name in ("imu_to_lidar", "lidar_to_base")
+                                    if getattr(mp, name) != getattr(config.motion_prior, name)}
+        if mp != config.motion_prior:
+            self.localizer.update_config(replace(config, motion_prior=mp))
+        self.get_logger().info(f"motion prior mountings: {self.motion_mounting_detail}")
 
     # ----------------------------------------------------------------------- callbacks
     def _on_odometry(self, history: OdometryHistory, msg: OdometryMsg) -> None:
@@ -209,6 +248,7 @@ class LocalizationNode(Node):
         try:
             config, settings = localization_settings_from_values(values)
             with self._state_lock:
+                config = replace(config, motion_prior=replace(config.motion_prior, **self._resolved_mountings))
                 self.localizer.update_config(self._with_start(config, settings))
                 self._values, self.settings = values, settings
                 self._set_extrinsics(settings)
@@ -229,7 +269,13 @@ class LocalizationNode(Node):
         except InputError as exc:
             self._report_error(f"bad PointCloud2 skipped: {exc}", _frame_id(msg), "bad_messages")
             return
+        if self.motion_inputs.expect_imu or self.motion_inputs.expect_wheel:
+            # the IMU / wheel messages of the sweep's last milliseconds may still be on their way
+            self.motion_inputs.wait_until_covered(scan.sweep_end, self.localizer.config.motion_prior.max_data_age)
         with self._state_lock:
+            if not self._motion_mountings_resolved:
+                self._resolve_motion_mountings(scan.frame_id)
+            self.motion_inputs.feed(self.localizer)
             if self._last_stamp is not None and scan.stamp <= self._last_stamp:
                 self._report_error(f"out-of-order stamp {scan.stamp:.6f} s is not after the last scan's {self._last_stamp:.6f} s: "
                                    "skipped", scan.frame_id, "out_of_order")
@@ -272,6 +318,9 @@ class LocalizationNode(Node):
             values["odometry"] = odom_note
             level = max(level, rm.WARN)
         values["time_node_ms"] = (time.perf_counter() - received_at) * 1e3 if received_at is not None else 0.0
+        values.update(self.motion_inputs.values())
+        if self.motion_mounting_detail:
+            values["motion_prior_mounting"] = self.motion_mounting_detail
         values.update(self._counter_values())
         self._publish_diagnostic(level, text, scan.frame_id, values)
         self.marker_pub.publish(rm.degeneracy_markers(report.degeneracy, T_map_lidar, stamp, settings.map_frame))

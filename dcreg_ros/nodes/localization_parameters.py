@@ -10,15 +10,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.config_io import from_dict, param, unflatten
+from ..core.config_io import param
 from ..core.localization import LocalizationConfig
-from .parameters import INPUT_QOS_CHOICES, PARAMS_FILE_KEY, ParameterSpec, parameter_specs, ros_params_yaml
+from .parameters import INPUT_QOS_CHOICES, PARAMS_FILE_KEY, ParameterSpec, parameter_specs, ros_params_yaml, settings_from_values, \
+    topic_or_empty
 
 LOCALIZATION_NODE_NAME = "dcreg_localization_node"
 INITIAL_POSE_SOURCES = ("parameter", "topic", "global")
 ODOM_SOURCES = ("auto", "tf", "topic", "none")
 # these need a new map or new ROS entities: restart the node to change them
-READ_ONLY = frozenset({"input_qos", "map_file", "odom_source", "odom_topic", "initial_pose_source"}
+READ_ONLY = frozenset({"input_qos", "map_file", "odom_source", "odom_topic", "initial_pose_source", "motion_prior.imu_topic",
+                       "motion_prior.wheel_odom_topic"}
                       | {f"map.{f.name}" for f in dataclasses.fields(LocalizationConfig().map)}
                       | {f"correspondence.{f.name}" for f in dataclasses.fields(LocalizationConfig().correspondence)})
 
@@ -54,6 +56,10 @@ class LocalizationNodeSettings:
     transform_tolerance: float = param(0.1, "the TF is stamped this much after the scan (s), so lookups at the current time succeed between scans", _finite_non_negative, ">= 0 s")
     publish_map: bool = param(True, "publish the map once on dcreg/map (transient local)")
     max_points: int = param(2_000_000, "clouds with more points than this are rejected (ERROR diagnostic)", lambda k: k >= 10, ">= 10")
+    # the motion prior's inputs, declared as motion_prior.imu_topic / wheel_odom_topic (as in dcreg_node)
+    imu_topic: str = param("", "sensor_msgs/Imu topic for the IMU motion prior (REP-145; empty = off); its mounting from /tf_static or TF (the cloud's frame <- the IMU message's frame), else motion_prior.imu_to_lidar", topic_or_empty, "a topic name or empty")
+    wheel_odom_topic: str = param("", "nav_msgs/Odometry topic of the wheel odometry for the motion prior (empty = off): where the map leaves a direction unobservable (a long corridor), the wheels carry the pose along it; the LiDAR mounting from /tf_static or TF (its child_frame_id <- the cloud's frame), else motion_prior.lidar_to_base. May be odom_topic too", topic_or_empty, "a topic name or empty")
+    mounting_timeout: float = param(1.0, "seconds to wait for the IMU / wheel mountings on TF at the first scan", _finite_non_negative, ">= 0 s")
 
 
 def localization_parameter_specs() -> list[ParameterSpec]:
@@ -63,10 +69,7 @@ def localization_parameter_specs() -> list[ParameterSpec]:
 
 def localization_settings_from_values(values: dict[str, Any]) -> tuple[LocalizationConfig, LocalizationNodeSettings]:
     """Build and validate both configurations from {dotted name: value}; raises ConfigError."""
-    own = {f.name for f in dataclasses.fields(LocalizationNodeSettings)}
-    settings = from_dict(LocalizationNodeSettings, {k: v for k, v in values.items() if k in own})
-    config = from_dict(LocalizationConfig, unflatten({k: v for k, v in values.items() if k not in own}))
-    return config, settings
+    return settings_from_values(values, LocalizationNodeSettings, LocalizationConfig)
 
 
 def localization_params_yaml(header: str = "") -> str:

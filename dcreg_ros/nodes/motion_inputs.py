@@ -10,11 +10,13 @@ order are dropped and counted by the motion prior itself.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from ..core.geometry import pose_from_xyz_rpy, pose_to_xyz_rpy
 from ..core.proprioception import GRAVITY
 from ..io.proprioception import imu_from_message, imu_samples, magnitudes_in_g, wheel_sample_from_message, wheel_samples
 
@@ -127,3 +129,23 @@ class MotionInputBuffer:
             if self.bad_messages:
                 out["motion_input_bad_messages"] = self.bad_messages
         return out
+
+
+def resolve_motion_mountings(lookup: Any, inputs: MotionInputBuffer, lidar_frame: str, motion_prior: Any,
+                             timeout: float) -> tuple[Any, list[str]]:
+    """The motion prior config with ``imu_to_lidar`` and ``lidar_to_base`` from TF (``lookup``, a
+    nodes.mounting.MountingLookup: the cloud's frame <- the IMU message's frame, the wheel
+    odometry's child frame <- the cloud's frame), else as configured; and one line per input
+    saying where its mounting came from. Inputs that sent nothing yet keep the configured one."""
+    details = []
+    if inputs.expect_imu and inputs.imu_frame:
+        m = lookup.resolve(lidar_frame, inputs.imu_frame, pose_from_xyz_rpy(*motion_prior.imu_to_lidar), timeout,
+                           "motion_prior.imu_to_lidar")
+        motion_prior = replace(motion_prior, imu_to_lidar=tuple(float(v) for v in pose_to_xyz_rpy(m.T_base_lidar)))
+        details.append(f"IMU: {m.detail}")
+    if inputs.expect_wheel and inputs.wheel_child_frame:
+        m = lookup.resolve(inputs.wheel_child_frame, lidar_frame, pose_from_xyz_rpy(*motion_prior.lidar_to_base), timeout,
+                           "motion_prior.lidar_to_base")
+        motion_prior = replace(motion_prior, lidar_to_base=tuple(float(v) for v in pose_to_xyz_rpy(m.T_base_lidar)))
+        details.append(f"wheel odometry: {m.detail}")
+    return motion_prior, details

@@ -12,6 +12,9 @@ from typing import Any, Callable
 from ..core.pointcloud import InputError
 from ..io.pointcloud2 import pointcloud2_to_scan
 from ..io.scan import Scan
+from .stop_signals import install as install_stop_signals
+
+STOP_POLL_SECONDS = 0.1  # the spinning loop looks for a stop request this often
 
 
 def scan_from_cloud(msg: Any, max_points: int) -> Scan:
@@ -109,29 +112,40 @@ def tf_sender(node: Any, qos: Any) -> Callable[[Any], None] | None:
 
 def spin_node(make_node: Callable[[], Any], logger_name: str, start_errors: tuple[type[BaseException], ...],
               args: list[str] | None = None, error_prefix: str = "cannot start") -> int:
-    """Run a node until Ctrl-C or shutdown: 0 on a normal stop (also when the stop comes while the
-    node is still starting), 1 with one ERROR line when ``make_node`` raises one of
-    ``start_errors`` (invalid parameters, an unusable map)."""
+    """Run a node until SIGINT / SIGTERM (Ctrl-C, ``ros2 launch`` stopping it) or an rclpy
+    shutdown: 0 on a stop, also when it comes while the node is still starting or is already
+    being destroyed (nodes/stop_signals.py); 1 with one ERROR line when ``make_node`` raises one
+    of ``start_errors`` (invalid parameters, an unusable map)."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=args)
+    stop = install_stop_signals()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    node = None
     try:
-        node = make_node()
-    except start_errors as exc:
-        rclpy.logging.get_logger(logger_name).error(f"{error_prefix}: {exc}")
-        rclpy.try_shutdown()
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        rclpy.try_shutdown()
+        try:
+            with stop.interruptible():
+                node = make_node()
+        except BaseException as exc:
+            if stop.requested:  # whatever the interrupt broke (numba turns it into a SystemError)
+                return 0
+            if not isinstance(exc, start_errors):
+                raise
+            rclpy.logging.get_logger(logger_name).error(f"{error_prefix}: {exc}")
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            while not stop.requested and rclpy.ok():
+                executor.spin_once(timeout_sec=STOP_POLL_SECONDS)
+        except ExternalShutdownException:
+            pass
+        finally:
+            executor.shutdown()
         return 0
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
     finally:
-        node.destroy_node()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+        stop.exiting()

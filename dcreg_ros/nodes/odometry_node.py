@@ -46,7 +46,7 @@ from sensor_msgs.msg import PointCloud2
 from std_srvs.srv import Trigger
 
 from ..core.config_io import ConfigError
-from ..core.geometry import pose_from_xyz_rpy, pose_to_xyz_rpy, transform_points
+from ..core.geometry import pose_from_xyz_rpy, transform_points
 from ..core.global_map import GlobalMap
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
@@ -54,7 +54,7 @@ from ..core.stamps import OUT_OF_ORDER, StampGaps, StampRejected
 from ..io.ros_time import stamp_to_seconds
 from ..io.scan import Scan
 from . import ros_messages as rm
-from .motion_inputs import MotionInputBuffer, motion_input_qos
+from .motion_inputs import MotionInputBuffer, motion_input_qos, resolve_motion_mountings
 from .mounting import PARAMETER, Mounting, MountingLookup
 from .node_plumbing import LatestOnlyWorker, scan_from_cloud, spin_node
 from .outputs import FrameTimes, OdometryOutputs
@@ -326,18 +326,8 @@ class OdometryNode(Node):
     def _resolve_motion_mountings(self, lidar_frame: str, settings: NodeSettings) -> None:
         """T_lidar_imu and T_base_lidar of the motion prior from TF (the messages' frames), else
         the motion_prior parameters; the odometry has no frame yet, so the change costs nothing."""
-        mp = self.odometry.config.motion_prior
-        details = []
-        if settings.imu_topic and self.motion_inputs.imu_frame:
-            m = self._mounting_lookup.resolve(lidar_frame, self.motion_inputs.imu_frame, pose_from_xyz_rpy(*mp.imu_to_lidar),
-                                              settings.mounting_timeout, "motion_prior.imu_to_lidar")
-            mp = replace(mp, imu_to_lidar=tuple(float(v) for v in pose_to_xyz_rpy(m.T_base_lidar)))
-            details.append(f"IMU: {m.detail}")
-        if settings.wheel_odom_topic and self.motion_inputs.wheel_child_frame:
-            m = self._mounting_lookup.resolve(self.motion_inputs.wheel_child_frame, lidar_frame, pose_from_xyz_rpy(*mp.lidar_to_base),
-                                              settings.mounting_timeout, "motion_prior.lidar_to_base")
-            mp = replace(mp, lidar_to_base=tuple(float(v) for v in pose_to_xyz_rpy(m.T_base_lidar)))
-            details.append(f"wheel odometry: {m.detail}")
+        mp, details = resolve_motion_mountings(self._mounting_lookup, self.motion_inputs, lidar_frame,
+                                               self.odometry.config.motion_prior, settings.mounting_timeout)
         self._check_tf_owner(settings)
         if details:
             self.motion_mounting_detail = "; ".join(details)

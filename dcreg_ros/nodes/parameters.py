@@ -34,8 +34,8 @@ NODE_NAME = "dcreg_node"
 PARAMS_FILE_KEY = "/**"
 INPUT_QOS_CHOICES = ("sensor_data", "reliable")
 
-# changing these needs new ROS entities (a subscription with another QoS): restart the node
-READ_ONLY = frozenset({"input_qos"})
+# changing these needs new ROS entities (a subscription with another QoS or topic): restart the node
+READ_ONLY = frozenset({"input_qos", "motion_prior.imu_topic", "motion_prior.wheel_odom_topic"})
 
 
 def _pose6(v: Any) -> bool:
@@ -46,7 +46,8 @@ def _finite_non_negative(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x >= 0
 
 
-def _topic(s: str) -> bool:
+def topic_or_empty(s: str) -> bool:
+    """A topic parameter: empty (off) or a name without spaces."""
     return isinstance(s, str) and not any(c.isspace() for c in s)
 
 
@@ -71,8 +72,8 @@ class NodeSettings:
     path_publish_period: float = param(0.5, "seconds of data time between path messages; 0 = every frame (a long path costs ~4 ms per 1000 poses)", _finite_non_negative, ">= 0 s")
     path_max_poses: int = param(2000, "poses kept in dcreg/path", lambda k: 2 <= k <= 1_000_000, "between 2 and 1000000")
     path_history: str = param("decimated", "when path_max_poses is reached: decimated (thin the older poses by 2, the path still spans the whole run) or recent (keep the last poses only)", lambda h: h in HISTORY_MODES, "decimated or recent")
-    imu_topic: str = param("", "sensor_msgs/Imu topic for the IMU motion prior (REP-145; empty = off); its mounting from TF (the cloud's frame <- the IMU message's frame), else motion_prior.imu_to_lidar", _topic, "a topic name or empty")
-    wheel_odom_topic: str = param("", "nav_msgs/Odometry topic of the wheel odometry for the motion prior (empty = off); the LiDAR mounting from TF (its child_frame_id <- the cloud's frame), else motion_prior.lidar_to_base. When it names the same odom_frame -> base_frame pair as ours (its driver broadcasts that TF), our TF is withheld with a WARN (REP-105: one parent per frame) and dcreg/odometry is still published, e.g. for robot_localization; publish_tf false silences the WARN", _topic, "a topic name or empty")
+    imu_topic: str = param("", "sensor_msgs/Imu topic for the IMU motion prior (REP-145; empty = off); its mounting from TF (the cloud's frame <- the IMU message's frame), else motion_prior.imu_to_lidar", topic_or_empty, "a topic name or empty")
+    wheel_odom_topic: str = param("", "nav_msgs/Odometry topic of the wheel odometry for the motion prior (empty = off); the LiDAR mounting from TF (its child_frame_id <- the cloud's frame), else motion_prior.lidar_to_base. When it names the same odom_frame -> base_frame pair as ours (its driver broadcasts that TF), our TF is withheld with a WARN (REP-105: one parent per frame) and dcreg/odometry is still published, e.g. for robot_localization; publish_tf false silences the WARN", topic_or_empty, "a topic name or empty")
     max_points: int = param(2_000_000, "clouds with more points than this are rejected (ERROR diagnostic) before conversion", lambda k: k >= 10, ">= 10")
     map_save_path: str = param("", "file dcreg/save_map writes (binary PCD in the odom frame, written atomically); empty: the service explains how to set it")
     map_save_voxel: float = param(0.1, "every registered frame is kept for dcreg/save_map at one point per voxel of this edge (m); 0 = keep nothing", _finite_non_negative, ">= 0 m")
@@ -160,12 +161,15 @@ def _rules(cfg: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-# node settings published under a section of the odometry's names, next to what they feed
+# node settings published under a section of the core config's names, next to what they feed
+# (dcreg_node and dcreg_localization_node both have them)
 NODE_SECTION_NAMES = {"imu_topic": "motion_prior.imu_topic", "wheel_odom_topic": "motion_prior.wheel_odom_topic"}
 
 
 def _section_names(settings: Any) -> dict[str, str]:
-    return NODE_SECTION_NAMES if isinstance(settings, NodeSettings) else {}
+    """{field: ROS name} of the fields of a node settings object that live in a config section."""
+    fields = {f.name for f in dataclasses.fields(settings)}
+    return {name: ros for name, ros in NODE_SECTION_NAMES.items() if name in fields}
 
 
 def parameter_specs(sources: tuple | None = None, read_only: frozenset = READ_ONLY) -> list[ParameterSpec]:
@@ -177,7 +181,8 @@ def parameter_specs(sources: tuple | None = None, read_only: frozenset = READ_ON
     specs, sectioned = [], []
     rules = _rules(settings)
     for name, (value, doc) in flatten(settings).items():
-        spec = ParameterSpec(section_names.get(name, name), _ros_value(value), doc, name in read_only, rules[name])
+        ros_name = section_names.get(name, name)
+        spec = ParameterSpec(ros_name, _ros_value(value), doc, ros_name in read_only, rules[name])
         (sectioned if name in section_names else specs).append(spec)
     rules = _rules(config)
     for name, (value, doc) in flatten(config).items():
@@ -188,22 +193,24 @@ def parameter_specs(sources: tuple | None = None, read_only: frozenset = READ_ON
     return specs[: last + 1] + sectioned + specs[last + 1:]
 
 
-def node_parameter_names() -> set[str]:
-    """The ROS names of the node's own parameters."""
-    return {NODE_SECTION_NAMES.get(f.name, f.name) for f in dataclasses.fields(NodeSettings)}
+def node_parameter_names(settings_type: type = NodeSettings) -> set[str]:
+    """The ROS names of a node's own parameters (default dcreg_node's)."""
+    return {NODE_SECTION_NAMES.get(f.name, f.name) for f in dataclasses.fields(settings_type)}
 
 
-def settings_from_values(values: dict[str, Any]) -> tuple[OdometryConfig, NodeSettings]:
-    """Build and validate both configurations from {dotted name: value}.
+def settings_from_values(values: dict[str, Any], settings_type: type = NodeSettings,
+                         config_type: type = OdometryConfig) -> tuple[Any, Any]:
+    """Build and validate both configurations from {dotted name: value}: by default dcreg_node's
+    (OdometryConfig, NodeSettings), else (``config_type``, ``settings_type``) of another node.
 
     Raises ConfigError naming the first bad or unknown parameter.
     """
-    own = node_parameter_names()
+    own = node_parameter_names(settings_type)
     field_of = {ros: name for name, ros in NODE_SECTION_NAMES.items()}
     node_values = {field_of.get(k, k): v for k, v in values.items() if k in own}
-    odom_values = {k: v for k, v in values.items() if k not in own}
-    settings = from_dict(NodeSettings, node_values)
-    config = from_dict(OdometryConfig, unflatten(odom_values))
+    config_values = {k: v for k, v in values.items() if k not in own}
+    settings = from_dict(settings_type, node_values)
+    config = from_dict(config_type, unflatten(config_values))
     return config, settings
 
 

@@ -22,7 +22,8 @@ from .matching import all_matched, poll_until
 from .transport import profile_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_START_TIMEOUT = 60.0  # s: the node process loads rclpy and the compiled numba kernels
+NODE_START_TIMEOUT = 180.0  # s: the node process loads rclpy and the compiled numba kernels (a minute on a loaded machine)
+LAST_DIAGNOSTIC_TIMEOUT = 30.0  # s: after the last odometry, its diagnostic
 
 
 def _command(module: str) -> list[str]:
@@ -69,13 +70,14 @@ def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, do
         spinner.start()
         # the probe must be matched with the node before the first cloud goes out, or it misses
         # messages; the player only waits for the node
+        # (the node's side of the match follows within milliseconds; its first odometry comes only
+        # after the player process has started and sent the first cloud)
         poll_until(lambda: all_matched(subscriptions) or node_proc.poll() is not None, NODE_START_TIMEOUT)
-        time.sleep(0.5)  # let the node's side of the match complete too
         started = time.monotonic()
         player = subprocess.run(_command("dcreg_ros.nodes.bag_player") + [str(bag), "--sync"], env=env,
                                 capture_output=True, text=True, timeout=timeout)
         wall = time.monotonic() - started
-        time.sleep(1.0)  # the last diagnostics follow the last odometry
+        poll_until(lambda: _last_diagnostic_arrived(received, lock), LAST_DIAGNOSTIC_TIMEOUT)  # it follows the last odometry
     finally:
         # stop the spinner before the context goes: an executor left spinning on a shut-down
         # context can hold the GIL in a tight loop and starve this thread (a hang, seen when the
@@ -93,6 +95,17 @@ def replay_through_node(bag: Path, params_file: Path, timeout: float = 180.0, do
     with lock:
         odometry, diagnostics = list(received["odometry"]), list(received["diagnostics"])
     return {"player": player, "wall_seconds": wall, "odometry": odometry, "diagnostics": diagnostics}
+
+
+def _last_diagnostic_arrived(received: dict[str, list], lock: threading.Lock) -> bool:
+    """The diagnostic of the newest odometry received is there too."""
+    with lock:
+        if not received["odometry"]:
+            return True
+        stamp = received["odometry"][-1].header.stamp
+        wanted = stamp.sec + 1e-9 * stamp.nanosec
+        return any(kv.key == "cloud_stamp" and abs(float(kv.value) - wanted) < 1e-6
+                   for d in received["diagnostics"] if d.status for kv in d.status[0].values)
 
 
 def summarize_replay(record: dict, ground_truth=None) -> str:
