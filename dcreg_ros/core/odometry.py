@@ -487,7 +487,7 @@ class Odometry:
         return self.config.degeneracy.strategy == "dcreg_prior" and self.config.motion_prior.prior_strength == "prediction"
 
     def _align(self, scan: "Preprocessed", init: np.ndarray, prediction: Prediction | None, strategy: str | None = None,
-               measure: bool = True) -> RegistrationResult:
+               measure: bool = True, unflagged_only: bool = False) -> RegistrationResult:
         """Register against the local map with the adaptive threshold; ``prediction`` None: no prior
         (the data's own solution, ``strategy`` plain Gauss-Newton); ``measure``: gather the
         statistics of the honest covariance (core/measurement.py)."""
@@ -495,7 +495,7 @@ class Odometry:
         return align(scan.source, self.local_map, init, self._registration, strategy=strategy,
                      max_distance=self._max_distance, kernel_scale=max(sigma / 3.0, 1e-3),
                      prior=registration_prior(self.config.motion_prior, prediction), source_fractions=scan.source_fractions,
-                     measure_cell=self.config.mapping.voxel_size if measure else 0.0)
+                     measure_cell=self.config.mapping.voxel_size if measure else 0.0, measure_unflagged_only=unflagged_only)
 
     @property
     def _max_distance(self) -> float:
@@ -520,7 +520,11 @@ class Odometry:
         guess = self._scan_pose @ prediction.delta
         deskewed = scan.source_fractions is not None and self.config.preprocess.deskew and len(self.poses) >= 2
         again = self.config.preprocess.deskew_passes > 1 and (self._fusing or deskewed)
-        result = self._align(scan, guess, prediction, measure=not again)
+        # without a second deskewing, a first pass that flagged nothing is already the data's own
+        # solution (no prior acted): its statistics are gathered and the second pass is skipped
+        result = self._align(scan, guess, prediction, measure=not again or not deskewed, unflagged_only=again)
+        if again and result.statistics is not None:
+            again = False
         uncertainty = None if again else self._uncertainty(result, prediction.covariance, interval)
         if again and result.ok:
             # the first pass (DCReg, the flagged directions held on the prediction) steers the second:

@@ -171,7 +171,7 @@ class _GaussNewton:
     """The loop of :func:`align`, one small method per step of the algorithm."""
 
     def __init__(self, source, target, init, config, strategy, max_distance, kernel_scale, prior, fractions=None,
-                 measure_cell=0.0, prior_origin=None) -> None:
+                 measure_cell=0.0, prior_origin=None, measure_unflagged_only=False) -> None:
         self.config = config
         self.strategy = strategy or config.degeneracy.strategy
         self.code = strategy_code(self.strategy)
@@ -188,6 +188,8 @@ class _GaussNewton:
         self.stages = coarse_to_fine_sets(np.ascontiguousarray(source, dtype=np.float64), config.convergence.coarse_fraction)
         self.fractions = fractions  # sweep fraction of each source point relative to the reference time, or None
         self.measure_cell = measure_cell  # > 0: gather MeasurementStatistics over map patches of this edge (m)
+        self.measure_unflagged_only = measure_unflagged_only  # ... only when no iteration flagged a direction
+        self._flagged = False  # whether any iteration flagged a direction
         self._last_correspondences = None
         self.stage = 0
         self.timings = dict.fromkeys(TIMING_KEYS, 0.0)
@@ -272,6 +274,7 @@ class _GaussNewton:
         if it == 0:
             self.first = analysis
         self.last = analysis
+        self._flagged = self._flagged or bool(analysis.mask.any())
         return solved.delta
 
     def update(self, delta: np.ndarray) -> bool:
@@ -311,7 +314,9 @@ class _GaussNewton:
         usable = self.last is not None and eq.count > 6
         data_pose = self.data_solution(eq) if usable else self.T
         measurement = None  # MeasurementStatistics of the final linearisation
-        if usable and self.measure_cell > 0.0 and self._last_correspondences is not None and self.stage == len(self.stages) - 1:
+        flagged = self._flagged or self.first is None
+        if (usable and self.measure_cell > 0.0 and self._last_correspondences is not None and self.stage == len(self.stages) - 1
+                and not (self.measure_unflagged_only and flagged)):
             T, normals, residuals, valid, kscale, gate, slots = self._last_correspondences
             fractions = self.fractions if self.fractions is not None and len(self.fractions) == len(self.points) else None
             measurement = measurement_statistics(self.points, fractions, T, normals, residuals, valid, self.kernel, kscale, gate,
@@ -351,6 +356,7 @@ def align(
     source_fractions: np.ndarray | None = None,
     measure_cell: float = 0.0,
     prior_origin: np.ndarray | None = None,
+    measure_unflagged_only: bool = False,
 ) -> RegistrationResult:
     """Register prepared source points (N, 3, source frame) to a target map, starting at ``init``.
 
@@ -361,10 +367,12 @@ def align(
     patches of that edge; ``source_fractions``: each point's sweep time relative to the
     reference, in frame intervals, for the deskewing terms). ``prior_origin`` (4x4) centres
     ``dcreg_prior``'s prior elsewhere than at ``init`` (a second pass started at the first one's
-    result keeps its prior on the prediction).
+    result keeps its prior on the prediction). ``measure_unflagged_only``: gather the statistics
+    only when no iteration flagged a direction (then no prior acted and the result is the data's
+    own: the odometry needs no second pass for it).
     """
     return _GaussNewton(source, target, init, config, strategy, max_distance, kernel_scale, prior, source_fractions,
-                        measure_cell, prior_origin).run()
+                        measure_cell, prior_origin, measure_unflagged_only).run()
 
 
 def build_target_map(points: np.ndarray, config: RegistrationConfig) -> VoxelMap:

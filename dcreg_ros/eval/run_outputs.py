@@ -42,7 +42,7 @@ DIAGNOSTIC_COLUMNS = (
     + [f"eigenvalue_{a}" for a in AXIS_NAMES]
     + ["x", "y", "z", "roll_deg", "pitch_deg", "yaw_deg"]
     + list(std_items(np.zeros(6), "std")) + list(std_items(np.zeros(6), "pose_std"))
-    + ["relative_axes", "absolute_axes", "prior_source", "prior_age_s", "prior_axes"]
+    + ["relative_axes", "absolute_axes", "prior_source", "prior_age_s", "prior_axes", "tracking"]
     + [f"{k}_ms" for k in FRAME_TIMING_KEYS]
     + ["total_ms", "notes"]
 )
@@ -103,7 +103,8 @@ def diagnostics_row(r: FrameRecord) -> dict:
     row.update(std_items(r.axis_std, "std"))
     row.update(std_items(r.pose_std, "pose_std"))
     row.update({"relative_axes": " ".join(flagged_axes(r.relative_weak)), "absolute_axes": " ".join(flagged_axes(r.absolute_weak)),
-                "prior_source": r.prior_source, "prior_age_s": r.prior_age, "prior_axes": " ".join(r.prior_axes)})
+                "prior_source": r.prior_source, "prior_age_s": r.prior_age, "prior_axes": " ".join(r.prior_axes),
+                "tracking": r.tracking})
     row.update({f"{k}_ms": r.timings.get(k, 0.0) for k in FRAME_TIMING_KEYS})
     row["total_ms"] = r.total_ms
     row["notes"] = "; ".join(r.notes)
@@ -244,6 +245,7 @@ def summarize(result: RunResult, total: int | None = None) -> dict:
         "degenerate_frames": int(masks.any(axis=1).sum()) if len(masks) else 0,
         "degenerate_frames_per_axis": {a: int(masks[:, i].sum()) for i, a in enumerate(AXIS_NAMES)} if len(masks) else {},
         "failed_registrations": sum(1 for r in result.records if not r.ok),
+        "frames_per_tracking_state": dict(Counter(r.tracking for r in result.records)),
         "frames_per_prior_source": dict(Counter(r.prior_source for r in result.records[1:])),
     }
 

@@ -48,7 +48,7 @@ from std_srvs.srv import Trigger
 from ..core.config_io import ConfigError
 from ..core.geometry import pose_from_xyz_rpy, transform_points
 from ..core.global_map import GlobalMap
-from ..core.odometry import FrameRecord, Odometry, OdometryConfig
+from ..core.odometry import TRACKING_DEGRADED, TRACKING_LOST, FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..core.stamps import OUT_OF_ORDER, StampGaps, StampRejected
 from ..io.ros_time import stamp_to_seconds
@@ -422,19 +422,23 @@ class OdometryNode(Node):
 
 
 def frame_diagnostic(record: FrameRecord, stamp: float, times: FrameTimes) -> tuple[int, str, dict[str, Any]]:
-    """(level, message, key-values) of a registered frame: ERROR for a failed registration,
-    WARN when directions are flagged or the frame starts a new sequence after a stamp jump,
-    else OK."""
+    """(level, message, key-values) of a registered frame: ERROR for a failed registration or a
+    LOST track, WARN for a refused scan (DEGRADED), flagged directions or a new sequence after a
+    stamp jump, else OK."""
     report = record.degeneracy
     if not record.ok:
         level, text = rm.ERROR, f"registration failed ({record.status}); pose from the motion model"
+    elif record.tracking == TRACKING_LOST:
+        level, text = rm.ERROR, f"track LOST: {record.tracking_message}"
+    elif record.tracking == TRACKING_DEGRADED:
+        level, text = rm.WARN, f"scan refused (DEGRADED): {record.tracking_message}; pose from the motion model, the map unchanged"
     elif record.sequence_reset:
         level, text = rm.WARN, record.notes[0]
     elif report is None:
         level, text = rm.OK, "first frame: local map initialised"
     else:
         level, text = (rm.WARN if report.degenerate else rm.OK), report.describe()
-    values: dict[str, Any] = {"status": record.status, "frame": record.index, "cloud_stamp": f"{stamp:.9f}",
+    values: dict[str, Any] = {"status": record.status, "tracking": record.tracking, "frame": record.index, "cloud_stamp": f"{stamp:.9f}",
                               "iterations": record.iterations, "rmse": record.rmse, "fitness": record.fitness,
                               "points": record.num_points, "correspondences": record.num_correspondences,
                               "threshold": record.threshold}
