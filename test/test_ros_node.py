@@ -436,6 +436,42 @@ def test_invalid_startup_parameters_exit_nonzero_with_a_clear_error(tmp_path, ov
     assert "Traceback" not in text
 
 
+def test_refused_scans_a_lost_track_and_its_recovery_reach_the_diagnostics():
+    """A node of its own (the module's harness keeps tracking): a cloud of another room is refused
+    (WARN, DEGRADED), clouds of noise make the track LOST (ERROR) after ``tracking.lost_after``
+    refusals, and the room seen again resumes tracking (OK, with a WARN saying so); the odometry published
+    meanwhile comes from the motion model and stays finite."""
+    other_room = box_room(6000, size=(20.0, 5.0, 4.0), seed=3)
+    noise = np.random.default_rng(0).uniform(-6.0, 6.0, (6000, 3))
+    with ros_context(new_domain_id()) as context:
+        h = Harness(context)
+        try:
+            with spinning(context, h.node, h.probe.node):
+                assert poll_until(lambda: h.pub.get_subscription_count() > 0, WAIT)
+                for _ in range(10):
+                    h.register()
+
+                def diagnostic(msg: PointCloud2) -> tuple[int, str, dict[str, str]]:
+                    stamp = stamp_to_seconds(msg.header.stamp)
+                    diag = h.send(msg, "/diagnostics", lambda m: abs(float(status_values(m).get("cloud_stamp", "nan")) - stamp) < 1e-6)
+                    assert diag is not None, f"no diagnostic for the cloud stamped {stamp}"
+                    return diag.status[0].level[0], diag.status[0].message, status_values(diag)
+
+                level, text, values = diagnostic(rm.pointcloud2_msg(other_room, h.next_stamp(), "lidar"))
+                assert (level, values["tracking"]) == (rm.WARN, "DEGRADED") and text.startswith("scan refused (DEGRADED): inlier share")
+                lost_after = h.node.odometry.config.tracking.lost_after
+                noisy = [diagnostic(rm.pointcloud2_msg(noise, h.next_stamp(), "lidar")) for _ in range(lost_after + 1)]
+                assert [v["tracking"] for _, _, v in noisy] == ["DEGRADED"] * (lost_after - 2) + ["LOST"] * 3
+                assert all(level == rm.ERROR and text.startswith("track LOST") for level, text, v in noisy if v["tracking"] == "LOST")
+                level, text, values = diagnostic(h.good_cloud())
+                assert (level, values["tracking"]) == (rm.WARN, "OK") and text.startswith(f"track resumed after {lost_after + 2} refused scans"), text
+                odometry = h.probe.messages("dcreg/odometry")
+                assert len(odometry) >= 10 + lost_after + 3 and np.isfinite([position(m) for m in odometry]).all()
+        finally:
+            h.node.destroy_node()
+            h.probe.node.destroy_node()
+
+
 def test_frame_diagnostic_levels():
     from dcreg_ros.core.degeneracy import analyze_hessian
     from dcreg_ros.core.odometry import FrameRecord
@@ -458,3 +494,12 @@ def test_frame_diagnostic_levels():
     restart = FrameRecord(0, 5.0, np.eye(4), "first_frame", sequence_reset=True, notes=("stamps jumped ...: new sequence, odometry reset",))
     level, text, values = frame_diagnostic(restart, 5.0, times)
     assert level == rm.WARN and "new sequence" in text and "new sequence" in values["notes"]
+    refused = FrameRecord(6, 1.3, np.eye(4), "converged", degeneracy=well, tracking="DEGRADED", tracking_message="inlier share 0.2")
+    level, text, values = frame_diagnostic(refused, 1.3, times)
+    assert level == rm.WARN and text.startswith("scan refused (DEGRADED): inlier share 0.2") and values["tracking"] == "DEGRADED"
+    lost = FrameRecord(7, 1.4, np.eye(4), "converged", degeneracy=well, tracking="LOST", tracking_message="lost for 5 scans")
+    level, text, values = frame_diagnostic(lost, 1.4, times)
+    assert level == rm.ERROR and text == "track LOST: lost for 5 scans" and values["tracking"] == "LOST"
+    resumed = FrameRecord(8, 1.5, np.eye(4), "converged", degeneracy=weak_x, tracking_message="track resumed after 6 refused scans")
+    level, text, _ = frame_diagnostic(resumed, 1.5, times)
+    assert level == rm.WARN and text.startswith("track resumed after 6 refused scans; weakly constrained: x")

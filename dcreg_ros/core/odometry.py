@@ -437,9 +437,9 @@ class Odometry:
         scans the odometry restarts from the current one."""
         tc = self.config.tracking
         if not estimate.problem:
-            self._refused = 0
+            refused, self._refused = self._refused, 0
             self._fitness.append((estimate.result.fitness, estimate.result.rmse))
-            return TrackingVerdict(TRACKING_OK)
+            return TrackingVerdict(TRACKING_OK, f"track resumed after {refused} refused scans" if refused else "")
         self._refused += 1
         if self._refused >= tc.reset_after:
             return TrackingVerdict(TRACKING_LOST, f"refused {self._refused} scans in a row ({estimate.problem}): the odometry "

@@ -424,7 +424,7 @@ class OdometryNode(Node):
 def frame_diagnostic(record: FrameRecord, stamp: float, times: FrameTimes) -> tuple[int, str, dict[str, Any]]:
     """(level, message, key-values) of a registered frame: ERROR for a failed registration or a
     LOST track, WARN for a refused scan (DEGRADED), flagged directions or a new sequence after a
-    stamp jump, else OK."""
+    stamp jump, else OK; a track that resumed or was recovered says so first."""
     report = record.degeneracy
     if not record.ok:
         level, text = rm.ERROR, f"registration failed ({record.status}); pose from the motion model"
@@ -438,6 +438,8 @@ def frame_diagnostic(record: FrameRecord, stamp: float, times: FrameTimes) -> tu
         level, text = rm.OK, "first frame: local map initialised"
     else:
         level, text = (rm.WARN if report.degenerate else rm.OK), report.describe()
+    if record.ok and record.tracking not in (TRACKING_LOST, TRACKING_DEGRADED) and record.tracking_message:
+        text = f"{record.tracking_message}; {text}"  # the track resumed or was recovered
     values: dict[str, Any] = {"status": record.status, "tracking": record.tracking, "frame": record.index, "cloud_stamp": f"{stamp:.9f}",
                               "iterations": record.iterations, "rmse": record.rmse, "fitness": record.fitness,
                               "points": record.num_points, "correspondences": record.num_correspondences,
