@@ -51,6 +51,8 @@ def test_localize_in_the_saved_map(mapped, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["tracking"] == {"OK": FRAMES, "DEGRADED": 0, "LOST": 0}
     assert summary["ate_rmse_m"] < 0.03 and summary["map_points"] > 1000 and summary["map_load_seconds"] > 0
+    header = next(csv.reader(open(out / "diagnostics.csv")))
+    assert len(header) == len(set(header)), sorted(h for h in header if header.count(h) > 1)  # every column once
     rows = list(csv.DictReader(open(out / "diagnostics.csv")))
     assert len(rows) == FRAMES and {"tracking", "inlier_share", "kappa_translation", "degenerate_x"} <= set(rows[0])
     traj = read_tum(out / "trajectory_tum.txt")

@@ -500,6 +500,9 @@ def test_frame_diagnostic_levels():
     lost = FrameRecord(7, 1.4, np.eye(4), "converged", degeneracy=well, tracking="LOST", tracking_message="lost for 5 scans")
     level, text, values = frame_diagnostic(lost, 1.4, times)
     assert level == rm.ERROR and text == "track LOST: lost for 5 scans" and values["tracking"] == "LOST"
+    failing = FrameRecord(8, 1.45, np.eye(4), "too_few_correspondences", degeneracy=well, tracking="LOST", tracking_message="lost for 6 scans")
+    level, text, _ = frame_diagnostic(failing, 1.45, times)
+    assert level == rm.ERROR and text == "track LOST: lost for 6 scans"
     resumed = FrameRecord(8, 1.5, np.eye(4), "converged", degeneracy=weak_x, tracking_message="track resumed after 6 refused scans")
     level, text, _ = frame_diagnostic(resumed, 1.5, times)
     assert level == rm.WARN and text.startswith("track resumed after 6 refused scans; weakly constrained: x")

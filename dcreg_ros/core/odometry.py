@@ -548,7 +548,6 @@ class Odometry:
         if problem:
             # more tries, coarse to fine over the widest reach the map allows: from the prediction
             # again, then (when the IMU or the wheels made it: they may be the ones that lie) from
-            # the constant-velocity model's
             # the constant-velocity model's, with the scan deskewed by its motion too (a lying gyro
             # also distorts the scan)
             starts = [(guess, scan)]

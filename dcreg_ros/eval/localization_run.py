@@ -22,7 +22,7 @@ from .progress import Progress
 from .run_outputs import RunWriter, summarize
 from .runner import RunResult, run_frames
 
-LOCALIZATION_COLUMNS = ("tracking", "inlier_share", "bad_frames", "relocalized", "quality_ms", "relocalization_ms", "message")
+LOCALIZATION_COLUMNS = ("inlier_share", "bad_frames", "relocalized", "quality_ms", "relocalization_ms", "message")
 
 
 @dataclass
@@ -39,8 +39,9 @@ class LocalizationRun(RunResult):
 
 
 def localization_row(record: LocalizationReport) -> dict:
-    """The diagnostics.csv values of LOCALIZATION_COLUMNS for one report."""
-    return {"tracking": record.tracking, "inlier_share": record.inlier_share, "bad_frames": record.bad_frames,
+    """The diagnostics.csv values of LOCALIZATION_COLUMNS for one report (``tracking`` is one of
+    the odometry's columns)."""
+    return {"inlier_share": record.inlier_share, "bad_frames": record.bad_frames,
             "relocalized": int(record.relocalized), "quality_ms": record.timings.get("quality", 0.0),
             "relocalization_ms": record.timings.get("relocalization", 0.0), "message": record.message}
 

@@ -129,6 +129,7 @@ class OdometryNode(Node):
         self._counters_lock = threading.RLock()  # the counters: subscription callbacks vs. the worker
         self.motion_inputs = MotionInputBuffer(bool(settings.imu_topic), bool(settings.wheel_odom_topic))
         self.motion_mounting_detail = ""
+        self._resolved_mountings: dict[str, Any] = {}  # motion_prior fields taken from TF (kept on parameter changes)
         self.diagnostic_name = f"{self.get_fully_qualified_name().lstrip('/')}: odometry"
         self.transport = check_transport()
         if not self.transport.ok:
@@ -260,6 +261,8 @@ class OdometryNode(Node):
         except ConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         with self._state_lock:
+            # the mountings found in TF stay (the parameters hold only the fallback)
+            config = replace(config, motion_prior=replace(config.motion_prior, **self._resolved_mountings))
             old = self.settings
             was_reset = config != self.odometry.config and self.odometry.update_config(config)
             if was_reset:
@@ -331,6 +334,8 @@ class OdometryNode(Node):
         self._check_tf_owner(settings)
         if details:
             self.motion_mounting_detail = "; ".join(details)
+            self._resolved_mountings = {name: getattr(mp, name) for name in ("imu_to_lidar", "lidar_to_base")
+                                        if getattr(mp, name) != getattr(self.odometry.config.motion_prior, name)}
             if mp != self.odometry.config.motion_prior:
                 self.odometry.update_config(replace(self.odometry.config, motion_prior=mp))
 
@@ -426,10 +431,10 @@ def frame_diagnostic(record: FrameRecord, stamp: float, times: FrameTimes) -> tu
     LOST track, WARN for a refused scan (DEGRADED), flagged directions or a new sequence after a
     stamp jump, else OK; a track that resumed or was recovered says so first."""
     report = record.degeneracy
-    if not record.ok:
-        level, text = rm.ERROR, f"registration failed ({record.status}); pose from the motion model"
-    elif record.tracking == TRACKING_LOST:
+    if record.tracking == TRACKING_LOST:  # also when the registrations keep failing (a covered sensor)
         level, text = rm.ERROR, f"track LOST: {record.tracking_message}"
+    elif not record.ok:
+        level, text = rm.ERROR, f"registration failed ({record.status}); pose from the motion model"
     elif record.tracking == TRACKING_DEGRADED:
         level, text = rm.WARN, f"scan refused (DEGRADED): {record.tracking_message}; pose from the motion model, the map unchanged"
     elif record.sequence_reset:
