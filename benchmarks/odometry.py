@@ -421,7 +421,7 @@ def main() -> int:
     plots = [] if args.no_write else plot_errors(results)
     timing = None if args.no_timing else timing_by_budget(args.scenes.split(","), args.frames, sorted({1, all_cores()}))
     text = "\n".join([
-        f"Simulated scenes: {args.frames} frames (30 s), 32 beams, range noise 1.5 cm, seeds {args.seeds}, motion profiles "
+        f"Simulated scenes: {args.frames} frames ({args.frames / 10:g} s), 32 beams, range noise 1.5 cm, seeds {args.seeds}, motion profiles "
         f"{', '.join(args.motions.split(','))}; the simulated IMU at three grades ({', '.join(IMU_GRADES)}: 200 Hz, the "
         f"consumer MEMS of issue 14, 3x worse, 10x better; constant biases) and wheel odometry (50 Hz, a scale error of "
         f"{WHEEL_SCALE_ERROR[0]:.0%}-{WHEEL_SCALE_ERROR[1]:.0%} drawn per seed, {WHEEL_SLIP} slip episodes of 0.5-2 s per "
