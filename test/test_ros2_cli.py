@@ -126,13 +126,16 @@ def replay(data):
                  "fastdds_profile": str(profile), "imu_topic": "/imu", "wheel_odom_topic": "/wheel/odom", "input_qos": "reliable",
                  "use_sim_time": "true", "rviz": "true"}
     domain = new_domain_id()
-    run = launch("dcreg.launch.py", arguments, domain, root / "launch.log")
-    record: dict = {"domain": domain, "run": run, "root": root}
     with ros_context(domain) as context:
+        # the probe subscribes before the launch starts: the node publishes each odometry once
+        # (reliable, volatile), and on a quiet machine the whole replay can be over before a probe
+        # started after the launch has discovered the node (the first messages were missed)
         probe = Probe(context)
         probe.listen(OdometryMsg, "/robot1/dcreg/odometry", RELIABLE)
         probe.listen(DiagnosticArray, "/diagnostics", RELIABLE)
         with spinning(context, probe.node):
+            run = launch("dcreg.launch.py", arguments, domain, root / "launch.log")
+            record: dict = {"domain": domain, "run": run, "root": root}
             try:
                 # the player exits at the end of the bag; the node goes on running
                 assert run.wait_for_log("]: process has finished cleanly", WAIT * 2), run.text()[-3000:]
@@ -325,7 +328,8 @@ def test_rate_paces_the_player_and_ctrl_c_stops_a_replay_half_way(data, tmp_path
         assert run.wait_for_log("clouds/s", WAIT), run.text()[-3000:]  # the first progress line, 2 s into the replay
         code = run.ctrl_c()
     finally:
-        run.kill()
+        if run is not None:
+            run.kill()
     text = run.text()
     assert "(rate x0.25, QoS reliable)" in text
     progress = re.search(r"(\d+)/30 clouds \(\d+%\), bag time ([\d.]+) s, ([\d.]+) clouds/s", text)
@@ -372,14 +376,15 @@ def test_localization_launch_localizes_the_replay_with_wheels_and_imu(data, tmp_
                  "base_frame": "base_l", "imu_topic": "/imu", "wheel_odom_topic": "/wheel/odom", "use_sim_time": "true",
                  "rviz": "true"}
     domain = new_domain_id()
-    run = launch("localization.launch.py", arguments, domain, tmp_path / "launch.log")
     node = "/robot2/dcreg_localization_node"
+    run = None
     try:
         with ros_context(domain) as context:
-            probe = Probe(context)
+            probe = Probe(context)  # before the launch: a probe that joins late misses the first poses
             probe.listen(PoseWithCovarianceStamped, "/robot2/dcreg/localization/pose", RELIABLE)
             probe.listen(DiagnosticArray, "/diagnostics", RELIABLE)
             with spinning(context, probe.node):
+                run = launch("localization.launch.py", arguments, domain, tmp_path / "launch.log")
                 assert run.wait_for_log("dcreg_bag_player: done:", WAIT * 2), run.text()[-3000:]
                 last_stamp = data["run"].scans[-1].stamp
                 last = probe.wait_for_message("/robot2/dcreg/localization/pose",
@@ -393,7 +398,8 @@ def test_localization_launch_localizes_the_replay_with_wheels_and_imu(data, tmp_
             probe.node.destroy_node()
         code = run.ctrl_c()
     finally:
-        run.kill()
+        if run is not None:
+            run.kill()
     text = run.text()
     assert last is not None, text[-3000:]
     assert last.header.frame_id == "world"
@@ -428,14 +434,16 @@ def test_localization_launch_global_start_without_odometry(data, tmp_path):
     params = tmp_path / "localization.yaml"
     params.write_text("/**:\n  ros__parameters:\n    odom_source: none\n")
     domain = new_domain_id()
-    run = launch("localization.launch.py", {"map": str(data["map"]), "bagfile": str(data["bag"]), "config": str(params),
-                                            "initial_pose_source": "global", "odometry": "false"}, domain, tmp_path / "launch.log")
     truth = data["run"].ground_truth.poses
+    run = None
     try:
         with ros_context(domain) as context:
-            probe = Probe(context)
+            probe = Probe(context)  # before the launch: a probe that joins late misses the first poses
             probe.listen(PoseWithCovarianceStamped, "dcreg/localization/pose", RELIABLE)
             with spinning(context, probe.node):
+                run = launch("localization.launch.py", {"map": str(data["map"]), "bagfile": str(data["bag"]), "config": str(params),
+                                                        "initial_pose_source": "global", "odometry": "false"}, domain,
+                             tmp_path / "launch.log")
                 assert run.wait_for_log("dcreg_bag_player: done:", WAIT * 2), run.text()[-3000:]
                 last_stamp = data["run"].scans[-1].stamp
                 last = probe.wait_for_message("dcreg/localization/pose",
@@ -443,7 +451,8 @@ def test_localization_launch_global_start_without_odometry(data, tmp_path):
             probe.node.destroy_node()
         code = run.ctrl_c()
     finally:
-        run.kill()
+        if run is not None:
+            run.kill()
     text = run.text()
     assert last is not None, text[-3000:]
     assert "initial pose from global" in text and "[dcreg_node-" not in text
