@@ -230,6 +230,11 @@ def test_ros2_param_get_dump_describe_and_set_on_the_running_node(replay):
     assert dumped_parameters(node, domain)["degeneracy.strategy"] == "dcreg_prior"  # the refusals changed nothing
 
 
+def pose_at(probe, topic: str, stamp: float):
+    """The pose message on ``topic`` stamped ``stamp`` (waiting up to WAIT), or None."""
+    return probe.wait_for_message(topic, lambda m: abs(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec - stamp) < 1e-6, WAIT)
+
+
 def node_list_showing(node: str, domain: int):
     """`ros2 node list` run again until it lists ``node`` or WAIT passed (each run discovers the
     graph anew for DISCOVERY seconds: on a loaded machine one spin can end before the node is
@@ -386,9 +391,7 @@ def test_localization_launch_localizes_the_replay_with_wheels_and_imu(data, tmp_
             with spinning(context, probe.node):
                 run = launch("localization.launch.py", arguments, domain, tmp_path / "launch.log")
                 assert run.wait_for_log("dcreg_bag_player: done:", WAIT * 2), run.text()[-3000:]
-                last_stamp = data["run"].scans[-1].stamp
-                last = probe.wait_for_message("/robot2/dcreg/localization/pose",
-                                              lambda m: abs(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec - last_stamp) < 1e-6, WAIT)
+                last = pose_at(probe, "/robot2/dcreg/localization/pose", data["run"].scans[-1].stamp)
                 poses = probe.messages("/robot2/dcreg/localization/pose")
                 diagnostics = [{kv.key: kv.value for kv in m.status[0].values} for m in probe.messages("/diagnostics")]
                 values = dumped_parameters(node, domain)
@@ -445,9 +448,7 @@ def test_localization_launch_global_start_without_odometry(data, tmp_path):
                                                         "initial_pose_source": "global", "odometry": "false"}, domain,
                              tmp_path / "launch.log")
                 assert run.wait_for_log("dcreg_bag_player: done:", WAIT * 2), run.text()[-3000:]
-                last_stamp = data["run"].scans[-1].stamp
-                last = probe.wait_for_message("dcreg/localization/pose",
-                                              lambda m: abs(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec - last_stamp) < 1e-6, WAIT)
+                last = pose_at(probe, "dcreg/localization/pose", data["run"].scans[-1].stamp)
             probe.node.destroy_node()
         code = run.ctrl_c()
     finally:
