@@ -393,7 +393,9 @@ def test_localization_launch_localizes_the_replay_with_wheels_and_imu(data, tmp_
                 assert run.wait_for_log("dcreg_bag_player: done:", WAIT * 2), run.text()[-3000:]
                 last = pose_at(probe, "/robot2/dcreg/localization/pose", data["run"].scans[-1].stamp)
                 poses = probe.messages("/robot2/dcreg/localization/pose")
-                diagnostics = [{kv.key: kv.value for kv in m.status[0].values} for m in probe.messages("/diagnostics")]
+                # the localization node's own statuses: dcreg_node (odometry:=true) reports 'tracking' too
+                diagnostics = [{kv.key: kv.value for kv in m.status[0].values} for m in probe.messages("/diagnostics")
+                               if m.status[0].name.endswith("dcreg_localization_node: localization")]
                 values = dumped_parameters(node, domain)
                 refused = [run_ros2(param_command("set", node, name, value), domain)
                            for name, value in (("map_file", "/elsewhere.pcd"), ("tracking.lost_after", "0"))]
