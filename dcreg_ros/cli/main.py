@@ -12,10 +12,10 @@ from typing import Callable
 
 from .._version import __version__
 from ..core.config_io import ConfigError
+from ..core.interrupts import caused_by_ctrl_c, ctrl_c_at_checkpoints
 from ..core.pointcloud import InputError
 
 from ..eval.run_outputs import OutputError
-from ..eval.runner import caused_by_ctrl_c
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, CliError
 
 
@@ -48,14 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with ctrl_c_at_checkpoints():  # Ctrl-C between two frames, never inside a kernel (core/interrupts.py)
+            return int(args.func(args) or 0)
     except (CliError, InputError, ConfigError, OutputError) as exc:
         print(f"dcreg: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("dcreg: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except SystemError as exc:  # Ctrl-C inside a numba kernel arrives like this
+    except SystemError as exc:  # a second Ctrl-C inside a numba kernel can arrive like this
         if not caused_by_ctrl_c(exc):
             raise
         print("dcreg: interrupted", file=sys.stderr)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.interrupts import caused_by_ctrl_c, ctrl_c_checkpoint
 from ..core.odometry import OdometryConfig
 from ..core.pointcloud import InputError
 from ..io.datasets import open_dataset
@@ -21,7 +22,7 @@ from ..io.trajectory import Trajectory
 from .metrics import detection_scores, trajectory_errors
 from .progress import Progress
 from .run_outputs import RunWriter, prepare_output_dir, summarize, write_json
-from .runner import END_OF_INPUT, INTERRUPTED, GuardedScans, RunStop, caused_by_ctrl_c, run_odometry
+from .runner import END_OF_INPUT, INTERRUPTED, GuardedScans, RunStop, run_odometry
 
 PEERS = ("kiss_icp",)
 COMPARE_FILE = "compare.json"
@@ -157,6 +158,7 @@ def run_kiss_icp(input_path, topic, config: OdometryConfig, max_frames: int | No
         if source.error is not None:
             stop = RunStop(False, source.error)
         for frame in kiss_icp_frames(scans, config.preprocess.max_range):
+            ctrl_c_checkpoint()
             stamps.append(frame.stamp)
             poses.append(frame.pose)
             ms.append(frame.ms)

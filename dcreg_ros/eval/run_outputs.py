@@ -26,9 +26,10 @@ import numpy as np
 from ..core.covariance import std_items
 from ..core.degeneracy import AXIS_NAMES, flagged_axes
 from ..core.geometry import pose_to_xyz_rpy
+from ..core.interrupts import caused_by_ctrl_c
 from ..core.odometry import FRAME_TIMING_KEYS, FrameRecord
 from ..io.trajectory import kitti_line, tum_line
-from .runner import INTERRUPTED, RunResult, RunStop, caused_by_ctrl_c
+from .runner import INTERRUPTED, RunResult, RunStop
 
 TUM_FILE = "trajectory_tum.txt"
 KITTI_FILE = "trajectory_kitti.txt"

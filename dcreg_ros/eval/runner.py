@@ -8,17 +8,15 @@ before that is in :class:`RunResult` (and, through ``on_frame``, already written
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
 import numpy as np
 
 from ..core.global_map import GlobalMap
+from ..core.interrupts import caused_by_ctrl_c, ctrl_c_at_checkpoints, ctrl_c_checkpoint
 from ..core.odometry import FrameRecord, Odometry, OdometryConfig
 from ..core.pointcloud import InputError
 from ..io.motion_inputs import MotionInputs
@@ -76,18 +74,6 @@ class RunResult:
         return log
 
 
-def caused_by_ctrl_c(exc: BaseException) -> bool:
-    """Whether ``exc`` stands for Ctrl-C: a SIGINT that arrives inside a numba kernel surfaces as
-    a SystemError ('returned a result with an exception set') chained to the KeyboardInterrupt."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 class GuardedScans:
     """Iterates scans and turns a read error of the source (InputError, e.g. a bag whose storage
     breaks mid-way: nothing after it is reachable) into the end of the iteration, keeping the
@@ -143,24 +129,6 @@ def run_odometry(scans: Iterable[Scan], config: OdometryConfig | None = None, st
     return result
 
 
-@contextmanager
-def ctrl_c_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block has finished, so the
-    frames kept in memory and the rows written for them never differ by one. Only the main
-    thread receives signals; elsewhere (and with a non-default handler) the block runs as is."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield
-        return
-    held: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if held:
-        raise KeyboardInterrupt
-
-
 def run_frames(scans: Iterable[Scan], register: Callable[[int, Scan], FrameRecord], progress: Progress | None = None,
                max_frames: int | None = None, on_frame: Callable[[FrameRecord], None] | None = None,
                result_type: type[RunResult] = RunResult) -> RunResult:
@@ -175,27 +143,28 @@ def run_frames(scans: Iterable[Scan], register: Callable[[int, Scan], FrameRecor
     seen = 0
     t0 = time.perf_counter()
     try:
-        for index, scan in enumerate(islice(source, max_frames)):
-            seen = index + 1
-            try:
-                record = register(index, scan)
-            except InputError as exc:
-                skipped.append((index, str(exc)))
-                continue
-            except Exception as exc:  # a bug must not cost the frames already registered
-                if caused_by_ctrl_c(exc):
-                    raise
-                stop = RunStop(False, f"unexpected error in frame {index}: {type(exc).__name__}: {exc}")
-                break
-            with ctrl_c_deferred():  # the record and its written row stay in step
+        with ctrl_c_at_checkpoints():  # Ctrl-C between two frames (core/interrupts.py): a record and its row stay in step
+            for index, scan in enumerate(islice(source, max_frames)):
+                ctrl_c_checkpoint()
+                seen = index + 1
+                try:
+                    record = register(index, scan)
+                except InputError as exc:
+                    skipped.append((index, str(exc)))
+                    continue
+                except Exception as exc:  # a bug must not cost the frames already registered
+                    if caused_by_ctrl_c(exc):
+                        raise
+                    stop = RunStop(False, f"unexpected error in frame {index}: {type(exc).__name__}: {exc}")
+                    break
                 records.append(record)
                 if on_frame is not None:
                     on_frame(record)
-            if progress is not None:
-                progress.update(record)
-        else:
-            if max_frames is not None and seen >= max_frames:
-                stop = RunStop(True, f"max_frames ({max_frames}) reached")
+                if progress is not None:
+                    progress.update(record)
+            else:
+                if max_frames is not None and seen >= max_frames:
+                    stop = RunStop(True, f"max_frames ({max_frames}) reached")
     except (KeyboardInterrupt, SystemError) as exc:
         if not caused_by_ctrl_c(exc):
             raise

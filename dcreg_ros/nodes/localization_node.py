@@ -60,6 +60,7 @@ from .mounting import MountingLookup
 from .localization_parameters import (LOCALIZATION_NODE_NAME, READ_ONLY, LocalizationNodeSettings, localization_parameter_specs,
                                       localization_settings_from_values)
 from .node_plumbing import LatestOnlyWorker, scan_from_cloud, spin_node, tf_sender
+from .stop_signals import start_up_checkpoint
 from .odom_lookup import OdometryHistory, TfLookup
 from .odometry_node import input_qos
 from .outputs import LATCHED_OUTPUT, RELIABLE_OUTPUT, TF_QOS
@@ -100,7 +101,9 @@ class LocalizationNode(Node):
         self._set_extrinsics(settings)
         started = time.perf_counter()
         map_cloud = load_map(settings.map_file, config.map.load_voxel_size, config.map.max_points)
+        start_up_checkpoint()
         self.localizer = Localizer(map_cloud.points, self._with_start(config, settings), downsample=False)
+        start_up_checkpoint()
         self.map_load_seconds = time.perf_counter() - started
         imu, wheel = bool(settings.imu_topic), bool(settings.wheel_odom_topic)
         self.localizer.expect_motion_inputs(imu, wheel)

@@ -125,8 +125,9 @@ def spin_node(make_node: Callable[[], Any], logger_name: str, start_errors: tupl
     node = None
     try:
         try:
-            with stop.interruptible():
+            with stop.starting():
                 node = make_node()
+                stop.checkpoint()
         except BaseException as exc:
             if stop.requested:  # whatever the interrupt broke (numba turns it into a SystemError)
                 return 0

@@ -57,6 +57,7 @@ from . import ros_messages as rm
 from .motion_inputs import MotionInputBuffer, motion_input_qos, resolve_motion_mountings
 from .mounting import PARAMETER, Mounting, MountingLookup
 from .node_plumbing import LatestOnlyWorker, scan_from_cloud, spin_node
+from .stop_signals import start_up_checkpoint
 from .outputs import FrameTimes, OdometryOutputs
 from .parameters import NODE_NAME, NodeSettings, declare_parameters, own_changes, parameter_specs, settings_from_values
 from .transport import check_transport
@@ -140,7 +141,9 @@ class OdometryNode(Node):
         self.mounting = self._parameter_mounting(settings)
         self._create_services()
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        start_up_checkpoint()
         warm_ms = _warm_up(config)
+        start_up_checkpoint()
         self.warmed_up_at = time.monotonic()
         self._worker = LatestOnlyWorker(self._process, self._on_worker_error, "dcreg_worker")
         self._create_inputs()
@@ -474,6 +477,7 @@ def _warm_up(config: OdometryConfig) -> float:
     odometry = Odometry(config)
     try:
         for k in range(3):  # the third frame also runs the deskewing kernel
+            start_up_checkpoint()
             odometry.register_frame(room - np.array([0.05 * k, 0.0, 0.0]), np.linspace(0.0, 0.1, len(room)), stamp=0.1 * k)
     except InputError:  # a configuration that crops the synthetic room away: warm-up is optional
         pass

@@ -8,9 +8,11 @@ not valid") or of ``destroy_node``, which ends the node with a traceback and exi
 
 Here instead (standard library only, installed before the heavy imports by nodes/entry.py):
 the first signal raises KeyboardInterrupt only inside an :meth:`StopSignals.interruptible`
-block (module imports, node start-up, a bag replay: stop at once; the caller treats any exception
-out of the block as the stop once ``requested`` is set, since a library may wrap the interrupt,
-as numba does in a SystemError) and otherwise just sets ``requested`` (a spinning loop polls it); every later signal is ignored, so the clean-up
+block (module imports, a bag replay: stop at once; the caller treats any exception out of the
+block as the stop once ``requested`` is set, since a library may wrap the interrupt, as numba
+does in a SystemError) or at a :meth:`StopSignals.checkpoint` of a node's start-up (which runs
+numba kernels: an interrupt inside one can crash the interpreter, core/interrupts.py), and
+otherwise just sets ``requested`` (a spinning loop polls it); every later signal is ignored, so the clean-up
 (executor shutdown, destroy_node, rclpy shutdown) always runs to its end. rclpy is initialised
 without its signal handlers (``SignalHandlerOptions.NO``). Once the work is done,
 :meth:`StopSignals.exiting` ignores SIGINT for good: Python puts its handlers back to the
@@ -36,6 +38,7 @@ class StopSignals:
         self.requested = False
         self.signals = 0  # how many arrived (the second one of a launch Ctrl-C is counted, not acted on)
         self._interrupting = False
+        self._starting = False
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.signals += 1
@@ -43,6 +46,9 @@ class StopSignals:
         self.requested = True
         if first and self._interrupting:
             self._interrupting = False
+            raise KeyboardInterrupt
+        if not first and signum == signal.SIGTERM and self._starting:  # launch escalates: now
+            self._starting = False
             raise KeyboardInterrupt
 
     @contextmanager
@@ -58,10 +64,37 @@ class StopSignals:
             self._interrupting = False
 
 
+    @contextmanager
+    def starting(self) -> Iterator[None]:
+        """A node's start-up, which runs numba kernels (loading a map, the warm-up): the first stop
+        signal is held until :meth:`checkpoint` (between two steps) raises it as KeyboardInterrupt,
+        never inside a kernel (core/interrupts.py); a SIGTERM after it (``ros2 launch`` escalating
+        after its timeout) raises at once."""
+        if self.requested:
+            raise KeyboardInterrupt
+        self._starting = True
+        try:
+            yield
+        finally:
+            self._starting = False
+
+    def checkpoint(self) -> None:
+        """Raise KeyboardInterrupt if a stop was requested during :meth:`starting`."""
+        if self.requested and self._starting:
+            self._starting = False
+            raise KeyboardInterrupt
+
     def exiting(self) -> None:
         """The process has finished its work: from now on SIGINT is ignored (SIGTERM stays
         deadly, for ``ros2 launch`` to end a process that hangs while exiting)."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start_up_checkpoint() -> None:
+    """:meth:`StopSignals.checkpoint` of the process's handlers, if installed (a node built in a
+    test's process has none): call it between two steps of a node's start-up."""
+    if _installed is not None:
+        _installed.checkpoint()
 
 
 def install() -> StopSignals:

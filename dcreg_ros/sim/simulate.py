@@ -27,6 +27,7 @@ import numpy as np
 
 from ..core.degeneracy import AXIS_NAMES
 from ..core.geometry import invert_pose
+from ..core.interrupts import ctrl_c_checkpoint
 from ..io.scan import Scan
 from ..io.trajectory import Trajectory, write_tum
 from .observability import MAX_STD_ROTATION_DEG, MAX_STD_TRANSLATION, PATCH_SIZE, frame_observability
@@ -214,6 +215,7 @@ def simulate(scene: "str | Scene | Callable[[float], Scene]" = "corridor", frame
     stamps = revolutions[kept]
     scans, masks, stds = [], np.zeros((len(stamps), 6), dtype=bool), np.zeros((len(stamps), 6))
     for stamp, keep in zip(revolutions, kept):
+        ctrl_c_checkpoint()
         if not keep:
             # the same draws as a cast revolution (measure's draws depend on the ray count only),
             # so the kept scans are those of the simulation without drops

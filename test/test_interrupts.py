@@ -1,0 +1,172 @@
+"""Ctrl-C held to a checkpoint, never raised inside a numba kernel's return (core/interrupts.py).
+
+On Python 3.12 a KeyboardInterrupt raised while a kernel converts its result crashed ``dcreg
+compare`` with a segmentation fault (CI, stop 19); on 3.11 it surfaces as a SystemError.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dcreg_ros.core.interrupts import caused_by_ctrl_c, ctrl_c_at_checkpoints, ctrl_c_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                                reason="SIGINT does not have Python's default handler in this process")
+
+
+def _ctrl_c() -> None:
+    os.kill(os.getpid(), signal.SIGINT)  # the handler runs in this (main) thread before kill returns to Python code
+
+
+def test_a_ctrl_c_waits_for_the_checkpoint():
+    with ctrl_c_at_checkpoints():
+        _ctrl_c()
+        survived = True  # not interrupted here
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c_checkpoint()
+        ctrl_c_checkpoint()  # raised once only
+    assert survived and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_end_of_the_block_raises_a_held_ctrl_c_and_a_second_one_raises_at_once():
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_at_checkpoints():
+            _ctrl_c()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with ctrl_c_at_checkpoints():
+        _ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            _ctrl_c()
+        ctrl_c_checkpoint()  # the second one took the first with it
+
+
+def test_a_nested_block_leaves_the_ctrl_c_to_the_outer_one():
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_at_checkpoints():
+            with ctrl_c_at_checkpoints():
+                _ctrl_c()
+            survived = True  # the inner block's end did not raise
+    assert survived
+
+
+def test_ctrl_c_outside_a_block_and_in_another_thread_is_python_s():
+    ctrl_c_checkpoint()  # nothing held: no effect
+    with pytest.raises(KeyboardInterrupt):
+        _ctrl_c()
+    assert caused_by_ctrl_c(SystemError("x").with_traceback(None)) is False
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("returned a result with an exception set") from exc
+    except SystemError as wrapped:
+        assert caused_by_ctrl_c(wrapped)
+
+
+SENDER = """
+import os, random, signal, sys, time
+random.seed(0)
+while sys.stdin.buffer.read(1):
+    time.sleep(random.uniform(0.0, 0.002))
+    os.kill(int(sys.argv[1]), signal.SIGINT)
+"""
+
+STRESS = textwrap.dedent("""
+    import os, signal, subprocess, sys, time
+    import numpy as np
+    from dcreg_ros.core.config import DegeneracyConfig
+    from dcreg_ros.core.degeneracy import analyze_hessian_arrays
+    from dcreg_ros.core.interrupts import ctrl_c_at_checkpoints, ctrl_c_checkpoint
+    from dcreg_ros.core.solvers import no_prior, solve_step, strategy_code
+    from dcreg_ros.core.voxel_hash import point_keys
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(50, 6)); H = A.T @ A; g = rng.normal(size=6)
+    points = rng.uniform(-5, 5, size=(2000, 3))
+    params, code = DegeneracyConfig().solver_parameters(), strategy_code("dcreg")
+
+    def kernels():
+        solve_step(H, g, code, analyze_hessian_arrays(H, 10.0, 10.0), params, no_prior())
+        point_keys(points, 2.0)
+
+    kernels()  # compiled (or loaded) before the first signal
+    wanted, SENDER, interrupts, calls, other = int(sys.argv[1]), sys.argv[2], 0, 0, []
+    # another process sends the Ctrl-Cs, as a terminal does: they arrive at any instruction, also
+    # inside a kernel (a thread of this process could only send one between two bytecodes); one
+    # at a time, the next after this loop took the last, 0-2 ms later
+    sender = subprocess.Popen([sys.executable, "-c", SENDER, str(os.getpid())], stdin=subprocess.PIPE)
+
+    def next_ctrl_c():
+        sender.stdin.write(b"x")
+        sender.stdin.flush()
+
+    with ctrl_c_at_checkpoints():
+        deadline = time.monotonic() + 120
+        next_ctrl_c()
+        while True:
+            try:
+                if interrupts >= wanted or time.monotonic() > deadline:
+                    break
+                kernels()
+                calls += 1
+                ctrl_c_checkpoint()
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts < wanted:
+                    next_ctrl_c()
+            except Exception as exc:  # an interrupt that did not arrive as one
+                other.append(type(exc).__name__)
+                interrupts += 1
+                if interrupts < wanted:
+                    next_ctrl_c()
+    sender.stdin.close()
+    sender.wait()
+    print(interrupts, calls, ",".join(other) or "-")
+""")
+
+
+def test_kernels_interrupted_hundreds_of_times_neither_crash_nor_raise_anything_but_the_interrupt():
+    """A loop of kernels whose results are arrays, tuples and NamedTuples, interrupted 300 times by
+    a real SIGINT: the process ends normally and every interrupt arrived as KeyboardInterrupt at
+    the checkpoint (without the hold: a segmentation fault within seconds on Python 3.12, and
+    SystemErrors on 3.11)."""
+    proc = subprocess.run([sys.executable, "-c", STRESS, "300", SENDER], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
+    interrupts, calls, other = proc.stdout.split()
+    assert int(interrupts) == 300 and int(calls) >= 300 and other == "-", proc.stdout
+
+
+def test_a_node_start_up_holds_the_first_stop_to_its_next_step_and_takes_launch_s_sigterm_at_once():
+    """nodes/stop_signals.py (its handler called as the signal module would, without installing
+    it in the test process)."""
+    from dcreg_ros.nodes.stop_signals import StopSignals
+
+    stop = StopSignals()
+    with stop.starting():
+        stop._handle(signal.SIGINT, None)  # held: the map keeps loading
+        stop._handle(signal.SIGINT, None)  # the launch's own SIGINT: counted, ignored
+        assert stop.requested and stop.signals == 2
+        with pytest.raises(KeyboardInterrupt):
+            stop.checkpoint()
+    stop = StopSignals()
+    with stop.starting():
+        stop._handle(signal.SIGINT, None)
+        with pytest.raises(KeyboardInterrupt):
+            stop._handle(signal.SIGTERM, None)  # launch escalates after its timeout
+    stop = StopSignals()
+    with stop.starting():
+        stop.checkpoint()  # nothing requested: no effect
+    stop._handle(signal.SIGINT, None)  # outside the start-up: only requested (the spinning loop polls it)
+    with pytest.raises(KeyboardInterrupt):
+        with stop.starting():
+            pass
