@@ -23,6 +23,7 @@ import numpy as np
 from . import RegistrationConfig, register
 from .core.degeneracy import flagged_axes
 from .core.geometry import pose_error, pose_from_xyz_rpy
+from .core.interrupts import ctrl_c_at_checkpoints, ctrl_c_checkpoint
 from .io.cloud_files import read_cloud
 from .eval.shared_data import shared_data_dir
 
@@ -40,6 +41,7 @@ def pairwise_demo(data: Path) -> None:
     with open(data / "pairs.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     for row in rows:
+        ctrl_c_checkpoint()
         source = read_cloud(data / row["source"]).points
         target = read_cloud(data / row["target"]).points
         register(source, target)  # warm-up: numba caches and allocations
@@ -186,11 +188,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {args.data}/pairs.tsv not found (set --data or DCREG_SHARED_DATA)", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    odometry_demo(args.out, args.scene, args.frames, args.beams)
-    print()
-    ros_demo(args.out)
-    print()
-    pairwise_demo(args.data)
+    try:
+        with ctrl_c_at_checkpoints():  # between two frames, never inside a kernel (core/interrupts.py)
+            odometry_demo(args.out, args.scene, args.frames, args.beams)
+            print()
+            ros_demo(args.out)
+            print()
+            pairwise_demo(args.data)
+    except KeyboardInterrupt:
+        print("demo: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -49,6 +49,33 @@ def test_the_end_of_the_block_raises_a_held_ctrl_c_and_a_second_one_raises_at_on
         ctrl_c_checkpoint()  # the second one took the first with it
 
 
+def test_once_a_checkpoint_acted_on_a_ctrl_c_the_next_one_raises_at_once():
+    with ctrl_c_at_checkpoints():
+        _ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c_checkpoint()
+        with pytest.raises(KeyboardInterrupt):  # e.g. while the plots of a stopped run are drawn
+            _ctrl_c()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_in_the_last_frame_of_a_run_inside_the_command_s_block_stops_the_run():
+    """run_frames inside the CLI's block (its own is then inactive): a Ctrl-C during the last
+    frame is the run's stop (completed false), not a completed run followed by an interrupt."""
+    from dcreg_ros.eval.runner import run_frames
+    from dcreg_ros.core.odometry import FrameRecord
+
+    def register(index, scan):
+        if index == 2:
+            _ctrl_c()
+        return FrameRecord.__new__(FrameRecord)
+
+    with ctrl_c_at_checkpoints():
+        result = run_frames(iter([None, None, None]), register)
+        ctrl_c_checkpoint()  # nothing left held
+    assert len(result.records) == 3 and result.stop.interrupted and not result.stop.completed
+
+
 def test_a_nested_block_leaves_the_ctrl_c_to_the_outer_one():
     with pytest.raises(KeyboardInterrupt):
         with ctrl_c_at_checkpoints():
@@ -109,25 +136,20 @@ STRESS = textwrap.dedent("""
         sender.stdin.write(b"x")
         sender.stdin.flush()
 
-    with ctrl_c_at_checkpoints():
-        deadline = time.monotonic() + 120
-        next_ctrl_c()
-        while True:
-            try:
-                if interrupts >= wanted or time.monotonic() > deadline:
-                    break
-                kernels()
-                calls += 1
-                ctrl_c_checkpoint()
-            except KeyboardInterrupt:
-                interrupts += 1
-                if interrupts < wanted:
-                    next_ctrl_c()
-            except Exception as exc:  # an interrupt that did not arrive as one
-                other.append(type(exc).__name__)
-                interrupts += 1
-                if interrupts < wanted:
-                    next_ctrl_c()
+    deadline = time.monotonic() + 120
+    while interrupts < wanted and time.monotonic() < deadline:
+        try:
+            with ctrl_c_at_checkpoints():  # a block per Ctrl-C: in one, the second would raise at once
+                next_ctrl_c()
+                while time.monotonic() < deadline:
+                    kernels()
+                    calls += 1
+                    ctrl_c_checkpoint()
+        except KeyboardInterrupt:
+            interrupts += 1
+        except Exception as exc:  # an interrupt that did not arrive as one
+            other.append(type(exc).__name__)
+            interrupts += 1
     sender.stdin.close()
     sender.wait()
     print(interrupts, calls, ",".join(other) or "-")
@@ -146,7 +168,7 @@ def test_kernels_interrupted_hundreds_of_times_neither_crash_nor_raise_anything_
     assert int(interrupts) == 300 and int(calls) >= 300 and other == "-", proc.stdout
 
 
-def test_a_node_start_up_holds_the_first_stop_to_its_next_step_and_takes_launch_s_sigterm_at_once():
+def test_a_node_start_up_holds_the_first_stop_to_its_next_step_and_ends_at_launch_s_sigterm():
     """nodes/stop_signals.py (its handler called as the signal module would, without installing
     it in the test process)."""
     from dcreg_ros.nodes.stop_signals import StopSignals
@@ -158,11 +180,19 @@ def test_a_node_start_up_holds_the_first_stop_to_its_next_step_and_takes_launch_
         assert stop.requested and stop.signals == 2
         with pytest.raises(KeyboardInterrupt):
             stop.checkpoint()
-    stop = StopSignals()
-    with stop.starting():
-        stop._handle(signal.SIGINT, None)
-        with pytest.raises(KeyboardInterrupt):
-            stop._handle(signal.SIGTERM, None)  # launch escalates after its timeout
+    escalated = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import signal
+        from dcreg_ros.nodes.stop_signals import StopSignals
+        stop = StopSignals()
+        with stop.starting():
+            stop._handle(signal.SIGINT, None)
+            print("held")
+            stop._handle(signal.SIGTERM, None)  # launch escalates after its timeout: the process ends
+            print("not reached")
+    """)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                               env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"})  # what was printed is flushed
+    assert escalated.returncode == 0 and escalated.stdout.split() == ["held"], escalated
+    assert "stopped while starting (SIGTERM)" in escalated.stderr and "Traceback" not in escalated.stderr, escalated.stderr
     stop = StopSignals()
     with stop.starting():
         stop.checkpoint()  # nothing requested: no effect

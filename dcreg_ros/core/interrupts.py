@@ -20,54 +20,74 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 
 class _Held:
-    """The Ctrl-C held by the innermost active :func:`ctrl_c_at_checkpoints` block."""
+    """The state of the innermost active :func:`ctrl_c_at_checkpoints` block."""
 
-    requested = False
+    requested = False  # a Ctrl-C waits for a checkpoint
+    delivered = False  # a checkpoint acted on one: the next raises at once
+
+
+_extra_checkpoints: list[Callable[[], None]] = []
 
 
 def _hold(signum: int, frame: FrameType | None) -> None:
-    if _Held.requested:  # the second Ctrl-C: now
-        _Held.requested = False
+    if _Held.requested or _Held.delivered:  # the second Ctrl-C: now
+        _Held.requested, _Held.delivered = False, True
         raise KeyboardInterrupt
     _Held.requested = True
-
-
-def _holding() -> bool:
-    return signal.getsignal(signal.SIGINT) is _hold
 
 
 @contextmanager
 def ctrl_c_at_checkpoints() -> Iterator[None]:
     """Within the block a first Ctrl-C is held: :func:`ctrl_c_checkpoint` raises it as
-    KeyboardInterrupt, or the end of the block does; a second Ctrl-C raises at once. Active from
-    the main thread over Python's default SIGINT handler; elsewhere, with another handler (a
-    ROS node's, an ignored SIGINT) and inside an active block, the block runs as is."""
+    KeyboardInterrupt, or the end of the block does; a second Ctrl-C raises at once, also once
+    a checkpoint acted on the first. Active from the main thread over Python's default SIGINT
+    handler; elsewhere, with another handler (a ROS node's, an ignored SIGINT) and inside an
+    active block, the block runs as is (an error that leaves the block drops a held Ctrl-C: the
+    error is what the caller reports)."""
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
-    _Held.requested = False
+    _Held.requested = _Held.delivered = False
     signal.signal(signal.SIGINT, _hold)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        held, _Held.requested = _Held.requested, False
+        held, _Held.requested, _Held.delivered = _Held.requested, False, False
     if held:
         raise KeyboardInterrupt
 
 
+def take_held_ctrl_c() -> bool:
+    """True once for a Ctrl-C held by an active :func:`ctrl_c_at_checkpoints` block (from the
+    main thread; the block counts it as acted on)."""
+    if not (_Held.requested and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is _hold):
+        return False
+    _Held.requested, _Held.delivered = False, True
+    return True
+
+
 def ctrl_c_checkpoint() -> None:
-    """Raise KeyboardInterrupt if a Ctrl-C is held by an active :func:`ctrl_c_at_checkpoints`
-    block (a cheap test: call it between two pieces of work)."""
-    if _Held.requested and _holding():
-        _Held.requested = False
+    """Raise KeyboardInterrupt for a held Ctrl-C (a cheap test: call it between two pieces of
+    work). Also runs the checkpoints registered with :func:`add_checkpoint`."""
+    for check in _extra_checkpoints:
+        check()
+    if take_held_ctrl_c():
         raise KeyboardInterrupt
+
+
+def add_checkpoint(check: Callable[[], None]) -> None:
+    """Have :func:`ctrl_c_checkpoint` call ``check`` too: a process with its own stop handling
+    (the ROS nodes: nodes/stop_signals.py) raises its stop there."""
+    if check not in _extra_checkpoints:
+        _extra_checkpoints.append(check)
 
 
 def caused_by_ctrl_c(exc: BaseException) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.interrupts import caused_by_ctrl_c, ctrl_c_checkpoint
+from ..core.interrupts import caused_by_ctrl_c, ctrl_c_checkpoint, take_held_ctrl_c
 from ..core.odometry import OdometryConfig
 from ..core.pointcloud import InputError
 from ..io.datasets import open_dataset
@@ -116,6 +116,9 @@ def compare_methods(input_path: str | Path, strategies: list[str], peers: list[s
     gt, truth = first.ground_truth, find_degeneracy_truth(input_path)
     comparison = Comparison()
     for strategy in strategies:
+        if take_held_ctrl_c():  # came while the last method's outputs were written
+            comparison.interrupted = True
+            return comparison
         dataset = open_dataset(input_path, topic)
         total = min(len(dataset), max_frames) if max_frames else len(dataset)
         method = f"dcreg_ros/{strategy}"
@@ -134,6 +137,9 @@ def compare_methods(input_path: str | Path, strategies: list[str], peers: list[s
         if comparison.interrupted:
             return comparison
     for peer in peers:
+        if take_held_ctrl_c():
+            comparison.interrupted = True
+            return comparison
         row = run_kiss_icp(input_path, topic, config, max_frames, out_dir)
         _score(row, gt, None, row.trajectory.stamps, None)
         comparison.rows.append(row)
@@ -154,16 +160,19 @@ def run_kiss_icp(input_path, topic, config: OdometryConfig, max_frames: int | No
     stop = END_OF_INPUT
     writer = RunWriter(out_dir / method_folder(method), {"method": method, "input": str(input_path)}, diagnostics=False) if out_dir else None
     try:
-        scans = list(islice(source, max_frames))
+        scans = []
+        for scan in islice(source, max_frames):
+            ctrl_c_checkpoint()
+            scans.append(scan)
         if source.error is not None:
             stop = RunStop(False, source.error)
         for frame in kiss_icp_frames(scans, config.preprocess.max_range):
-            ctrl_c_checkpoint()
             stamps.append(frame.stamp)
             poses.append(frame.pose)
             ms.append(frame.ms)
             if writer is not None:
                 writer.write_pose(frame.stamp, frame.pose)
+            ctrl_c_checkpoint()  # the frame computed is kept
     except (KeyboardInterrupt, SystemError) as exc:
         if not caused_by_ctrl_c(exc):
             raise

@@ -165,6 +165,7 @@ def run_frames(scans: Iterable[Scan], register: Callable[[int, Scan], FrameRecor
             else:
                 if max_frames is not None and seen >= max_frames:
                     stop = RunStop(True, f"max_frames ({max_frames}) reached")
+            ctrl_c_checkpoint()  # one that came during the last frame
     except (KeyboardInterrupt, SystemError) as exc:
         if not caused_by_ctrl_c(exc):
             raise

@@ -22,6 +22,7 @@ from rosbags.rosbag1 import Reader as Reader1
 from rosbags.rosbag2 import Reader as Reader2
 from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
 
+from ..core.interrupts import ctrl_c_checkpoint
 from ..core.pointcloud import InputError
 
 STORAGE_SUFFIXES = (".mcap", ".db3")
@@ -185,7 +186,8 @@ class BagReader:
         for conn in connections:
             by_reader.setdefault(id(self._owner[id(conn)]), []).append(conn)
         streams = [r.messages(connections=by_reader[id(r)]) for r in self._readers if id(r) in by_reader]
-        return iter(streams[0]) if len(streams) == 1 else heapq.merge(*streams, key=lambda m: m[1])
+        merged = iter(streams[0]) if len(streams) == 1 else heapq.merge(*streams, key=lambda m: m[1])
+        return _between_checkpoints(merged)
 
     def deserialize(self, raw: bytes, msgtype: str) -> Any:
         """Decode one raw message (CDR for ROS 2, ROS 1 serialisation otherwise)."""
@@ -223,3 +225,11 @@ def _parse_definition(conn: Connection) -> dict:
         _, idl = block.split("\n", 1)
         types.update(get_types_from_idl(idl))
     return types
+
+
+def _between_checkpoints(messages: Iterator[tuple[Connection, int, bytes]]) -> Iterator[tuple[Connection, int, bytes]]:
+    """``messages`` with a Ctrl-C checkpoint before each (core/interrupts.py): a long read (the
+    ground truth or the IMU of a large bag) stops between two messages."""
+    for message in messages:
+        ctrl_c_checkpoint()
+        yield message

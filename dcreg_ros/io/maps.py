@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.global_map import DEFAULT_MAX_POINTS, GlobalMap
+from ..core.interrupts import ctrl_c_checkpoint
 from .cloud_files import SUPPORTED, CloudFileError, pcd_binary_parts, pcd_layout, read_cloud
 from .pointcloud2 import INTENSITY_FIELDS
 
@@ -125,6 +126,7 @@ def load_map(path: str | Path, voxel_size: float, max_points: int = DEFAULT_MAX_
         intensity = None if name is None else np.asarray(cloud.fields[name]).reshape(len(cloud), -1)[:, 0]
         accumulator = GlobalMap(voxel_size, max_points, with_intensity=intensity is not None)
         for a in range(0, len(cloud), CHUNK_POINTS):
+            ctrl_c_checkpoint()
             accumulator.insert(cloud.points[a: a + CHUNK_POINTS], None if intensity is None else intensity[a: a + CHUNK_POINTS])
         total = len(cloud)
     if len(accumulator) == 0:
@@ -162,6 +164,7 @@ def _load_binary_pcd(path: Path, voxel_size: float, max_points: int) -> tuple[Gl
         records = np.memmap(path, dtype=layout.dtype, mode="r", offset=layout.offset, shape=(layout.points,))
         xyz = np.empty((min(CHUNK_POINTS, layout.points), 3), dtype=np.float32)
         for a in range(0, layout.points, CHUNK_POINTS):
+            ctrl_c_checkpoint()  # a stop between two chunks (core/interrupts.py)
             chunk = records[a: a + CHUNK_POINTS]
             block = xyz[: len(chunk)]
             for j, c in enumerate("xyz"):

@@ -22,10 +22,15 @@ a SIGINT then would end a process that already stopped cleanly with status -2.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from ..core.interrupts import add_checkpoint
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _installed: "StopSignals | None" = None
@@ -48,8 +53,14 @@ class StopSignals:
             self._interrupting = False
             raise KeyboardInterrupt
         if not first and signum == signal.SIGTERM and self._starting:  # launch escalates: now
-            self._starting = False
-            raise KeyboardInterrupt
+            # not a KeyboardInterrupt (it could land inside a kernel): nothing is computed yet
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            print("stopped while starting (SIGTERM)", file=sys.stderr, flush=True)
+            os._exit(0)
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -69,7 +80,8 @@ class StopSignals:
         """A node's start-up, which runs numba kernels (loading a map, the warm-up): the first stop
         signal is held until :meth:`checkpoint` (between two steps) raises it as KeyboardInterrupt,
         never inside a kernel (core/interrupts.py); a SIGTERM after it (``ros2 launch`` escalating
-        after its timeout) raises at once."""
+        after its timeout) ends the process at once with status 0 (``os._exit``: nothing has been
+        computed yet, and an exception could land inside a kernel)."""
         if self.requested:
             raise KeyboardInterrupt
         self._starting = True
@@ -79,8 +91,10 @@ class StopSignals:
             self._starting = False
 
     def checkpoint(self) -> None:
-        """Raise KeyboardInterrupt if a stop was requested during :meth:`starting`."""
-        if self.requested and self._starting:
+        """Raise KeyboardInterrupt if a stop was requested during :meth:`starting` (in the main
+        thread; registered as a core checkpoint, core/interrupts.py, so that a map's loading
+        checks it between chunks)."""
+        if self.requested and self._starting and threading.current_thread() is threading.main_thread():
             self._starting = False
             raise KeyboardInterrupt
 
@@ -105,5 +119,6 @@ def install() -> StopSignals:
         stop = StopSignals()
         for signum in STOP_SIGNALS:
             signal.signal(signum, stop._handle)
+        add_checkpoint(stop.checkpoint)
         _installed = stop
     return _installed
