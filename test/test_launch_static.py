@@ -227,6 +227,16 @@ def test_generated_rviz_config_follows_odom_frame_prefix_and_namespace(tmp_path)
     assert plain == original
 
 
+def test_the_rviz_config_of_a_launch_is_reused_not_left_behind_in_a_new_directory(tmp_path):
+    s = LaunchSettings.from_arguments({"namespace": "/robot2"})
+    first = write_rviz_config(RVIZ, s, tmp_path)
+    again = write_rviz_config(RVIZ, LaunchSettings.from_arguments({"namespace": "/robot2"}), tmp_path)
+    other = write_rviz_config(RVIZ, LaunchSettings.from_arguments({"namespace": "/robot3"}), tmp_path)
+    assert first == again != other and sorted(p.name for p in tmp_path.iterdir()) == sorted({first.name, other.name})
+    first.write_text("truncated")  # e.g. a launch killed while writing it, with an older version
+    assert write_rviz_config(RVIZ, s, tmp_path) == first and yaml.safe_load(first.read_text())["Visualization Manager"]
+
+
 # --------------------------------------------------------------------------- with launch installed
 def installed_share_or_skip() -> Path:
     """share/dcreg_ros of the ament prefix that `ros2 launch` would use; skips the test when

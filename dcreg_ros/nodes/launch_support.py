@@ -12,8 +12,10 @@ Plain Python (no launch, no rclpy), so it is tested here and used unchanged on a
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
+import os
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -298,9 +300,17 @@ def rviz_config_text(template: str, fixed_frame: str, namespace_prefix: str = ""
 
 
 def write_rviz_config(template: Path, settings: LaunchSettings, directory: Path | None = None) -> Path:
-    """Write the RViz config for ``settings`` next to nothing shared (a fresh temporary
-    directory unless ``directory`` is given) and return its path."""
-    out_dir = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="dcreg_rviz_"))
-    path = out_dir / "dcreg.rviz"
-    path.write_text(rviz_config_text(Path(template).read_text(), settings.fixed_frame, settings.namespace_prefix))
+    """Write the RViz config for ``settings`` and return its path: ``dcreg_<content hash>.rviz``
+    in ``directory`` (default: the user's ``dcreg_rviz_<uid>`` in the temporary directory), so
+    that a launch reuses the file of an earlier one with the same settings instead of leaving a
+    new directory behind each time, and concurrent launches never write each other's file."""
+    text = rviz_config_text(Path(template).read_text(), settings.fixed_frame, settings.namespace_prefix)
+    out_dir = Path(directory) if directory is not None else Path(tempfile.gettempdir()) / f"dcreg_rviz_{os.getuid()}"
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = out_dir / f"dcreg_{hashlib.sha256(text.encode()).hexdigest()[:16]}.rviz"
+    if not path.exists() or path.read_text() != text:
+        fd, partial = tempfile.mkstemp(dir=out_dir, prefix=".dcreg_", suffix=".rviz")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(partial, path)  # whole or absent, also for a launch reading it meanwhile
     return path
