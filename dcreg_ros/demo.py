@@ -104,6 +104,9 @@ def odometry_demo(out: Path, scene: str, frames: int, beams: int, seed: int = DE
         motion = load_motion_inputs(bag, *topics) if topics else None
         name = label.split(" (")[0].replace(" + ", "_").replace(" ", "_")
         report = run_into_folder(open_dataset(str(bag)), out / f"run_{name}", OdometryConfig(), strategy, motion=motion)
+        if report.result.stop.interrupted:  # Ctrl-C: the run kept its frames in its folder; the demo ends
+            print(f"  {label}: {report.result.stop.reason} after {len(report.result.records)} frames ({report.out_dir})")
+            raise KeyboardInterrupt
         records = report.result.records
         if strategy == "dcreg_prior" and topics is None:
             write_run_plots(report.result, report.out_dir, gt, truth)
@@ -113,6 +116,8 @@ def odometry_demo(out: Path, scene: str, frames: int, beams: int, seed: int = DE
                      nees.nees[3], np.mean([r.degenerate_mask[3] for r in records[1:]]), float(np.median(report.result.frame_ms()))))
         plotted[label] = records
     kiss = run_kiss_icp(str(bag), None, OdometryConfig(), None, None) if "kiss_icp" in PEERS else None
+    if kiss is not None and kiss.stop.interrupted:
+        raise KeyboardInterrupt
     if kiss is not None and kiss.stop.completed:
         e = trajectory_errors(kiss.trajectory, gt)
         rows.append(("KISS-ICP", e.ate_rmse, e.body_errors()[-1, 0], float("nan"), float("nan"), float("nan"), kiss.ms_per_frame or float("nan")))
