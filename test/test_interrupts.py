@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,26 @@ def test_a_node_start_up_holds_the_first_stop_to_its_next_step_and_ends_at_launc
     with pytest.raises(KeyboardInterrupt):
         with stop.starting():
             pass
+
+
+def test_ctrl_c_during_make_demo_ends_the_demo_and_says_how_far_the_run_got(tmp_path):
+    """The demo's first run interrupted: exit 130, the run's line says where it stopped, and no
+    later method starts (before, the interrupted run ended and the next one began)."""
+    from conftest import require_data
+
+    data = require_data()
+    out = tmp_path / "demo"
+    watch = out / "run_default" / "trajectory_tum.txt"
+    proc = subprocess.Popen([sys.executable, "-m", "dcreg_ros.demo", "--data", str(data), "--out", str(out), "--frames", "300",
+                             "--beams", "16"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None and not (watch.exists() and len(watch.read_text().splitlines()) >= 3):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and "demo: interrupted" in stderr and "Traceback" not in stderr, (proc.returncode, stderr)
+    assert "default (LiDAR only): interrupted (Ctrl-C) after" in stdout, stdout
+    assert not (out / "run_none").exists()
+    kept = len(watch.read_text().splitlines())
+    assert 3 <= kept < 300 and f"after {kept} frames" in stdout
