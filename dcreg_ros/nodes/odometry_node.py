@@ -141,9 +141,7 @@ class OdometryNode(Node):
         self.mounting = self._parameter_mounting(settings)
         self._create_services()
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        start_up_checkpoint()
-        warm_ms = _warm_up(config)
-        start_up_checkpoint()
+        warm_ms = _warm_up(config)  # a stop during it: between two of its frames, or in spin_node after it
         self.warmed_up_at = time.monotonic()
         self._worker = LatestOnlyWorker(self._process, self._on_worker_error, "dcreg_worker")
         self._create_inputs()

@@ -12,8 +12,8 @@ block (module imports, a bag replay: stop at once; the caller treats any excepti
 block as the stop once ``requested`` is set, since a library may wrap the interrupt, as numba
 does in a SystemError) or at a :meth:`StopSignals.checkpoint` of a node's start-up (which runs
 numba kernels: an interrupt inside one can crash the interpreter, core/interrupts.py), and
-otherwise just sets ``requested`` (a spinning loop polls it); every later signal is ignored, so the clean-up
-(executor shutdown, destroy_node, rclpy shutdown) always runs to its end. rclpy is initialised
+otherwise just sets ``requested`` (a spinning loop polls it); every later signal is ignored, so
+the clean-up (executor shutdown, destroy_node, rclpy shutdown) always runs to its end. rclpy is initialised
 without its signal handlers (``SignalHandlerOptions.NO``). Once the work is done,
 :meth:`StopSignals.exiting` ignores SIGINT for good: Python puts its handlers back to the
 default while it tears the interpreter down (about a second with numba and Fast DDS loaded), and
@@ -73,7 +73,6 @@ class StopSignals:
             yield
         finally:
             self._interrupting = False
-
 
     @contextmanager
     def starting(self) -> Iterator[None]:
