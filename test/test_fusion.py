@@ -102,6 +102,12 @@ def test_a_weak_lidar_axis_still_wins_against_a_far_less_certain_prediction():
     unsure[2, 2] = P[2, 2] / 4  # a weak LiDAR only twice as certain as the guess: the suspect
     check = check_consistency(2 * nu, P, unsure, weak, 3.0)
     assert check.lidar_down == ("yaw",) and not check.prediction_down
+    # on translation (a corridor's x) a mis-association can be as certain and wrong: the weak LiDAR stays the suspect
+    along_x = np.array([False, False, False, True, False, False])
+    sure_x = R.copy()
+    sure_x[3, 3] = 0.001**2  # fifty times more certain than the prediction's 5 cm
+    check = check_consistency(np.array([0, 0, 0, 0.5, 0, 0]), P, sure_x, along_x, 3.0)
+    assert check.lidar_down == ("x",) and not check.prediction_down
 
 
 def test_odometry_sets_a_lying_wheel_source_aside_and_takes_it_back():
