@@ -10,9 +10,10 @@ Before fusing, the two are tested against each other axis by axis (the normalize
 :func:`check_consistency`): an axis where they are farther apart than ``gate`` standard
 deviations has a source that is wrong for this frame. The less reliable one is down-weighted just
 enough to explain the difference: the LiDAR on an axis it measures weakly (flagged by the relative
-or the absolute test: a mis-association along a corridor) unless, on a rotation axis, its standard
-deviation is still :data:`LIDAR_DOMINANT_RATIO` times smaller than the prediction's, else the prediction (the
-robot, or the hand holding the sensor, accelerated more than the model allows).
+or the absolute test: a mis-association along a corridor) unless, on a rotation axis, its
+standard deviation is still :data:`LIDAR_DOMINANT_RATIO` times smaller than the prediction's;
+else the prediction (the robot, or the hand holding the sensor, accelerated more than the model
+allows).
 """
 
 from __future__ import annotations
@@ -131,8 +132,8 @@ def check_consistency(innovation: np.ndarray, prediction_covariance: np.ndarray,
     """Per axis, |innovation| against sqrt(P + R) (rotation first, body frame): beyond ``gate``
     standard deviations the suspect source is down-weighted on that axis for the frame. The
     LiDAR on its weak axes (unless, on a rotation axis, it is still :data:`LIDAR_DOMINANT_RATIO`
-    times more certain than the prediction there): its variance scaled until the difference sits at the gate, so it
-    still pulls (against a constant-velocity guess it is often the one that is right: a single
+    times more certain than the prediction there): its variance scaled until the difference sits
+    at the gate, so it still pulls (against a constant-velocity guess it is often the one that is right: a single
     aliased frame put a spike in the velocity, and a LiDAR set aside entirely let the guess run
     off along a corridor). Else the prediction: its variance raised to the innovation's square,
     set aside for the frame (raised only to the gate, a lying wheel off by ten sigma still pulled
@@ -143,7 +144,9 @@ def check_consistency(innovation: np.ndarray, prediction_covariance: np.ndarray,
     lidar_down, prediction_down = [], []
     for a in np.flatnonzero(normalized > gate):
         need = innovation[a] ** 2
-        if lidar_weak[a] and not (a < 3 and R[a, a] * LIDAR_DOMINANT_RATIO**2 < P[a, a]):
+        rotation = a < 3
+        lidar_dominant = rotation and R[a, a] * LIDAR_DOMINANT_RATIO**2 < P[a, a]
+        if lidar_weak[a] and not lidar_dominant:
             R = _raise_axis(R, a, max(need / gate**2 - P[a, a], R[a, a]))
             lidar_down.append(AXIS_NAMES[a])
         else:
