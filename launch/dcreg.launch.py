@@ -7,7 +7,7 @@
 
 Arguments (see the DeclareLaunchArgument descriptions below, or `ros2 launch dcreg_ros
 dcreg.launch.py --show-args`): topic, config, bagfile, bag_topic, player (dcreg | ros2bag),
-sync, rate, rviz, use_sim_time, base_frame, odom_frame, frame_prefix, namespace, input_qos,
+sync, rate, wait, wait_for, rviz, use_sim_time, base_frame, odom_frame, frame_prefix, namespace, input_qos,
 fastdds_profile, imu_topic, wheel_odom_topic. Every process started here gets the Fast DDS profile for megabyte clouds
 (config/fastdds_large_shm.xml) in its own environment. The decisions are made by
 dcreg_ros.nodes.launch_support (plain Python, tested without launch).
@@ -21,7 +21,7 @@ from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 
 from dcreg_ros.nodes.launch_actions import dcreg_process, rviz_process
-from dcreg_ros.nodes.launch_support import LaunchSettings, write_rviz_config
+from dcreg_ros.nodes.launch_support import PLAYER_WAIT, WAIT_FOR_HELP, WAIT_HELP, LaunchSettings, write_rviz_config
 
 ARGUMENTS = [
     ("topic", "points", "sensor_msgs/PointCloud2 input of dcreg_node (relative names live in the namespace)"),
@@ -31,6 +31,8 @@ ARGUMENTS = [
     ("player", "dcreg", "bag player: dcreg (dcreg_bag_player, any bag, no rosbag2 needed) or ros2bag (ros2 bag play --clock)"),
     ("sync", "false", "dcreg player only: send each cloud once the odometry of the previous one came back (no drops)"),
     ("rate", "1.0", "playback speed factor of the player"),
+    ("wait", PLAYER_WAIT, WAIT_HELP),
+    ("wait_for", "", WAIT_FOR_HELP),
     ("rviz", "false", "start RViz with config/dcreg.rviz, fixed frame and topics following odom_frame, frame_prefix, namespace"),
     ("use_sim_time", "", "use /clock (default: true exactly when bagfile is given)"),
     ("base_frame", "base_link", "child frame of the odometry (REP-105)"),

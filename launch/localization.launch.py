@@ -7,7 +7,7 @@ odom -> base_link, optionally a bag replay and RViz.
 
 Arguments (see the DeclareLaunchArgument descriptions below, or `ros2 launch dcreg_ros
 localization.launch.py --show-args`): map (the PCD map, required), topic, config, bagfile,
-rviz, use_sim_time, map_frame, odom_frame, base_frame, namespace, odometry, initial_pose_source,
+rviz, use_sim_time, map_frame, odom_frame, base_frame, namespace, wait, wait_for, odometry, initial_pose_source,
 imu_topic, wheel_odom_topic. The decisions are made by
 dcreg_ros.nodes.launch_support.LocalizationLaunchSettings (plain Python, tested without launch).
 """
@@ -20,7 +20,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 
 from dcreg_ros.nodes.launch_actions import dcreg_process, rviz_process
-from dcreg_ros.nodes.launch_support import LocalizationLaunchSettings
+from dcreg_ros.nodes.launch_support import PLAYER_WAIT, WAIT_FOR_HELP, WAIT_HELP, LocalizationLaunchSettings
 
 REQUIRED = ...  # an argument without a default: ros2 launch refuses to start without it
 
@@ -35,6 +35,8 @@ ARGUMENTS = [
     ("odom_frame", "odom", "odometry frame (map -> odom is published)"),
     ("base_frame", "base_link", "robot frame"),
     ("namespace", "", "namespace of every node (multi-robot)"),
+    ("wait", PLAYER_WAIT, WAIT_HELP),
+    ("wait_for", "", WAIT_FOR_HELP),
     ("odometry", "true", "also start dcreg_node for odom -> base_link (false with wheel odometry or another LIO publishing it)"),
     ("initial_pose_source", "topic", "parameter (initial_pose in the params file), topic (RViz 2D Pose Estimate) or global "
                                      "(global registration of the first scan)"),

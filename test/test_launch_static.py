@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dcreg_ros.nodes import launch_support
 from dcreg_ros.nodes.launch_support import LaunchArgumentError, LaunchSettings, rviz_config_text, write_rviz_config
 from dcreg_ros.nodes.transport import PROFILE_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "dcreg.launch.py"
 RVIZ = ROOT / "config" / "dcreg.rviz"
-ARGUMENTS = {"topic", "config", "bagfile", "bag_topic", "player", "sync", "rate", "rviz", "use_sim_time", "base_frame",
+ARGUMENTS = {"topic", "config", "bagfile", "bag_topic", "player", "sync", "rate", "wait", "wait_for", "rviz", "use_sim_time", "base_frame",
              "odom_frame", "frame_prefix", "namespace", "input_qos", "fastdds_profile",
              "imu_topic", "wheel_odom_topic"}
 
@@ -43,12 +44,17 @@ def keyword(call: ast.Call, name: str):
 
 
 def declared_arguments(tree: ast.Module) -> dict[str, str | None]:
-    """{name: default} of the ARGUMENTS table of a launch file (a default that is not a constant,
-    e.g. REQUIRED, as its source text)."""
+    """{name: default} of the ARGUMENTS table of a launch file (a constant of launch_support, e.g.
+    PLAYER_WAIT, as its value; another default that is not a constant, e.g. REQUIRED, as its source text)."""
+    def default(value: ast.expr) -> str | None:
+        if isinstance(value, ast.Constant):
+            return value.value
+        return getattr(launch_support, value.id) if isinstance(value, ast.Name) and hasattr(launch_support, value.id) \
+            else ast.unparse(value)
+
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "ARGUMENTS" for t in node.targets):
-            return {row.elts[0].value: row.elts[1].value if isinstance(row.elts[1], ast.Constant) else ast.unparse(row.elts[1])
-                    for row in node.value.elts}
+            return {row.elts[0].value: default(row.elts[1]) for row in node.value.elts}
     raise AssertionError("no ARGUMENTS table in the launch file")
 
 
@@ -162,6 +168,15 @@ def test_our_player_gets_topic_sync_and_rate_and_a_reliable_node():
     assert s.player_arguments() == ["/data/run", "--topic", "/os/points", "--sync"]
     s = LaunchSettings.from_arguments({"bagfile": "/data/run", "rate": "2", "use_sim_time": "false", "input_qos": "sensor_data"})
     assert s.player_arguments() == ["/data/run", "--rate", "2"] and not s.sim_time and s.qos == "sensor_data"
+
+
+def test_our_player_waits_as_long_and_for_the_topics_asked():
+    s = LaunchSettings.from_arguments({"bagfile": "/b", "sync": "true", "namespace": "robot1", "wait": "60",
+                                       "wait_for": "dcreg/odometry, /rec/ready"})
+    assert s.player_arguments() == ["/b", "--sync", "--wait", "60", "--wait-for", "/robot1/dcreg/odometry", "--wait-for", "/rec/ready"]
+    for bad in ("-1", "soon", "inf"):
+        with pytest.raises(LaunchArgumentError, match="wait:="):
+            LaunchSettings.from_arguments({"bagfile": "/b", "wait": bad})
 
 
 def test_ros2_bag_play_with_clock_remapped_into_the_namespace():

@@ -18,7 +18,7 @@ from test_launch_static import ROOT, calls, declared_arguments, entry_points, in
 
 LAUNCH = ROOT / "launch" / "localization.launch.py"
 ARGUMENTS = {"map", "topic", "config", "bagfile", "rviz", "use_sim_time", "map_frame", "odom_frame", "base_frame", "namespace",
-             "odometry", "initial_pose_source", "imu_topic", "wheel_odom_topic"}
+             "wait", "wait_for", "odometry", "initial_pose_source", "imu_topic", "wheel_odom_topic"}
 
 
 def test_launch_file_declares_the_arguments_and_starts_the_nodes():
@@ -59,10 +59,14 @@ def test_localization_launch_decisions():
     assert "motion_prior.imu_topic" not in live.localization_parameters()  # not given: the params file decides
     assert LocalizationLaunchSettings.from_arguments({"map": "m", "bagfile": "b", "odometry": "false"}).player_arguments() == \
         ["b", "--subscribers", "1"]
+    waiting = LocalizationLaunchSettings.from_arguments({"map": "m", "bagfile": "b", "namespace": "r2", "wait": "90",
+                                                         "wait_for": "dcreg/localization/pose"})
+    assert waiting.player_arguments() == ["b", "--subscribers", "2", "--wait", "90", "--wait-for", "/r2/dcreg/localization/pose"]
 
 
 @pytest.mark.parametrize("values, word", [({"map": ""}, "map"), ({"map": "m", "odometry": "yes"}, "odometry"),
                                           ({"map": "m", "initial_pose_source": "gps"}, "initial_pose_source"),
+                                          ({"map": "m", "wait": "-3"}, "wait"),
                                           ({"map": "m", "rviz": "1"}, "rviz"), ({"map": "m", "use_sim_time": "x"}, "use_sim_time")])
 def test_unusable_localization_arguments_are_refused_by_name(values, word):
     with pytest.raises(LaunchArgumentError, match=word):

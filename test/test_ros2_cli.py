@@ -59,6 +59,7 @@ def assert_clean_stop(run: ProcessGroup, code: int, processes: list[str]) -> Non
     assert not run.left_running, "processes of the launch were still running after it exited"
 
 
+READY_TOPIC = "/robot1/test/probe_ready"  # the replay's probe subscribes here once matched with the node
 DISCOVERY = "3"  # s: `ros2 node list` spins this long to discover the graph (its default, 0.5 s, is short on a loaded machine)
 
 
@@ -114,6 +115,7 @@ def replay(data):
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry as OdometryMsg
     from ros_helpers import RELIABLE, Probe, ros_context, spinning
+    from std_msgs.msg import Empty
 
     root = data["root"] / "replay"
     root.mkdir()
@@ -124,12 +126,14 @@ def replay(data):
     arguments = {"bagfile": str(data["bag"]), "sync": "true", "namespace": "robot1", "frame_prefix": "robot1/", "odom_frame": "odom_r",
                  "base_frame": "base_r", "topic": "lidar/points", "bag_topic": "/points", "config": str(params),
                  "fastdds_profile": str(profile), "imu_topic": "/imu", "wheel_odom_topic": "/wheel/odom", "input_qos": "reliable",
-                 "use_sim_time": "true", "rviz": "true"}
+                 "use_sim_time": "true", "rviz": "true", "wait": str(int(WAIT)), "wait_for": READY_TOPIC}
     domain = new_domain_id()
     with ros_context(domain) as context:
-        # the probe subscribes before the launch starts: the node publishes each odometry once
-        # (reliable, volatile), and on a quiet machine the whole replay can be over before a probe
-        # started after the launch has discovered the node (the first messages were missed)
+        # the node publishes each odometry once (reliable, volatile): a message sent before the
+        # node's publisher has matched the probe is lost. Subscribing before the launch is not
+        # enough (a CI run on a loaded machine: the player found the node, the node had not yet
+        # found the probe, the first odometry was missed), so the player waits (wait_for) for a
+        # subscriber on READY_TOPIC, which the probe creates once it is matched with the node.
         probe = Probe(context)
         probe.listen(OdometryMsg, "/robot1/dcreg/odometry", RELIABLE)
         probe.listen(DiagnosticArray, "/diagnostics", RELIABLE)
@@ -137,6 +141,8 @@ def replay(data):
             run = launch("dcreg.launch.py", arguments, domain, root / "launch.log")
             record: dict = {"domain": domain, "run": run, "root": root}
             try:
+                assert probe.wait_until_matched(["/robot1/dcreg/odometry", "/diagnostics"], WAIT), run.text()[-3000:]
+                probe.listen(Empty, READY_TOPIC, RELIABLE)
                 # the player exits at the end of the bag; the node goes on running
                 assert run.wait_for_log("]: process has finished cleanly", WAIT * 2), run.text()[-3000:]
                 assert probe.wait_for_count("/robot1/dcreg/odometry", FRAMES, timeout=WAIT), run.text()[-3000:]
@@ -159,6 +165,7 @@ def test_launch_replays_the_bag_into_the_namespaced_node_with_prefixed_frames(re
     assert "DCReg odometry on '/robot1/lidar/points' (QoS reliable), robot1/odom_r -> robot1/base_r" in text, text[-3000:]
     assert re.search(rf"dcreg_bag_player: done: {FRAMES} clouds in [\d.]+ s, 0 sync timeout\(s\)", text), text[-3000:]
     assert "/points -> /robot1/lidar/points (sync with dcreg/odometry" in text  # bag_topic played onto topic
+    assert "not every subscriber was there" not in text  # wait_for: the player waited for the probe's READY_TOPIC
     assert re.search(r"\[INFO\] \[dcreg_bag_player-\d+\]: process has finished cleanly", text)
     odometry = replay["odometry"]
     assert len(odometry) == FRAMES
@@ -371,6 +378,7 @@ def test_localization_launch_localizes_the_replay_with_wheels_and_imu(data, tmp_
     from ros_helpers import RELIABLE, Probe, ros_context, spinning
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseWithCovarianceStamped
+    from std_msgs.msg import Empty
 
     truth = data["run"].ground_truth.poses
     params = tmp_path / "localization.yaml"
@@ -379,23 +387,29 @@ def test_localization_launch_localizes_the_replay_with_wheels_and_imu(data, tmp_
     arguments = {"map": str(data["map"]), "bagfile": str(data["bag"]), "config": str(params), "initial_pose_source": "parameter",
                  "odometry": "true", "namespace": "robot2", "topic": "lidar/points", "map_frame": "world", "odom_frame": "odom_l",
                  "base_frame": "base_l", "imu_topic": "/imu", "wheel_odom_topic": "/wheel/odom", "use_sim_time": "true",
-                 "rviz": "true"}
+                 "rviz": "true", "wait": str(int(WAIT)), "wait_for": "test/probe_ready"}  # in the namespace
     domain = new_domain_id()
     node = "/robot2/dcreg_localization_node"
     run = None
+
+    def own(m) -> bool:  # the localization node's statuses: dcreg_node (odometry:=true) reports 'tracking' too
+        return m.status[0].name.endswith("dcreg_localization_node: localization")
+
     try:
         with ros_context(domain) as context:
-            probe = Probe(context)  # before the launch: a probe that joins late misses the first poses
+            probe = Probe(context)  # matched before the player starts (wait_for, as in the replay fixture)
             probe.listen(PoseWithCovarianceStamped, "/robot2/dcreg/localization/pose", RELIABLE)
             probe.listen(DiagnosticArray, "/diagnostics", RELIABLE)
             with spinning(context, probe.node):
                 run = launch("localization.launch.py", arguments, domain, tmp_path / "launch.log")
+                assert probe.wait_until_matched(["/robot2/dcreg/localization/pose", "/diagnostics"], WAIT), run.text()[-3000:]
+                probe.listen(Empty, "/robot2/test/probe_ready", RELIABLE)
                 assert run.wait_for_log("dcreg_bag_player: done:", WAIT * 2), run.text()[-3000:]
-                last = pose_at(probe, "/robot2/dcreg/localization/pose", data["run"].scans[-1].stamp)
+                stamp = data["run"].scans[-1].stamp
+                last = pose_at(probe, "/robot2/dcreg/localization/pose", stamp)
+                final = probe.wait_for_message("/diagnostics", lambda m: own(m) and is_diagnostic_of(m, round(stamp * 1e9)), WAIT)
                 poses = probe.messages("/robot2/dcreg/localization/pose")
-                # the localization node's own statuses: dcreg_node (odometry:=true) reports 'tracking' too
-                diagnostics = [{kv.key: kv.value for kv in m.status[0].values} for m in probe.messages("/diagnostics")
-                               if m.status[0].name.endswith("dcreg_localization_node: localization")]
+                diagnostics = [{kv.key: kv.value for kv in m.status[0].values} for m in probe.messages("/diagnostics") if own(m)]
                 values = dumped_parameters(node, domain)
                 refused = [run_ros2(param_command("set", node, name, value), domain)
                            for name, value in (("map_file", "/elsewhere.pcd"), ("tracking.lost_after", "0"))]
@@ -410,7 +424,11 @@ def test_localization_launch_localizes_the_replay_with_wheels_and_imu(data, tmp_
     assert last.header.frame_id == "world"
     t_err, r_err = pose_error(rm.matrix_from_pose(last.pose.pose), truth[-1])
     assert t_err < 0.1 and r_err < 1.0, (t_err, r_err)
-    assert len(poses) >= FRAMES // 2  # the node may drop a scan while busy (one-slot buffer)
+    # the player plays in real time and a busy node drops the older scan (one-slot buffer): every
+    # cloud arrived, each was localized or dropped, and each localized one was published once
+    counts = {kv.key: int(kv.value) for kv in final.status[0].values if kv.key in ("received", "processed", "dropped_frames")}
+    assert counts["received"] == FRAMES and counts["processed"] + counts["dropped_frames"] == FRAMES, counts
+    assert len(poses) == counts["processed"] >= 3, (len(poses), counts)
     frames = [d for d in diagnostics if "tracking" in d]
     assert frames and frames[-1]["tracking"] == "OK"
     assert sum(d.get("prior_source") == "imu_wheel" for d in frames) >= 0.5 * len(frames), [d.get("prior_source") for d in frames]

@@ -42,6 +42,7 @@ from ..io.scan import Scan
 from ..io.skips import SkipLog
 from ..io.trajectory import Trajectory
 from . import ros_messages as rm
+from .launch_support import PLAYER_WAIT
 from .matching import poll_until
 from .stop_signals import StopSignals
 from .stop_signals import install as install_stop_signals
@@ -63,8 +64,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"--sync: seconds to wait for each odometry message (first cloud: at least {FIRST_FRAME_TIMEOUT:.0f})")
     parser.add_argument("--qos", choices=("reliable", "sensor_data"), default="reliable",
                         help="QoS of the points publisher (default reliable: matches both subscriber kinds, no loss)")
-    parser.add_argument("--wait", type=float, default=10.0, metavar="S",
-                        help="seconds to wait for a subscriber of 'points' before starting (default 10)")
+    parser.add_argument("--wait", type=float, default=float(PLAYER_WAIT), metavar="S",
+                        help=f"seconds to wait for a subscriber of 'points' before starting (default {PLAYER_WAIT})")
     parser.add_argument("--subscribers", type=int, default=1, metavar="N",
                         help="wait (within --wait) until 'points' has N subscribers, e.g. every node of a launch that reads "
                              "the clouds (default 1)")
@@ -147,7 +148,8 @@ class Player:
         for pub in (self.points_pub, self.clock_pub, self.gt_pub):
             if pub.topic_name == name:
                 return pub.get_subscription_count() > 0
-        return self.node.count_subscribers(name) > 0
+        own = 1 if self.odom_sub is not None and self.odom_sub.topic_name == name else 0  # --sync: our own reader
+        return self.node.count_subscribers(name) > own
 
     def wait_for_subscribers(self, timeout: float) -> bool:
         """Wait until 'points' has --subscribers subscribers, every --wait-for topic one (and, with

@@ -26,6 +26,10 @@ import yaml
 from .transport import profile_environment
 
 PLAYERS = ("dcreg", "ros2bag")
+PLAYER_WAIT = "10"  # s: how long dcreg_bag_player waits for its subscribers by default (its --wait default)
+WAIT_HELP = "dcreg player: seconds to wait for the nodes (and the wait_for topics) before playing anyway"
+WAIT_FOR_HELP = ("dcreg player: topics (comma-separated; relative: in the namespace) that must each have a subscriber "
+                 "before the replay starts, e.g. a recorder of the outputs (a message sent before a match is lost)")
 BOOLEANS = {"true": True, "false": False}
 RVIZ_TOPIC_PREFIX = "/dcreg/"
 INITIAL_POSE_SOURCES = ("parameter", "topic", "global")  # of dcreg_localization_node (localization_parameters.py)
@@ -85,13 +89,17 @@ def _flag(name: str, text: str) -> bool:
 class _LaunchArguments:
     """What both launch files' settings share: built from the argument strings and checked, a
     bag (``bagfile``), RViz (``rviz``), sim time (``use_sim_time``, default: with a bag) and the
-    IMU / wheel topics (``imu_topic``, ``wheel_odom_topic``)."""
+    IMU / wheel topics (``imu_topic``, ``wheel_odom_topic``), the namespace and how long our
+    player waits for its listeners (``wait``, ``wait_for``)."""
 
     bagfile: str
     rviz: str
     use_sim_time: str
     imu_topic: str
     wheel_odom_topic: str
+    namespace: str
+    wait: str
+    wait_for: str
 
     @classmethod
     def from_arguments(cls, values: dict[str, str]) -> Any:
@@ -106,6 +114,12 @@ class _LaunchArguments:
         _flag("rviz", self.rviz)
         if self.use_sim_time:
             _flag("use_sim_time", self.use_sim_time)
+        try:
+            wait = float(self.wait)
+        except ValueError:
+            wait = float("nan")
+        if not (wait >= 0 and math.isfinite(wait)):
+            raise LaunchArgumentError(f"launch argument wait:={self.wait!r}: expected seconds (a number >= 0)")
 
     @property
     def has_bag(self) -> bool:
@@ -119,6 +133,22 @@ class _LaunchArguments:
     def sim_time(self) -> bool:
         """use_sim_time: as given, else true exactly when a bag is replayed (it carries its own time)."""
         return _flag("use_sim_time", self.use_sim_time) if self.use_sim_time else self.has_bag
+
+    @property
+    def namespace_prefix(self) -> str:
+        """'/robot1' for namespace robot1 (or /robot1), '' without a namespace."""
+        ns = self.namespace.strip().strip("/")
+        return f"/{ns}" if ns else ""
+
+    def waited_topics(self) -> list[str]:
+        """wait_for as full topic names (comma- or space-separated; relative names live in the namespace)."""
+        names = [t for t in self.wait_for.replace(",", " ").split() if t]
+        return [t if t.startswith("/") else f"{self.namespace_prefix}/{t}" for t in names]
+
+    def _player_wait_arguments(self) -> list[str]:
+        """dcreg_bag_player's --wait (when not its default) and one --wait-for per wait_for topic."""
+        args = [] if self.wait.strip() == PLAYER_WAIT else ["--wait", self.wait.strip()]
+        return args + [a for topic in self.waited_topics() for a in ("--wait-for", topic)]
 
     def _motion_topics(self) -> dict[str, str]:
         return motion_topics(self.imu_topic, self.wheel_odom_topic)
@@ -135,6 +165,8 @@ class LaunchSettings(_LaunchArguments):
     player: str = "dcreg"
     sync: str = "false"
     rate: str = "1.0"
+    wait: str = PLAYER_WAIT
+    wait_for: str = ""
     rviz: str = "false"
     use_sim_time: str = ""
     base_frame: str = "base_link"
@@ -186,12 +218,6 @@ class LaunchSettings(_LaunchArguments):
         """The odom frame as dcreg_node publishes it (with the frame prefix)."""
         return self.frame_prefix + self.odom_frame
 
-    @property
-    def namespace_prefix(self) -> str:
-        """'/robot1' for namespace robot1 (or /robot1), '' without a namespace."""
-        ns = self.namespace.strip().strip("/")
-        return f"/{ns}" if ns else ""
-
     def resolved_topic(self) -> str:
         """The node's input topic as a full name (a relative topic lives in the namespace)."""
         topic = self.topic.strip()
@@ -216,7 +242,7 @@ class LaunchSettings(_LaunchArguments):
         if self.bag_topic:
             args += ["--topic", self.bag_topic]
         args += ["--sync"] if _flag("sync", self.sync) else ["--rate", self.rate]
-        return args + player_motion_arguments(self._motion_topics())
+        return args + self._player_wait_arguments() + player_motion_arguments(self._motion_topics())
 
     def bag_play_command(self) -> list[str]:
         """``ros2 bag play`` with /clock for use_sim_time; the bag's cloud topic (bag_topic,
@@ -242,6 +268,8 @@ class LocalizationLaunchSettings(_LaunchArguments):
     odom_frame: str = "odom"
     base_frame: str = "base_link"
     namespace: str = ""
+    wait: str = PLAYER_WAIT
+    wait_for: str = ""
     odometry: str = "true"
     initial_pose_source: str = "topic"
     imu_topic: str = ""
@@ -283,7 +311,8 @@ class LocalizationLaunchSettings(_LaunchArguments):
         """dcreg_bag_player's command-line arguments: the bag, the IMU / wheel topics to replay, and
         the number of nodes reading the clouds it waits for (the localization node, dcreg_node)."""
         readers = 2 if self.start_odometry else 1
-        return [self.bagfile, "--subscribers", str(readers), *player_motion_arguments(self._motion_topics())]
+        return [self.bagfile, "--subscribers", str(readers), *self._player_wait_arguments(),
+                *player_motion_arguments(self._motion_topics())]
 
 
 def rviz_config_text(template: str, fixed_frame: str, namespace_prefix: str = "") -> str:
