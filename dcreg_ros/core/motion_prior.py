@@ -26,6 +26,7 @@ import math
 from .config_io import one_of, param, positive
 from .fusion import (Consistency, LidarMeasurement, adjoint, check_consistency, compound_covariance, fuse, information,
                      motion_covariance, positive_semidefinite, tangent, with_axes_unobserved)
+from .degeneracy import AXIS_NAMES
 from .geometry import invert_pose, pose_from_xyz_rpy, so3_exp, so3_log
 from .proprioception import GRAVITY, ImuSamples, WheelOdometrySamples
 from .registration import PredictionPrior
@@ -365,6 +366,12 @@ class MotionPriors:
         self.T_base_lidar = pose_from_xyz_rpy(*c.lidar_to_base)
         self._used_filter = False
         self._wheel_predicted = False
+        self._cv_prediction: Prediction | None = None
+        self._wheel_fused: Prediction | None = None
+        self._wheels_aside = np.zeros(6, dtype=bool)
+        self._wheel_slipping = np.zeros(6, dtype=bool)
+        self._moving_agreement: list[list[bool]] = [[] for _ in range(6)]
+        self._lidar_credible = np.zeros(6, dtype=bool)
         self._window: list[tuple[float, np.ndarray]] = []  # LiDAR poses for a moving start of the IMU filter
         # covariance of the last pose relative to the map (6x6, rotation first, body frame): the first scan defines the map
         self.map_covariance = np.eye(6) * 1e-12
@@ -414,6 +421,9 @@ class MotionPriors:
             if self.filter.initialized:
                 self.filter.zero_velocity()
         cv = self.constant_velocity.predict(dt)
+        self._cv_prediction = cv
+        self._wheel_fused = None
+        self._wheels_aside = np.zeros(6, dtype=bool)
         if self.constant_velocity.clamped:
             notes.append(self.constant_velocity.clamped)
         prediction = cv
@@ -424,6 +434,12 @@ class MotionPriors:
                 prediction = fuse_predictions(wheel, cv, "wheel")
                 prediction.measured = np.diag(prediction.covariance) < 0.5 * np.diag(cv.covariance)
                 self._wheel_predicted = True
+                self._wheel_fused = prediction
+                if self._wheel_slipping.any():  # a slip lasts: the registration starts from the held velocity
+                    self._wheels_aside = self._wheel_slipping.copy()
+                    prediction = self._without_wheels(prediction, self._wheel_slipping)
+                    notes.append("wheel odometry still set aside along "
+                                 f"{', '.join(AXIS_NAMES[a] for a in np.flatnonzero(self._wheel_slipping))} (slipping?)")
             else:
                 notes.append(f"wheel odometry: {why}; constant-velocity translation")
         if want_imu:
@@ -557,6 +573,14 @@ class MotionPriors:
         the prediction. The models are corrected with the result (the constant-velocity model
         always, so a source that runs out of data falls back to it at once). With ``fusing`` False
         (the strategies other than dcreg_prior: plain registration) the LiDAR's pose stands as it is."""
+        slipping = self._wheel_slip_axes(T_previous, measurement) if fusing else np.zeros(6, dtype=bool)
+        referee_notes: list[str] = []
+        if slipping.any():
+            if (slipping & ~self._wheels_aside).any():
+                prediction = self._without_wheels(prediction, slipping)
+            referee_notes.append("wheel odometry disagrees with both the LiDAR and the constant-velocity motion along "
+                                 f"{', '.join(AXIS_NAMES[a] for a in np.flatnonzero(slipping))} (slipping?): set aside")
+        self._wheel_slipping = slipping
         guess = T_previous @ prediction.delta
         # the new pose relative to the map before the LiDAR: the last one's uncertainty carried
         # through the predicted motion (the LiDAR measures against the map, so what a weak
@@ -571,8 +595,13 @@ class MotionPriors:
         else:
             # a measured motion (the gyro's rotation, the wheels' travel) holds the axes the LiDAR measures
             # weakly on its own: the weak information there is mostly fake and would pull a good
-            # measurement off (against a guess, the constant-velocity model, it still helps and is fused)
-            lidar_covariance = with_axes_unobserved(measurement.covariance, measurement.absolute_weak & prediction.measured)
+            # measurement off (against a guess, the constant-velocity model, it still helps and is fused).
+            # Not on a translation axis where the LiDAR has agreed with the wheels while moving
+            # (credible): there its information is real, and dropping it lets a wheel scale error
+            # build up against the map until the LiDAR, measuring against that map, looks wrong
+            unobserved = measurement.absolute_weak & prediction.measured
+            unobserved[3:] &= ~self._lidar_credible[3:]
+            lidar_covariance = with_axes_unobserved(measurement.covariance, unobserved)
             if self._used_filter:
                 predicted = self.filter.map_pose_covariance()
             check = check_consistency(tangent(guess, measurement.pose), predicted, lidar_covariance,
@@ -590,7 +619,7 @@ class MotionPriors:
                 if self.filter.initialized and self._imu_rotation is not None:
                     # also while set aside: the bias it could not explain may be learnt meanwhile
                     self._teach_gyro(self._imu_rotation[0], measurement.pose, check.lidar_covariance)
-            posterior.notes.extend(check.notes(prediction.source.replace("_", " ")))
+            posterior.notes.extend(referee_notes + check.notes(prediction.source.replace("_", " ")))
         if not self.filter.initialized and self._wants()[0] and measurement is not None:
             if not measurement.absolute_weak[3:].any() or self._wheel_predicted:  # the wheels measured what the LiDAR could not
                 self._window = (self._window + [(t, posterior.pose.copy())])[-4 * self.WINDOW_FRAMES:]
@@ -604,6 +633,64 @@ class MotionPriors:
             well_measured = ~(np.asarray(measurement.weak, dtype=bool) | measurement.absolute_weak) | prediction.measured
         self.constant_velocity.correct(invert_pose(T_previous) @ posterior.pose, posterior.covariance, dt, well_measured)
         return posterior
+
+    def _wheel_slip_axes(self, T_previous: np.ndarray, measurement: LidarMeasurement | None) -> np.ndarray:
+        """(6,) bool: the translation axes along which the wheels are set aside as slipping. Three
+        witnesses of the frame's motion: the wheels, the LiDAR and the held (constant) velocity,
+        compared pairwise in standard deviations of both. The wheels slip where they disagree with
+        the LiDAR beyond the consistency gate while the LiDAR is closer to the held velocity than
+        the wheels are, and either agrees with it or the wheels imply an implausible acceleration
+        (a spinning wheel reads 1.5-3x the speed; a hard brake has the wheels and the LiDAR against
+        the held velocity instead); once slipping, they stay set aside while they still disagree
+        with both. Only where the LiDAR is credible (:meth:`_update_lidar_credibility`, called here)."""
+        out = np.zeros(6, dtype=bool)
+        cv, wheels = self._cv_prediction, self._wheel_fused
+        if not self._wheel_predicted or measurement is None or cv is None or wheels is None or self._used_filter:
+            self._lidar_credible = np.zeros(6, dtype=bool)
+            return out
+        gate = self.config.consistency_gate
+        wheel_pose, cv_pose = T_previous @ wheels.delta, T_previous @ cv.delta
+        R, P, Q = np.diag(measurement.covariance), np.diag(wheels.covariance), np.diag(cv.covariance)
+        wheel_lidar = np.abs(tangent(wheel_pose, measurement.pose)) / np.sqrt(np.maximum(P + R, 1e-300))
+        cv_lidar = np.abs(tangent(cv_pose, measurement.pose)) / np.sqrt(np.maximum(Q + R, 1e-300))
+        wheel_cv = np.abs(tangent(cv_pose, wheel_pose)) / np.sqrt(np.maximum(P + Q, 1e-300))
+        self._update_lidar_credibility(wheels, wheel_lidar <= gate, counted=~self._wheel_slipping)
+        enter = (cv_lidar < wheel_cv) & ((cv_lidar <= gate) | (wheel_cv > gate))
+        stay = self._wheel_slipping & (wheel_cv > gate)
+        out[3:] = ((wheel_lidar > gate) & (enter | stay) & self._lidar_credible)[3:]
+        return out
+
+    CREDIBLE_FRAMES, CREDIBLE_SHARE, CREDIBLE_MIN = 20, 0.8, 5
+
+    def _update_lidar_credibility(self, wheels: Prediction, agrees: np.ndarray, counted: np.ndarray) -> None:
+        """Per axis, whether the LiDAR agreed with the wheels (within the gate) on at least
+        CREDIBLE_SHARE of the last CREDIBLE_FRAMES frames that moved along it (the wheels' motion
+        beyond three of their standard deviations; at least CREDIBLE_MIN such frames) and were
+        ``counted`` (not while the wheels are set aside: a LiDAR registered from the held velocity
+        agrees with it whether it sees the axis or not). At a standstill every source agrees and
+        nothing is learnt. An open field's LiDAR, whose translation the ground alone cannot hold,
+        disagrees with the wheels on most moving frames and is never credible there, so its
+        overconfident translation never overrules them (measured: agreeing with either the wheels
+        or the held velocity instead made a robot starting from rest there drive backwards, the
+        LiDAR and the velocity following each other: 0.27 -> 0.49 m)."""
+        moving = (np.abs(tangent(np.eye(4), wheels.delta)) > 3.0 * np.sqrt(np.diag(wheels.covariance))) & counted
+        for a in np.flatnonzero(moving):
+            self._moving_agreement[a] = (self._moving_agreement[a] + [bool(agrees[a])])[-self.CREDIBLE_FRAMES:]
+        self._lidar_credible = np.array([len(h) >= self.CREDIBLE_MIN and float(np.mean(h)) >= self.CREDIBLE_SHARE
+                                         for h in self._moving_agreement])
+
+    def _without_wheels(self, prediction: Prediction, axes: np.ndarray) -> Prediction:
+        """``prediction`` with the translation along ``axes`` (6 bool, translation only) and its
+        variance the constant-velocity model's (uncorrelated with the rest), no longer measured."""
+        cv = self._cv_prediction
+        delta, covariance, measured = prediction.delta.copy(), prediction.covariance.copy(), prediction.measured.copy()
+        for a in np.flatnonzero(axes[3:]) + 3:
+            delta[a - 3, 3] = cv.delta[a - 3, 3]
+            covariance[a, :] = 0.0
+            covariance[:, a] = 0.0
+            covariance[a, a] = cv.covariance[a, a]
+            measured[a] = False
+        return Prediction(delta, covariance, prediction.source, prediction.age, list(prediction.notes), measured)
 
     ASIDE_AFTER = 3  # frames in a row whose IMU rotation disagrees with the fused one: the IMU is set aside
     BACK_AFTER = 5  # frames in a row of agreement before it is used again
