@@ -117,17 +117,7 @@ def test_odometry_sets_a_lying_wheel_source_aside_and_takes_it_back():
     from dcreg_ros.core.geometry import pose_to_xyz_rpy
 
     sim = simulate("structured", frames=50, beams=16, columns=512, seed=4, motion="variable")
-    w = sim.wheel.samples
-    slip = (w.stamps > sim.scans[20].stamp) & (w.stamps < sim.scans[40].stamp)
-    poses = w.poses.copy()
-    for k in np.flatnonzero(slip):  # the odometry integrates three times the real forward motion
-        step = np.linalg.inv(w.poses[k - 1]) @ w.poses[k]
-        step[:3, 3] *= 3.0
-        poses[k] = poses[k - 1] @ step
-    for k in range(np.flatnonzero(slip)[-1] + 1, len(w)):
-        poses[k] = poses[k - 1] @ (np.linalg.inv(w.poses[k - 1]) @ w.poses[k])
-    lying = type(w)(w.stamps, poses, w.linear_velocity, w.angular_velocity, w.pose_covariance, w.twist_covariance,
-                    w.frame_id, w.child_frame_id)
+    lying = _spinning_wheels(sim, 20, 40, factor=3.0)  # the odometry integrates three times the real forward motion
     config = dcreg_ros.OdometryConfig.from_dict({"motion_prior": {"source": "wheel",
                                                                   "lidar_to_base": list(pose_to_xyz_rpy(sim.wheel.T_base_lidar))}})
     odometry = dcreg_ros.Odometry(config)

@@ -368,7 +368,6 @@ class MotionPriors:
         self._wheel_predicted = False
         self._cv_prediction: Prediction | None = None
         self._wheel_fused: Prediction | None = None
-        self._wheels_aside = np.zeros(6, dtype=bool)
         self._wheel_slipping = np.zeros(6, dtype=bool)
         self._moving_agreement: list[list[bool]] = [[] for _ in range(6)]
         self._lidar_credible = np.zeros(6, dtype=bool)
@@ -423,7 +422,6 @@ class MotionPriors:
         cv = self.constant_velocity.predict(dt)
         self._cv_prediction = cv
         self._wheel_fused = None
-        self._wheels_aside = np.zeros(6, dtype=bool)
         if self.constant_velocity.clamped:
             notes.append(self.constant_velocity.clamped)
         prediction = cv
@@ -436,7 +434,6 @@ class MotionPriors:
                 self._wheel_predicted = True
                 self._wheel_fused = prediction
                 if self._wheel_slipping.any():  # a slip lasts: the registration starts from the held velocity
-                    self._wheels_aside = self._wheel_slipping.copy()
                     prediction = self._without_wheels(prediction, self._wheel_slipping)
                     notes.append("wheel odometry still set aside along "
                                  f"{', '.join(AXIS_NAMES[a] for a in np.flatnonzero(self._wheel_slipping))} (slipping?)")
@@ -576,8 +573,7 @@ class MotionPriors:
         slipping = self._wheel_slip_axes(T_previous, measurement) if fusing else np.zeros(6, dtype=bool)
         referee_notes: list[str] = []
         if slipping.any():
-            if (slipping & ~self._wheels_aside).any():
-                prediction = self._without_wheels(prediction, slipping)
+            prediction = self._without_wheels(prediction, slipping)  # a no-op on the axes predict() already set aside
             referee_notes.append("wheel odometry disagrees with both the LiDAR and the constant-velocity motion along "
                                  f"{', '.join(AXIS_NAMES[a] for a in np.flatnonzero(slipping))} (slipping?): set aside")
         self._wheel_slipping = slipping

@@ -79,6 +79,15 @@ def rviz_missing_note(config: str) -> str:
     return f"rviz:=true, but rviz2 is not installed here: RViz is not started (its config: {config})"
 
 
+def _number(text: str) -> float:
+    """The finite number ``text`` holds, else NaN (which fails every comparison)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return float("nan")
+    return value if math.isfinite(value) else float("nan")
+
+
 def _flag(name: str, text: str) -> bool:
     try:
         return BOOLEANS[text.strip().lower()]
@@ -114,11 +123,7 @@ class _LaunchArguments:
         _flag("rviz", self.rviz)
         if self.use_sim_time:
             _flag("use_sim_time", self.use_sim_time)
-        try:
-            wait = float(self.wait)
-        except ValueError:
-            wait = float("nan")
-        if not (wait >= 0 and math.isfinite(wait)):
+        if not _number(self.wait) >= 0:
             raise LaunchArgumentError(f"launch argument wait:={self.wait!r}: expected seconds (a number >= 0)")
 
     @property
@@ -183,11 +188,7 @@ class LaunchSettings(_LaunchArguments):
             raise LaunchArgumentError(f"launch argument player:={self.player!r}: expected one of {', '.join(PLAYERS)}")
         _flag("sync", self.sync)
         super().check()
-        try:
-            rate = float(self.rate)
-        except ValueError:
-            rate = float("nan")
-        if not (rate > 0 and math.isfinite(rate)):
+        if not _number(self.rate) > 0:
             raise LaunchArgumentError(f"launch argument rate:={self.rate!r}: expected a positive number")
         if self.player == "ros2bag" and _flag("sync", self.sync):
             raise LaunchArgumentError("launch argument sync:=true needs player:=dcreg (ros2 bag play has no sync mode)")
