@@ -28,6 +28,9 @@ def test_ouster_os1_128_three_frames_follow_vendor_poses():
         t_err, r_err = pose_error(est, ref)
         assert t_err < 0.05 and r_err < 0.2
     assert all(not r.degeneracy.degenerate for r in records[1:])
+    # 35,000 points at the 0.25 m source voxel: thinned to the registration's point budget
+    budget = dcreg_ros.OdometryConfig().preprocess.max_source_points
+    assert all(0.5 * budget < r.num_points <= budget for r in records[1:]), [r.num_points for r in records]
     assert set(records[1].timings) == {"preprocess", "correspondence", "hessian", "detection", "solve", "map_update"}
 
 

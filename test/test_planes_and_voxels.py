@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
 from dcreg_ros.core.planes import PlaneParameters, least_squares_plane, pca_plane, symmetric_eigenvalues_3x3
-from dcreg_ros.core.voxel_hash import voxel_downsample, voxel_downsample_indices
+from dcreg_ros.core.voxel_hash import voxel_downsample, voxel_downsample_indices, voxel_downsample_within
 from dcreg_ros.core.voxel_map import PLANAR, VoxelMap, knn_points, nearest_point
 
 
@@ -147,3 +147,32 @@ def test_map_growth_cap_removal_and_lazy_normals():
         assert j >= 0
     with pytest.raises(ValueError):
         VoxelMap(0.0)
+
+
+def test_downsample_within_a_budget_thins_a_dense_cloud_evenly_and_leaves_a_sparse_one():
+    rng = np.random.default_rng(4)
+    # a dense floor and two walls (a 128-beam scan's surfaces)
+    floor = np.c_[rng.uniform(-20, 20, (60000, 2)), np.zeros(60000)]
+    walls = np.c_[rng.uniform(-20, 20, 30000), np.repeat([-20.0, 20.0], 15000), rng.uniform(0, 3, 30000)]
+    pts = np.r_[floor, walls]
+    fine = voxel_downsample_indices(pts, 0.25)
+    assert len(fine) > 12000
+    idx = voxel_downsample_within(pts, 0.25, 12000)
+    assert 6000 < len(idx) <= 12000  # under the budget, not far under it
+    assert len(np.unique(idx)) == len(idx)
+    # evenly in space: every 4 m square of the floor keeps points, in proportion to its area
+    kept = pts[idx]
+    on_floor = kept[kept[:, 2] == 0.0]
+    counts = np.histogram2d(on_floor[:, 0], on_floor[:, 1], bins=10, range=[[-20, 20], [-20, 20]])[0]
+    assert counts.min() > 0.5 * counts.mean()
+    # within the budget already: the plain voxel downsampling, unchanged
+    assert np.array_equal(voxel_downsample_within(pts, 0.25, len(fine)), fine)
+    assert np.array_equal(voxel_downsample_within(pts, 0.25, 0), fine)
+    # points already downsampled at that edge: every index, or a thinned subset of them
+    assert np.array_equal(voxel_downsample_within(pts[fine], 0.25, 0, downsampled=True), np.arange(len(fine)))
+    assert len(voxel_downsample_within(pts[fine], 0.25, 12000, downsampled=True)) <= 12000
+    # a line thins slower than a surface as the edge grows: an even stride meets the budget at last
+    line = np.c_[np.arange(10000) * 0.01, np.zeros((10000, 2))]
+    idx = voxel_downsample_within(line, 0.01, 10)
+    assert 5 <= len(idx) <= 10 and np.all(np.diff(idx) > 0)
+    assert len(voxel_downsample_within(np.zeros((500, 3)), 0.25, 10)) == 1  # one spot: one voxel

@@ -15,6 +15,14 @@ from .hessian import KERNELS
 from .planes import PlaneParameters
 from .solvers import STRATEGIES, SolverParameters
 
+# the most scan points registered per frame by odometry and localization: a dense scan (128 beams:
+# 35,000 points at 0.25 m) is thinned evenly in space to this many, which costs no accuracy
+# measured (benchmarks/RESULTS.md, tracking) and bounds the time per frame whatever the sensor;
+# the simulated 32-beam scans keep 2,700-7,600 points, below it
+SOURCE_POINT_BUDGET = 12_000
+SOURCE_BUDGET_HELP = ("most points registered per scan; a denser scan is thinned evenly by a coarser voxel edge "
+                      "(bounds the time per frame of 64/128-beam sensors); 0 = no limit")
+
 
 @dataclass(frozen=True)
 class PreprocessConfig:

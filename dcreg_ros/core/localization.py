@@ -30,7 +30,8 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig, RegistrationConfig, RobustConfig
+from .config import (SOURCE_BUDGET_HELP, SOURCE_POINT_BUDGET, ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig,
+                     RegistrationConfig, RobustConfig)
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .correspondences import find_correspondences
 from .covariance import UNINFORMATIVE_VARIANCE
@@ -47,7 +48,7 @@ from .proprioception import ImuSamples, WheelOdometrySamples
 from .registration import RegistrationResult, align, lidar_measurement, plane_parameters
 from .solvers import strategy_code
 from .threshold import AdaptiveThreshold
-from .voxel_hash import voxel_downsample, voxel_downsample_indices
+from .voxel_hash import voxel_downsample, voxel_downsample_within
 from .voxel_map import VoxelMap
 
 TRACKING_STATES = (TRACKING_OK, TRACKING_DEGRADED, TRACKING_LOST)
@@ -66,6 +67,7 @@ class LocalizationPreprocessConfig:
     max_range: float = param(100.0, "drop points farther than this (m)", positive, "> 0 m")
     deskew: bool = param(True, "motion-compensate scans that carry per-point time (with the predicted motion)")
     source_voxel_size: float = param(0.25, "voxel edge of the scan points registered against the map (m)", positive, "> 0 m")
+    max_source_points: int = param(SOURCE_POINT_BUDGET, SOURCE_BUDGET_HELP, non_negative, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -424,7 +426,7 @@ class Localizer:
             sweep = sweep_share(times, reference_time - self._reference_time)  # the sweep's share of the motion's interval
             pts = deskew(pts, fractions * sweep, motion, 0.5 * sweep)
         pts = crop_range(pts, p.min_range, p.max_range, "scan")
-        source = pts[voxel_downsample_indices(pts, p.source_voxel_size)]
+        source = pts[voxel_downsample_within(pts, p.source_voxel_size, p.max_source_points)]
         timed = fractions is not None or bool(notes)
         return _Scan(source, timed, (time.perf_counter() - started) * 1e3, reference_time, notes)
 

@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig, RegistrationConfig, RobustConfig
+from .config import (SOURCE_BUDGET_HELP, SOURCE_POINT_BUDGET, ConvergenceConfig, CorrespondenceConfig, DegeneracyConfig, PreprocessConfig,
+                     RegistrationConfig, RobustConfig)
 from .config_io import ConfigError, LoadableConfig, non_negative, param, positive, section
 from .degeneracy import AXIS_NAMES, DegeneracyReport
 from .covariance import FIRST_FRAME_VARIANCE, UNINFORMATIVE_VARIANCE
@@ -38,7 +39,7 @@ from .registration import REGISTERED_STATUSES, RegistrationResult, align, lidar_
 from .solvers import strategy_code
 from .stamps import NEW_SEQUENCE, StampConfig, StampGuard, StampRejected
 from .threshold import AdaptiveThreshold
-from .voxel_hash import voxel_downsample_indices
+from .voxel_hash import voxel_downsample_indices, voxel_downsample_within
 from .voxel_map import VoxelMap
 
 FRAME_TIMING_KEYS = ("preprocess", "correspondence", "hessian", "detection", "solve", "map_update")
@@ -56,6 +57,7 @@ class OdometryPreprocessConfig:
     deskew: bool = param(True, "motion-compensate scans that carry per-point time (constant velocity)")
     source_voxel_size: float = param(0.25, "voxel edge of the points registered against the map (m); not finer than map_voxel_size", positive, "> 0 m")
     map_voxel_size: float = param(0.25, "voxel edge of the points inserted into the map (m)", positive, "> 0 m")
+    max_source_points: int = param(SOURCE_POINT_BUDGET, SOURCE_BUDGET_HELP, non_negative, ">= 0")
     deskew_passes: int = param(2, "1: deskew with the predicted motion; 2: then deskew again with the registered motion and register once more (the prediction's error otherwise distorts the scan: 2-4x the per-frame error on a wobbling robot)", lambda k: k in (1, 2), "1 or 2")
 
 
@@ -312,7 +314,9 @@ class Odometry:
         pts = pts[kept]
         in_frame = voxel_downsample_indices(pts, p.map_voxel_size)
         frame = pts[in_frame]
-        in_source = voxel_downsample_indices(frame, p.source_voxel_size) if p.source_voxel_size > p.map_voxel_size else None
+        in_source = voxel_downsample_within(frame, max(p.source_voxel_size, p.map_voxel_size), p.max_source_points,
+                                            downsampled=p.source_voxel_size <= p.map_voxel_size)
+        in_source = None if len(in_source) == len(frame) else in_source
         source = frame if in_source is None else frame[in_source]
         source_fractions = None
         if fractions is not None:

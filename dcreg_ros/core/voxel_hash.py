@@ -254,6 +254,26 @@ def voxel_downsample_indices(points: np.ndarray, voxel_size: float) -> np.ndarra
     return first_of_each_key(point_keys(np.ascontiguousarray(points, dtype=np.float64), 1.0 / voxel_size))
 
 
+BUDGET_TRIES = 6  # coarser voxel edges tried before a budget is met by an even stride instead
+
+
+def voxel_downsample_within(points: np.ndarray, voxel_size: float, max_points: int, downsampled: bool = False) -> np.ndarray:
+    """Indices as :func:`voxel_downsample_indices`, at most ``max_points`` of them (0: no
+    budget): while too many remain the voxel edge grows by sqrt(count / max_points) (points on
+    surfaces: the count falls about with the edge's square, slower where scan lines are sparser
+    than the voxels), so a dense scan is thinned evenly in space; after BUDGET_TRIES an even
+    stride over what is left. ``downsampled``: ``points`` already hold one point per voxel of
+    ``voxel_size`` (every index is kept unless over the budget)."""
+    idx = np.arange(len(points)) if downsampled else voxel_downsample_indices(points, voxel_size)
+    edge = voxel_size
+    for _ in range(BUDGET_TRIES):
+        if max_points <= 0 or len(idx) <= max_points:
+            return idx
+        edge *= 1.05 * np.sqrt(len(idx) / max_points)
+        idx = voxel_downsample_indices(points, edge)
+    return idx if len(idx) <= max_points else idx[np.linspace(0, len(idx) - 1, max_points).astype(np.int64)]
+
+
 @njit(cache=True)
 def voxel_occupancy(points: np.ndarray, voxel_size: float) -> tuple[int, int]:
     """(number of occupied voxels, largest number of points in one voxel)."""
