@@ -316,13 +316,16 @@ def with_rotation_of(translation: Prediction, rotation: Prediction, source: str)
 
 
 def wheel_motion_prediction(samples: WheelOdometrySamples, t0: float, t1: float, T_base_lidar: np.ndarray,
-                            config: MotionPriorConfig) -> Prediction:
-    """The LiDAR's motion from t0 to t1 from interpolated wheel odometry poses; x, y and yaw of the
-    base get the configured errors, the rest (what planar odometry does not measure) a variance
-    of UNKNOWN_VARIANCE, so fusing with another source leaves those directions to it."""
+                            config: MotionPriorConfig, scale: float = 1.0, speed_error: float | None = None) -> Prediction:
+    """The LiDAR's motion from t0 to t1 from interpolated wheel odometry poses, the base's
+    translation times the wheels' ``scale`` factor (:class:`WheelScale`); x, y and yaw of the
+    base get the configured errors (``speed_error`` instead of ``wheel_speed_error`` when given),
+    the rest (what planar odometry does not measure) a variance of UNKNOWN_VARIANCE, so fusing
+    with another source leaves those directions to it."""
     A = interpolate_pose(samples.stamps, samples.poses, t0)
     B = interpolate_pose(samples.stamps, samples.poses, t1)
     delta_base = invert_pose(A) @ B
+    delta_base[:3, 3] *= scale
     T_lb = invert_pose(T_base_lidar)
     delta = T_lb @ delta_base @ T_base_lidar
     distance = float(np.linalg.norm(delta_base[:3, 3]))
@@ -330,12 +333,98 @@ def wheel_motion_prediction(samples: WheelOdometrySamples, t0: float, t1: float,
     c = config
     var = np.full(6, UNKNOWN_VARIANCE)
     var[2] = (c.wheel_yaw_error * distance + 0.02 * yaw + 1e-4) ** 2  # yaw
-    var[3] = (c.wheel_speed_error * distance + 1e-3) ** 2  # forward
+    var[3] = ((c.wheel_speed_error if speed_error is None else speed_error) * distance + 1e-3) ** 2  # forward
     var[4] = (c.wheel_lateral_error * distance + 1e-3) ** 2  # sideways
     Ad = adjoint(T_lb)  # base-frame errors of the motion -> LiDAR-frame errors
     covariance = Ad @ np.diag(var) @ Ad.T
     age = max(0.0, t1 - float(samples.stamps[-1]))
     return Prediction(delta, covariance, "wheel", age)
+
+
+class WheelScale:
+    """The wheels' scale factor (true / reported travel of the base: tyre wear, pressure and load
+    make it 0.95-1.05), estimated against the LiDAR, which measures against the map: the LiDAR's
+    travel between the ends of a chunk of CHUNK_FRAMES moving frames against the wheels' over the
+    same frames, along the wheels' travel (the ends' errors only: in between they cancel). A fit
+    by information over the last CHUNKS chunks (each the wheels' travel squared over the LiDAR's
+    variance along it: a LiDAR that does not see the axis teaches nothing), robust (chunks beyond
+    ``gate`` robust standard deviations of the median, or beyond BOUNDS by more than their noise,
+    are left out: an undetected slip, a registration lost along the axis), its information
+    shrunk by the scatter (robust over all chunks, and of those kept) when the chunks disagree
+    more than the LiDAR's covariance says (an open field's overconfident LiDAR), combined with the prior 1 +-
+    ``prior_sigma`` (``wheel_speed_error``): with no real information the scale stays 1 with that
+    uncertainty, and so it does while the chunks' factors scatter (robustly) by more than that
+    uncertainty (an open field's LiDAR: tens of percent, a corridor's a few). Held within BOUNDS."""
+
+    CHUNK_FRAMES = 5  # moving frames per chunk (0.5 s at 10 Hz)
+    CHUNKS = 20  # chunks in the window
+    MIN_CHUNKS = 3  # fewer: the prior stands (a robust fit needs a few)
+    MIN_TRAVEL = 0.01  # m per frame: less counts as standing still (composed, not counted)
+    BOUNDS = (0.8, 1.2)  # plausible scale factors
+
+    def __init__(self, prior_sigma: float, T_base_lidar: np.ndarray, gate: float) -> None:
+        self.prior_sigma, self.T_base_lidar, self.gate = float(prior_sigma), T_base_lidar, float(gate)
+        self.reset()
+
+    def reset(self) -> None:
+        self.scale, self.variance = 1.0, self.prior_sigma**2
+        self.chunks: list[tuple[float, float, float]] = []  # (wheels' travel m, LiDAR's along it m, its variance m^2)
+        self._start: tuple[np.ndarray, np.ndarray] | None = None  # the chunk's first LiDAR pose, its base-frame covariance
+        self._wheels = np.eye(4)  # the wheels' unscaled base motion since then
+        self._frames = 0
+
+    def add(self, wheel_base: np.ndarray | None, lidar_pose: np.ndarray | None, lidar_covariance: np.ndarray | None,
+            counted: bool) -> None:
+        """One frame: the wheels' unscaled base motion ``wheel_base`` (4x4; None: no wheel data) and
+        the LiDAR's own pose and covariance (None: no measurement, the chunk is dropped). A frame not
+        ``counted`` (slipping wheels) or without wheel data starts a new chunk from this pose."""
+        if lidar_pose is None or lidar_covariance is None:
+            self._start = None
+            return
+        Ad = adjoint(self.T_base_lidar)  # LiDAR-frame errors -> base-frame errors
+        covariance = (Ad @ lidar_covariance @ Ad.T)[3:, 3:]
+        if wheel_base is None or not counted or self._start is None:
+            self._start, self._wheels, self._frames = (lidar_pose, covariance), np.eye(4), 0
+            return
+        self._wheels = self._wheels @ wheel_base
+        self._frames += int(np.linalg.norm(wheel_base[:3, 3]) >= self.MIN_TRAVEL)
+        if self._frames < self.CHUNK_FRAMES:
+            return
+        start_pose, start_covariance = self._start
+        lidar = self.T_base_lidar @ invert_pose(start_pose) @ lidar_pose @ invert_pose(self.T_base_lidar)
+        wheels = self._wheels[:3, 3]
+        travel = float(np.linalg.norm(wheels))
+        along = wheels / travel
+        R = lidar[:3, :3]
+        variance = float(along @ (start_covariance + R @ covariance @ R.T) @ along)
+        self.chunks = (self.chunks + [(travel, float(along @ lidar[:3, 3]), variance)])[-self.CHUNKS:]
+        self.scale, self.variance = self.fit(self.chunks)
+        self._start, self._wheels, self._frames = (lidar_pose, covariance), np.eye(4), 0
+
+    def fit(self, chunks: list[tuple[float, float, float]]) -> tuple[float, float]:
+        """(scale, variance) from ``chunks`` (wheels' travel, LiDAR's travel, its variance) and the prior."""
+        prior = self.prior_sigma**2
+        if prior <= 0.0 or len(chunks) < self.MIN_CHUNKS:
+            return 1.0, prior
+        w, lidar, v = (np.array(x) for x in zip(*chunks))
+        v = np.maximum(v, 1e-12)
+        info, ratio = w * w / v, lidar / w
+        if 1.4826 * float(np.median(np.abs(ratio - np.median(ratio)))) > self.prior_sigma:
+            return 1.0, prior  # chunks that disagree more than the scale errors to resolve: the LiDAR does not measure the travel
+        # a chunk beyond the plausible factors by more than its noise is no scale (a slip, a lost registration)
+        plausible = np.abs(ratio - np.clip(ratio, *self.BOUNDS)) <= self.gate * np.sqrt(v) / w
+        # the chunks' robust scatter, in the LiDAR's standard deviations, over all of them: how noisy it really is
+        r = (lidar - float(np.median(ratio)) * w) / np.sqrt(v)
+        spread = max(1.0, 1.4826 * float(np.median(np.abs(r))))
+        keep = plausible & (np.abs(r) <= self.gate * spread)
+        if keep.sum() < self.MIN_CHUNKS:
+            return 1.0, prior
+        Y = float(info[keep].sum())
+        s = float((info[keep] * ratio[keep]).sum()) / Y
+        chi2 = float(((lidar[keep] - s * w[keep]) ** 2 / v[keep]).sum()) / (keep.sum() - 1)
+        Y /= max(spread**2, chi2)
+        scale = (1.0 / prior + Y * s) / (1.0 / prior + Y)
+        return float(np.clip(scale, *self.BOUNDS)), 1.0 / (1.0 / prior + Y)
 
 
 class MotionPriors:
@@ -364,10 +453,13 @@ class MotionPriors:
                          c.gyro_bias_sigma, c.accel_bias_sigma)
         self.filter = InertialFilter(noise, pose_from_xyz_rpy(*c.imu_to_lidar), c.min_plausible_speed / 2.0)
         self.T_base_lidar = pose_from_xyz_rpy(*c.lidar_to_base)
+        self.wheel_scale = WheelScale(c.wheel_speed_error, self.T_base_lidar, c.consistency_gate)
+        self._wheel_base: np.ndarray | None = None  # the wheels' unscaled base motion of the frame predicted
         self._used_filter = False
         self._wheel_predicted = False
         self._cv_prediction: Prediction | None = None
         self._wheel_fused: Prediction | None = None
+        self._wheel_vote: Prediction | None = None  # the wheels as the slip vote judges them (see _wheel_slip_axes)
         self._wheel_slipping = np.zeros(6, dtype=bool)
         self._moving_agreement: list[list[bool]] = [[] for _ in range(6)]
         self._lidar_credible = np.zeros(6, dtype=bool)
@@ -414,6 +506,7 @@ class MotionPriors:
         notes: list[str] = []
         self._used_filter = False
         self._wheel_predicted = False
+        self._wheel_base = None
         self._imu_rotation = None  # (T_world_lidar the IMU predicted, its rotation covariance) when the IMU ran
         if self._standing_still(t0, t1):
             self.constant_velocity.stand_still()
@@ -421,18 +514,26 @@ class MotionPriors:
                 self.filter.zero_velocity()
         cv = self.constant_velocity.predict(dt)
         self._cv_prediction = cv
-        self._wheel_fused = None
+        self._wheel_fused = self._wheel_vote = None
         if self.constant_velocity.clamped:
             notes.append(self.constant_velocity.clamped)
         prediction = cv
         if want_wheel:
             why = self.wheel.covers(t0, t1, c.max_data_age)
             if why is None:
-                wheel = wheel_motion_prediction(self.wheel.samples, t0, t1, self.T_base_lidar, c)
+                # the learnt scale applied; its uncertainty is within wheel_speed_error, its prior (WheelScale)
+                scale = self.wheel_scale
+                wheel = wheel_motion_prediction(self.wheel.samples, t0, t1, self.T_base_lidar, c, scale.scale)
+                self._wheel_base = self.T_base_lidar @ wheel.delta @ invert_pose(self.T_base_lidar)
+                self._wheel_base[:3, 3] /= scale.scale
                 prediction = fuse_predictions(wheel, cv, "wheel")
                 prediction.measured = np.diag(prediction.covariance) < 0.5 * np.diag(cv.covariance)
                 self._wheel_predicted = True
-                self._wheel_fused = prediction
+                self._wheel_fused = self._wheel_vote = prediction
+                if scale.variance < c.wheel_speed_error**2:  # learnt: what is left of the scale error, not the configured one
+                    tight = wheel_motion_prediction(self.wheel.samples, t0, t1, self.T_base_lidar, c, scale.scale,
+                                                    math.sqrt(scale.variance))
+                    self._wheel_vote = fuse_predictions(tight, cv, "wheel")
                 if self._wheel_slipping.any():  # a slip lasts: the registration starts from the held velocity
                     prediction = self._without_wheels(prediction, self._wheel_slipping)
                     notes.append("wheel odometry still set aside along "
@@ -628,6 +729,8 @@ class MotionPriors:
         if measurement is not None and (check is None or not (check.lidar_down or check.prediction_down)):
             well_measured = ~(np.asarray(measurement.weak, dtype=bool) | measurement.absolute_weak) | prediction.measured
         self.constant_velocity.correct(invert_pose(T_previous) @ posterior.pose, posterior.covariance, dt, well_measured)
+        self.wheel_scale.add(None if self._used_filter else self._wheel_base, None if measurement is None else measurement.pose,
+                             None if measurement is None else measurement.covariance, counted=not self._wheel_slipping.any())
         return posterior
 
     def _wheel_slip_axes(self, T_previous: np.ndarray, measurement: LidarMeasurement | None) -> np.ndarray:
@@ -638,7 +741,11 @@ class MotionPriors:
         the wheels are, and either agrees with it or the wheels imply an implausible acceleration
         (a spinning wheel reads 1.5-3x the speed; a hard brake has the wheels and the LiDAR against
         the held velocity instead); once slipping, they stay set aside while they still disagree
-        with both. Only where the LiDAR is credible (:meth:`_update_lidar_credibility`, called here)."""
+        with both. Only where the LiDAR is credible (:meth:`_update_lidar_credibility`, called here).
+        Entering, the wheels are judged with their learnt scale's uncertainty (:class:`WheelScale`)
+        instead of ``wheel_speed_error`` once it is smaller: a known scale makes the first frame of
+        a slip stand out (the benchmark's corridor stop-and-go seed 1: 0.34 -> 0.07 m); staying, with
+        the configured one, as before."""
         out = np.zeros(6, dtype=bool)
         cv, wheels = self._cv_prediction, self._wheel_fused
         if not self._wheel_predicted or measurement is None or cv is None or wheels is None or self._used_filter:
@@ -651,9 +758,13 @@ class MotionPriors:
         cv_lidar = np.abs(tangent(cv_pose, measurement.pose)) / np.sqrt(np.maximum(Q + R, 1e-300))
         wheel_cv = np.abs(tangent(cv_pose, wheel_pose)) / np.sqrt(np.maximum(P + Q, 1e-300))
         self._update_lidar_credibility(wheels, wheel_lidar <= gate, counted=~self._wheel_slipping)
-        enter = (cv_lidar < wheel_cv) & ((cv_lidar <= gate) | (wheel_cv > gate))
-        stay = self._wheel_slipping & (wheel_cv > gate)
-        out[3:] = ((wheel_lidar > gate) & (enter | stay) & self._lidar_credible)[3:]
+        stay = self._wheel_slipping & (wheel_lidar > gate) & (wheel_cv > gate)
+        vote = self._wheel_vote if self._wheel_vote is not None else wheels
+        vote_pose, V = T_previous @ vote.delta, np.diag(vote.covariance)
+        vote_lidar = np.abs(tangent(vote_pose, measurement.pose)) / np.sqrt(np.maximum(V + R, 1e-300))
+        vote_cv = np.abs(tangent(cv_pose, vote_pose)) / np.sqrt(np.maximum(V + Q, 1e-300))
+        enter = (vote_lidar > gate) & (cv_lidar < vote_cv) & ((cv_lidar <= gate) | (vote_cv > gate))
+        out[3:] = ((enter | stay) & self._lidar_credible)[3:]
         return out
 
     CREDIBLE_FRAMES, CREDIBLE_SHARE, CREDIBLE_MIN = 20, 0.8, 5
