@@ -489,7 +489,7 @@ class Localizer:
             pose[:3, :3] = project_to_so3(pose[:3, :3])
             track.pose_covariance = map_covariance(track.pose_covariance, prediction, posterior)
             notes = prediction.notes + posterior.notes + notes
-            self.threshold.update(guess, pose)
+            self.threshold.update(guess, pose, previous)
             track.delta = invert_pose(previous) @ pose
             track.frames += 1
         track.scan_pose = pose

@@ -74,7 +74,7 @@ class AdaptiveThresholdConfig:
     """Correspondence threshold from the motion-model error (KISS-ICP style)."""
 
     initial_threshold: float = param(2.0, "sigma before any motion was observed (m)", positive, "> 0 m")
-    min_motion: float = param(0.1, "frames whose model error is below this (m) do not update sigma", non_negative, ">= 0 m")
+    min_motion: float = param(0.1, "frames whose model error is below this (m) do not update sigma; once 10 frames that moved further were all predicted this well (an IMU, the wheels), sigma is this", non_negative, ">= 0 m")
 
 
 def _odometry_robust() -> RobustConfig:
@@ -388,7 +388,7 @@ class Odometry:
                 self._delta = np.eye(4)
             else:
                 if tracking.state == TRACKING_OK:
-                    self.threshold.update(self._scan_pose @ prediction.delta, pose)
+                    self.threshold.update(self._scan_pose @ prediction.delta, pose, self._scan_pose)
                 self._delta = invert_pose(self._scan_pose) @ pose
         t1 = time.perf_counter()
         self._reference_time = reference_time
