@@ -74,7 +74,7 @@ class AdaptiveThresholdConfig:
     """Correspondence threshold from the motion-model error (KISS-ICP style)."""
 
     initial_threshold: float = param(2.0, "sigma before any motion was observed (m)", positive, "> 0 m")
-    min_motion: float = param(0.1, "frames whose model error is below this (m) do not update sigma; once 10 frames that moved further were all predicted this well (an IMU, the wheels), sigma is this", non_negative, ">= 0 m")
+    min_motion: float = param(0.1, "frames whose model error is below this (m) do not update sigma; in odometry, once 10 frames that moved further were all predicted this well (an IMU, the wheels), sigma is this", non_negative, ">= 0 m")
 
 
 def _odometry_robust() -> RobustConfig:
