@@ -100,6 +100,7 @@ class LocalizationNode(Node):
         self.settings: LocalizationNodeSettings = settings
         self._set_extrinsics(settings)
         started = time.perf_counter()
+        self.get_logger().info(f"loading the map {settings.map_file} (large maps take seconds; Ctrl-C stops)")
         map_cloud = load_map(settings.map_file, config.map.load_voxel_size, config.map.max_points)
         start_up_checkpoint()
         self.localizer = Localizer(map_cloud.points, self._with_start(config, settings), downsample=False)
